@@ -114,7 +114,14 @@ def _register_builtins() -> None:
     if "lpe" in _FACTORIES and "go" in _FACTORIES:
         return
     from serf.wire.go import GoCodec
-    from serf.wire.lpe import LpeCodec
 
     _FACTORIES.setdefault("go", GoCodec)
-    _FACTORIES.setdefault("lpe", LpeCodec)
+    _FACTORIES.setdefault("lpe", _lpe_codec)
+
+
+def _lpe_codec() -> Codec:
+    # the compiled or pure twin, as serf._speedups chose (imported on first use only)
+    from serf import _speedups
+
+    codec: Codec = _speedups.lpe.LpeCodec()
+    return codec

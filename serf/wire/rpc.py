@@ -1,0 +1,66 @@
+"""The agent RPC msgpack dialect (reference section 4.6), kept apart from the gossip dialect.
+
+Go's agent and client use ``MsgpackHandle{WriteExt: true}``: strings are new-spec ``str``
+(fixstr, str8, str16, str32) and ``[]byte`` fields are ``bin``. A request or response is a header
+map followed, for some commands, by a body map, with no length prefix between objects, so the
+reader here is incremental: feed it what the socket gave, take whole objects out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import msgpack
+
+from serf.wire.errors import DecodeError, EncodeError
+
+__all__ = ["encode_rpc", "RpcDecoder", "MAX_RPC_BUFFER"]
+
+#: Bound on what one RPC connection may buffer while an object is incomplete.
+MAX_RPC_BUFFER = 64 * 1024 * 1024
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def encode_rpc(obj: Any) -> bytes:
+    """One RPC object: str as str, bytes as bin, map keys sorted like Go's struct fields."""
+    try:
+        packed: bytes = msgpack.packb(_sorted(obj), use_bin_type=True)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise EncodeError(f"cannot encode RPC value: {exc}") from None
+    return packed
+
+
+class RpcDecoder:
+    """Incremental reader of consecutive RPC msgpack objects (str -> str, bin -> bytes)."""
+
+    def __init__(self, max_buffer_size: int = MAX_RPC_BUFFER) -> None:
+        self._unpacker = msgpack.Unpacker(
+            raw=False, strict_map_key=False, max_buffer_size=max_buffer_size
+        )
+
+    def feed(self, data: bytes) -> None:
+        """Add bytes read from the connection (DecodeError when over the buffer bound)."""
+        try:
+            self._unpacker.feed(data)
+        except msgpack.BufferFull:
+            raise DecodeError("RPC message exceeds the buffer limit") from None
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        """The next whole object; StopIteration when more bytes are needed."""
+        try:
+            return next(self._unpacker)
+        except StopIteration:
+            raise
+        except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
+            raise DecodeError(f"malformed RPC message: {exc}") from None

@@ -1,0 +1,32 @@
+"""Test-wide checks: the tests run against the installed package, with the twins asked for."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False
+)
+settings.load_profile("ci")
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    from serf import _speedups
+
+    return [f"pyserf twins: {_speedups.IMPLEMENTATION} ({_speedups.__file__})"]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    from serf import _speedups
+
+    if _flag("SERF_REQUIRE_EXTENSIONS") and _speedups.IMPLEMENTATION != "compiled":
+        raise pytest.UsageError("SERF_REQUIRE_EXTENSIONS=1 but the pure twins were loaded")
+    if _flag("SERF_NO_EXTENSIONS") and _speedups.IMPLEMENTATION != "pure":
+        raise pytest.UsageError("SERF_NO_EXTENSIONS=1 but the compiled twins were loaded")
