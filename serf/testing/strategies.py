@@ -174,12 +174,12 @@ memberlist_messages: st.SearchStrategy[Any] = st.one_of(*MEMBERLIST_STRATEGIES.v
 serf_messages: st.SearchStrategy[Any] = st.one_of(*SERF_STRATEGIES.values())
 any_message: st.SearchStrategy[Any] = memberlist_messages | serf_messages
 filters: st.SearchStrategy[Any] = st.one_of(
-    _b(m.FilterNode, nodes=st.lists(text, max_size=5)),
+    _b(m.FilterNode, nodes=st.none() | st.lists(text, max_size=5)),
     _b(m.FilterTag, tag=text, expr=text),
 )
 coordinates: st.SearchStrategy[Any] = _b(
     m.Coordinate,
-    vec=st.lists(finite, min_size=0, max_size=8),
+    vec=st.none() | st.lists(finite, min_size=0, max_size=8),
     error=finite,
     adjustment=finite,
     height=finite,

@@ -281,9 +281,9 @@ def _as_bytes_list(value: Any) -> list[bytes] | None:
     return [_as_bytes(v) for v in items]  # type: ignore[misc]
 
 
-def _as_float_list(value: Any) -> list[float]:
+def _as_float_list(value: Any) -> list[float] | None:
     items = _as_list(value)
-    return [] if items is None else [_as_float(v) for v in items]
+    return None if items is None else [_as_float(v) for v in items]
 
 
 def _as_str_map(value: Any) -> dict[str, str] | None:
@@ -821,7 +821,7 @@ class GoCodec:
             raise DecodeError("empty query filter")
         obj, _ = _unpack_one(memoryview(buffer)[1:])
         if buffer[0] == m.FilterType.NODE:
-            return m.FilterNode(_as_str_list(obj) or [])
+            return m.FilterNode(_as_str_list(obj))
         if buffer[0] == m.FilterType.TAG:
             return FILTER_TAG.decode(obj)  # type: ignore[no-any-return]
         raise DecodeError(f"unknown query filter type {buffer[0]}")

@@ -438,7 +438,7 @@ class FilterNode:
     """Query filter: only the named nodes answer."""
 
     TYPE: ClassVar[int] = FilterType.NODE
-    nodes: list[str]
+    nodes: list[str] | None
 
 
 @dataclass(slots=True)
@@ -454,7 +454,7 @@ class FilterTag:
 class Coordinate:
     """A Vivaldi network coordinate (seconds), as carried in ack payloads."""
 
-    vec: list[float] = field(default_factory=lambda: [0.0] * 8)
+    vec: list[float] | None = field(default_factory=lambda: [0.0] * 8)
     error: float = 1.5
     adjustment: float = 0.0
     height: float = 10e-6
