@@ -1,6 +1,6 @@
-"""Codec benchmarks: the lpe twins against a msgpack-python baseline (pytest-benchmark).
+"""Codec benchmarks: lpe twins and the go codec against a msgpack-python baseline.
 
-Run: ``pytest bench/bench_lpe.py`` (add ``--benchmark-disable`` for a quick smoke run).
+Run: ``pytest bench/bench_codecs.py`` (add ``--benchmark-disable`` for a quick smoke run).
 
 Workloads, the same messages for every codec:
 
@@ -9,6 +9,9 @@ Workloads, the same messages for every codec:
   messages. Decode splits the compound and decodes every part; encode encodes every part and
   builds the compound. The split is the same Python code for every codec.
 * ``pushpull``: a 1,000-node push/pull (node states + 4 KiB of user state), stream form.
+* ``sealed packet``: the packet above LZW-compressed and AES-256-GCM encrypted (version 1);
+  decode is decrypt, decompress, then the packet decode. The outer layers are the shared
+  framing code (serf.wire.lzw, serf.wire.encryption), the same for every codec.
 
 The baseline is msgpack-python as a codec would naturally use it: each message is a msgpack map
 keyed by the Go field names (``use_bin_type=True``, so text decodes to ``str`` in C), decoded
@@ -23,8 +26,8 @@ Adding a codec is one entry in :data:`CODECS`: a name and a zero-argument factor
 
 from __future__ import annotations
 
+import os
 import random
-import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +36,7 @@ import msgpack
 import pytest
 
 from serf import _speedups
+from serf.wire import encryption, framing, get_codec, lzw
 from serf.wire import messages as m
 
 # ---------------------------------------------------------------------------------------------
@@ -83,19 +87,27 @@ def push_pull(nodes: int = 1000, seed: int = 2) -> m.PushPull:
 
 
 def compound(parts: list[bytes]) -> bytes:
-    """memberlist's compound message: 07, count, u16 BE lengths, then the parts."""
-    return (
-        bytes([7, len(parts)]) + struct.pack(f">{len(parts)}H", *map(len, parts)) + b"".join(parts)
-    )
+    """memberlist's compound message (shared framing code)."""
+    return framing.make_compound(parts)
 
 
-def split_compound(packet: bytes) -> Iterator[bytes]:
-    n = packet[1]
-    lengths = struct.unpack_from(f">{n}H", packet, 2)
-    pos = 2 + 2 * n
-    for length in lengths:
-        yield packet[pos : pos + length]
-        pos += length
+def split_compound(packet: bytes) -> list[bytes]:
+    """The parts of a compound message (shared framing code)."""
+    parts, _ = framing.split_compound(packet)
+    return parts
+
+
+SEAL_KEY = bytes(range(32))
+
+
+def seal(packet: bytes) -> bytes:
+    """LZW-compress then encrypt, as a node with compression and a key sends a packet."""
+    return encryption.encrypt_payload(1, SEAL_KEY, lzw.compress(packet), b"", os.urandom)
+
+
+def unseal(blob: bytes) -> bytes:
+    """Decrypt then decompress."""
+    return lzw.decompress(encryption.decrypt_payload([SEAL_KEY], blob, b""))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,10 +227,11 @@ def _lpe(which: str) -> Case:
     return CodecCase(twins[which].LpeCodec())
 
 
-#: name -> factory. Add a codec here, e.g. ``"go": lambda: CodecCase(get_codec("go"))``.
+#: name -> factory returning a Case; adding a codec is one entry.
 CODECS: dict[str, Callable[[], Case]] = {
     "lpe-compiled": lambda: _lpe("compiled"),
     "lpe-pure": lambda: _lpe("pure"),
+    "go": lambda: CodecCase(get_codec("go")),
     BASELINE: MsgpackBaseline,
 }
 
@@ -311,3 +324,19 @@ def test_encode_push_pull(benchmark: Any, case: tuple[str, Case]) -> None:
     name, c = case
     raw = benchmark(c.encode_push_pull, PUSH_PULL)
     _record(benchmark, "encode push/pull", name, len(raw))
+
+
+@pytest.mark.benchmark(group="decode sealed packet (LZW + AES-GCM)")
+def test_decode_sealed_packet(benchmark: Any, case: tuple[str, Case]) -> None:
+    name, c = case
+    blob = seal(c.encode_packet(MESSAGES))
+    assert c.decode_packet(unseal(blob)) == MESSAGES
+    benchmark(lambda: c.decode_packet(unseal(blob)))
+    _record(benchmark, "decode sealed", name, len(blob))
+
+
+@pytest.mark.benchmark(group="encode sealed packet (LZW + AES-GCM)")
+def test_encode_sealed_packet(benchmark: Any, case: tuple[str, Case]) -> None:
+    name, c = case
+    blob = benchmark(lambda: seal(c.encode_packet(MESSAGES)))
+    _record(benchmark, "encode sealed", name, len(blob))

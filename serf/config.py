@@ -1,0 +1,247 @@
+"""Frozen configuration dataclasses and the Go presets.
+
+:class:`MemberlistConfig` mirrors Go memberlist's ``Config`` (reference section 1.1): every
+field is the Go field in snake_case, durations are float seconds instead of
+``time.Duration``, and the defaults are Go's ``DefaultLANConfig``. :func:`lan`, :func:`wan`
+and :func:`local` return ``DefaultLANConfig``, ``DefaultWANConfig`` and
+``DefaultLocalConfig`` exactly. A config checks itself when it is built (:meth:`validate`,
+called from ``__post_init__``), so bad values fail at start with a message naming the field
+(design principle 6). Change a preset with :func:`dataclasses.replace`, which validates again.
+
+Go fields that hold live objects rather than settings (``Transport``, ``Keyring``, the
+delegates, ``Logger``/``LogOutput``, ``DisableTcpPingsForNode``, ``MetricLabels``) are not
+config values here: they are passed to the runtime driver and the cores directly.
+
+A ``SerfConfig`` (Go serf's ``serf.Config``, reference section 3.1) belongs in this module too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+__all__ = [
+    "PROTOCOL_VERSION_MIN",
+    "PROTOCOL_VERSION_MAX",
+    "LABEL_MAX_SIZE",
+    "META_MAX_SIZE",
+    "UDP_BUFFER_SIZE_MIN",
+    "UDP_BUFFER_SIZE_MAX",
+    "CODECS",
+    "MemberlistConfig",
+    "lan",
+    "wan",
+    "local",
+]
+
+PROTOCOL_VERSION_MIN = 1
+"""Go memberlist's ``ProtocolVersionMin``."""
+PROTOCOL_VERSION_MAX = 5
+"""Go memberlist's ``ProtocolVersionMax``."""
+LABEL_MAX_SIZE = 255
+"""Go memberlist's ``LabelMaxSize``: the label is at most this many bytes (UTF-8)."""
+META_MAX_SIZE = 512
+"""Go memberlist's ``MetaMaxSize``: node metadata is at most this many bytes."""
+UDP_BUFFER_SIZE_MIN = 512
+"""Our own floor for :attr:`MemberlistConfig.udp_buffer_size` (Go has none): below this a
+label, the encryption overhead and one alive message with metadata may not fit in a packet."""
+UDP_BUFFER_SIZE_MAX = 65507
+"""The largest UDP payload over IPv4."""
+CODECS = ("lpe", "go")
+"""The message-body codecs :attr:`MemberlistConfig.codec` may name."""
+
+_SECRET_KEY_SIZES = (16, 24, 32)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberlistConfig:
+    """Settings of one memberlist instance, as Go memberlist's ``Config``.
+
+    The defaults are ``DefaultLANConfig`` with ``name`` required (Go uses the hostname).
+    Durations are seconds.
+    """
+
+    name: str
+    """``Name``: this node's unique name in the cluster."""
+    bind_addr: str = "0.0.0.0"
+    """``BindAddr``: the address to listen on."""
+    bind_port: int = 7946
+    """``BindPort``: the UDP and TCP port to listen on; 0 lets the kernel pick one."""
+    advertise_addr: str = ""
+    """``AdvertiseAddr``: the address others should use; empty means auto-detect."""
+    advertise_port: int = 7946
+    """``AdvertisePort``: used only when ``advertise_addr`` is set."""
+    protocol_version: int = 2
+    """``ProtocolVersion``: the memberlist protocol version we speak, in [1, 5]."""
+    tcp_timeout: float = 10.0
+    """``TCPTimeout``: dial/read/write deadline for streams."""
+    indirect_checks: int = 3
+    """``IndirectChecks``: peers asked to probe a node indirectly."""
+    retransmit_mult: int = 4
+    """``RetransmitMult``: gossip retransmits = mult * ceil(log10(N + 1))."""
+    suspicion_mult: int = 4
+    """``SuspicionMult``: base suspicion timeout multiplier."""
+    suspicion_max_timeout_mult: int = 6
+    """``SuspicionMaxTimeoutMult``: max suspicion timeout = this * the base timeout."""
+    push_pull_interval: float = 30.0
+    """``PushPullInterval``: period of full state sync; 0 disables it."""
+    probe_interval: float = 1.0
+    """``ProbeInterval``: period of failure-detection probes; 0 disables probing."""
+    probe_timeout: float = 0.5
+    """``ProbeTimeout``: how long to wait for a direct ack."""
+    disable_tcp_pings: bool = False
+    """``DisableTcpPings``: turn off the TCP fallback ping."""
+    awareness_max_multiplier: int = 8
+    """``AwarenessMaxMultiplier``: Lifeguard's cap on probe-timeout scaling."""
+    gossip_interval: float = 0.2
+    """``GossipInterval``: period of gossip rounds; 0 disables them."""
+    gossip_nodes: int = 3
+    """``GossipNodes``: random peers to gossip to per round; 0 disables gossip rounds."""
+    gossip_to_the_dead_time: float = 30.0
+    """``GossipToTheDeadTime``: keep gossiping to a dead node (and keep it listed) this long."""
+    gossip_verify_incoming: bool = True
+    """``GossipVerifyIncoming``: require inbound traffic to be encrypted when keyed."""
+    gossip_verify_outgoing: bool = True
+    """``GossipVerifyOutgoing``: encrypt outbound traffic when keyed."""
+    enable_compression: bool = True
+    """``EnableCompression``: LZW-compress packets (when smaller) and streams."""
+    secret_key: bytes | None = None
+    """``SecretKey``: an AES key of 16, 24 or 32 bytes, or None."""
+    dead_node_reclaim_time: float = 0.0
+    """``DeadNodeReclaimTime``: > 0 lets a node dead this long come back from a new address."""
+    require_node_names: bool = False
+    """``RequireNodeNames``: refuse to send to an address without a node name."""
+    cidrs_allowed: tuple[str, ...] | None = None
+    """``CIDRsAllowed``: networks alive messages may come from; None or empty allows all."""
+    handoff_queue_depth: int = 1024
+    """``HandoffQueueDepth``: cap on each queue of received messages awaiting handling."""
+    udp_buffer_size: int = 1400
+    """``UDPBufferSize``: the most bytes put in one packet."""
+    label: str = ""
+    """``Label``: a label (at most 255 bytes) in front of every packet and stream."""
+    skip_inbound_label_check: bool = False
+    """``SkipInboundLabelCheck``: accept unlabeled inbound traffic as if it had our label."""
+    queue_check_interval: float = 30.0
+    """``QueueCheckInterval``: period of the broadcast-queue-depth metric."""
+    delegate_protocol_version: int = 0
+    """``DelegateProtocolVersion``: advertised in Vsn byte 5."""
+    delegate_protocol_min: int = 0
+    """``DelegateProtocolMin``: advertised in Vsn byte 3."""
+    delegate_protocol_max: int = 0
+    """``DelegateProtocolMax``: advertised in Vsn byte 4."""
+    dns_config_path: str = "/etc/resolv.conf"
+    """``DNSConfigPath``: resolver config for the TCP-first DNS lookup on join."""
+    encryption_version: int = 1
+    """The AES-GCM format: 0 (PKCS7-padded) or 1 (unpadded). Go derives it from
+    ``ProtocolVersion`` (v1 -> 0, v2+ -> 1); here it is explicit."""
+    codec: str = "lpe"
+    """Our own: the message-body codec, ``"lpe"`` (native) or ``"go"`` (byte-compatible)."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ValueError` naming the first field whose value is not allowed.
+
+        Go checks only the protocol version, the label size and the key size (in
+        ``Create``); the other checks are ours and reject values that cannot work. As in
+        Go, ``probe_timeout`` may exceed ``probe_interval``.
+        """
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("int", "float") and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise ValueError(f"{f.name} must be a number, got {value!r}")
+            if f.type == "int" and not isinstance(value, int):
+                raise ValueError(f"{f.name} must be an integer, got {value!r}")
+            if f.type == "float" and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be finite, got {value!r}")
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError("name must be a non-empty string")
+        for port in ("bind_port", "advertise_port"):
+            _check_range(port, getattr(self, port), 0, 65535)
+        _check_range(
+            "protocol_version", self.protocol_version, PROTOCOL_VERSION_MIN, PROTOCOL_VERSION_MAX
+        )
+        for positive in ("tcp_timeout", "probe_timeout", "queue_check_interval"):
+            if getattr(self, positive) <= 0:
+                raise ValueError(f"{positive} must be > 0, got {getattr(self, positive)!r}")
+        for non_negative in (
+            "push_pull_interval",
+            "probe_interval",
+            "gossip_interval",
+            "gossip_to_the_dead_time",
+            "dead_node_reclaim_time",
+            "indirect_checks",
+            "retransmit_mult",
+            "gossip_nodes",
+        ):
+            if getattr(self, non_negative) < 0:
+                raise ValueError(
+                    f"{non_negative} must be >= 0, got {getattr(self, non_negative)!r}"
+                )
+        for at_least_one in (
+            "suspicion_mult",
+            "suspicion_max_timeout_mult",
+            "awareness_max_multiplier",
+            "handoff_queue_depth",
+        ):
+            if getattr(self, at_least_one) < 1:
+                raise ValueError(
+                    f"{at_least_one} must be >= 1, got {getattr(self, at_least_one)!r}"
+                )
+        _check_range(
+            "udp_buffer_size", self.udp_buffer_size, UDP_BUFFER_SIZE_MIN, UDP_BUFFER_SIZE_MAX
+        )
+        if len(self.label.encode("utf-8")) > LABEL_MAX_SIZE:
+            raise ValueError(f"label must be at most {LABEL_MAX_SIZE} bytes")
+        if self.secret_key is not None and len(self.secret_key) not in _SECRET_KEY_SIZES:
+            raise ValueError(f"secret_key must be 16, 24 or 32 bytes, got {len(self.secret_key)}")
+        for vsn in ("delegate_protocol_version", "delegate_protocol_min", "delegate_protocol_max"):
+            _check_range(vsn, getattr(self, vsn), 0, 255)
+        if self.encryption_version not in (0, 1):
+            raise ValueError(f"encryption_version must be 0 or 1, got {self.encryption_version!r}")
+        if self.codec not in CODECS:
+            raise ValueError(f"codec must be one of {CODECS}, got {self.codec!r}")
+
+
+def _check_range(name: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
+
+
+def lan(name: str) -> MemberlistConfig:
+    """Go's ``DefaultLANConfig`` (with ``Name`` = ``name``): tuned for a local network."""
+    return MemberlistConfig(name=name)
+
+
+def wan(name: str) -> MemberlistConfig:
+    """Go's ``DefaultWANConfig``: LAN, with longer timeouts for a wide-area network."""
+    return MemberlistConfig(
+        name=name,
+        tcp_timeout=30.0,
+        suspicion_mult=6,
+        push_pull_interval=60.0,
+        probe_timeout=3.0,
+        probe_interval=5.0,
+        gossip_nodes=4,
+        gossip_interval=0.5,
+        gossip_to_the_dead_time=60.0,
+    )
+
+
+def local(name: str) -> MemberlistConfig:
+    """Go's ``DefaultLocalConfig``: LAN, with short timeouts for a loopback cluster."""
+    return MemberlistConfig(
+        name=name,
+        tcp_timeout=1.0,
+        indirect_checks=1,
+        retransmit_mult=2,
+        suspicion_mult=3,
+        push_pull_interval=15.0,
+        probe_timeout=0.2,
+        probe_interval=1.0,
+        gossip_interval=0.1,
+        gossip_to_the_dead_time=15.0,
+    )
