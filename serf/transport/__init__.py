@@ -1,0 +1,47 @@
+"""Transports: how bytes move between nodes (packets and one-request streams).
+
+How this works: `base` defines the `Transport` / `Stream` protocols, `Address` and the name
+resolvers; `net` is UDP + TCP on one port; `memory` is the simulator's in-process network.
+Every transport passes the suite in `serf.testing.conformance`.
+"""
+
+from serf.transport.base import (
+    DEFAULT_STREAM_TIMEOUT,
+    MAX_PACKET_SIZE,
+    Address,
+    AddressLike,
+    AddressResolver,
+    DnsResolver,
+    PacketHandler,
+    PacketTooLargeError,
+    StaticResolver,
+    Stream,
+    StreamHandler,
+    Transport,
+    TransportStats,
+)
+from serf.transport.memory import LinkModel, MemoryNetwork, MemoryStream, MemoryTransport
+from serf.transport.net import NetStream, NetTransport, install_uvloop
+
+__all__ = [
+    "DEFAULT_STREAM_TIMEOUT",
+    "MAX_PACKET_SIZE",
+    "Address",
+    "AddressLike",
+    "AddressResolver",
+    "DnsResolver",
+    "LinkModel",
+    "MemoryNetwork",
+    "MemoryStream",
+    "MemoryTransport",
+    "NetStream",
+    "NetTransport",
+    "PacketHandler",
+    "PacketTooLargeError",
+    "StaticResolver",
+    "Stream",
+    "StreamHandler",
+    "Transport",
+    "TransportStats",
+    "install_uvloop",
+]

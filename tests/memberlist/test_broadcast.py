@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import math
-import os
 import random
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -18,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from serf import _speedups
+from serf.testing.sansio import FORBIDDEN, probe_imports
 
 TWINS = _speedups.twins("broadcast")
 
@@ -569,56 +566,10 @@ def test_twins_expose_the_same_api() -> None:
 
 # -- sans-IO --------------------------------------------------------------------------------
 
-FORBIDDEN = ("asyncio", "os", "random", "socket", "ssl", "time")
-
-_PROBE = """
-import importlib, sys, types
-target = sys.argv[1]
-for parent in ("serf", target.rpartition(".")[0]):
-    importlib.import_module(parent)
-before = set(sys.modules)
-module = importlib.import_module(target)
-added = sorted(set(sys.modules) - before)
-print(" ".join(added))
-forbidden = set(sys.argv[2:])
-bad = []
-for key, value in vars(module).items():
-    if isinstance(value, types.ModuleType) and value.__name__.split(".")[0] in forbidden:
-        bad.append(key)
-    elif getattr(value, "__module__", None) in forbidden:
-        bad.append(key)
-print(" ".join(bad))
-"""
-
-
-def probe_imports(target: str) -> tuple[list[str], list[str]]:
-    """(modules that importing ``target`` added, its globals from forbidden modules).
-
-    Runs ``python -S`` (no site hooks, which may import random and os themselves) with the
-    directory holding the serf package and the site directories on the path.
-    """
-    import site
-
-    import serf
-
-    roots = {str(Path(p).parent) for p in serf.__path__}
-    path = [*sorted(roots), *site.getsitepackages()]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env["PYTHONPATH"] = os.pathsep.join(path)
-    out = subprocess.run(
-        [sys.executable, "-S", "-c", _PROBE, target, *FORBIDDEN],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    added, bad = [*out.stdout.split("\n"), "", ""][:2]
-    return added.split(), bad.split()
-
 
 @pytest.mark.parametrize("twin", sorted(TWINS))
 def test_imports_nothing_with_io_or_clocks(twin: str) -> None:
+    """Importing the module pulls in none of the forbidden modules, nor keeps one around."""
     target = TWINS[twin].__name__
     added, bad = probe_imports(target)
     assert target in added

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +23,7 @@ from serf.memberlist.state import (
     StartSuspicion,
     StateTable,
 )
+from serf.testing.sansio import FORBIDDEN, probe_imports
 from serf.wire.messages import Alive, Dead, PushNodeState, Suspect
 
 ME = "me"
@@ -691,51 +688,11 @@ def test_a_merge_is_its_entries_in_order(
 
 # -- sans-IO ----------------------------------------------------------------------------------
 
-FORBIDDEN = ("asyncio", "socket", "ssl", "time", "random")
-
-_PROBE = """
-import importlib, sys, types
-target = sys.argv[1]
-for parent in ("serf", target.rpartition(".")[0]):
-    importlib.import_module(parent)
-before = set(sys.modules)
-module = importlib.import_module(target)
-print(" ".join(sorted(set(sys.modules) - before)))
-forbidden = set(sys.argv[2:])
-bad = []
-for key, value in vars(module).items():
-    if isinstance(value, types.ModuleType) and value.__name__.split(".")[0] in forbidden:
-        bad.append(key)
-    elif getattr(value, "__module__", None) in forbidden:
-        bad.append(key)
-print(" ".join(bad))
-"""
-
 
 def test_imports_nothing_with_io_or_clocks() -> None:
-    """Importing the state module pulls in none of the forbidden modules, nor keeps one.
-
-    ``python -S`` keeps site hooks from importing random on their own; ``time`` is imported
-    by the interpreter itself, so for it only the module's globals tell. (``os`` is not in
-    the list: ``dataclasses`` imports ``inspect``, which imports it.)
-    """
-    import site
-
-    import serf
-
+    """Importing the state module pulls in none of the forbidden modules, nor keeps one."""
     target = "serf.memberlist.state"
-    path = [*sorted({str(Path(p).parent) for p in serf.__path__}), *site.getsitepackages()]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env["PYTHONPATH"] = os.pathsep.join(path)
-    out = subprocess.run(
-        [sys.executable, "-S", "-c", _PROBE, target, *FORBIDDEN],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    added, bad = [*out.stdout.split("\n"), "", ""][:2]
-    assert target in added.split()
-    assert not [m for m in added.split() if m.split(".")[0] in FORBIDDEN], added
-    assert bad.split() == []
+    added, bad = probe_imports(target, preload=("dataclasses",))
+    assert target in added
+    assert not [m for m in added if m.split(".")[0] in FORBIDDEN], added
+    assert bad == []

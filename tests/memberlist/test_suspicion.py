@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import math
-import os
 import struct
-import subprocess
-import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -16,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from serf import _speedups
+from serf.testing.sansio import FORBIDDEN, probe_imports
 
 TWINS = _speedups.twins("suspicion")
 
@@ -355,52 +352,12 @@ def test_twins_expose_the_same_api() -> None:
 
 # -- sans-IO --------------------------------------------------------------------------------
 
-FORBIDDEN = ("asyncio", "os", "random", "socket", "ssl", "time")
-
-_PROBE = """
-import importlib, sys, types
-target = sys.argv[1]
-for parent in ("serf", target.rpartition(".")[0]):
-    importlib.import_module(parent)
-before = set(sys.modules)
-module = importlib.import_module(target)
-print(" ".join(sorted(set(sys.modules) - before)))
-forbidden = set(sys.argv[2:])
-bad = []
-for key, value in vars(module).items():
-    if isinstance(value, types.ModuleType) and value.__name__.split(".")[0] in forbidden:
-        bad.append(key)
-    elif getattr(value, "__module__", None) in forbidden:
-        bad.append(key)
-print(" ".join(bad))
-"""
-
 
 @pytest.mark.parametrize("twin", sorted(TWINS))
 def test_imports_nothing_with_io_or_clocks(twin: str) -> None:
-    """Importing the module pulls in none of the forbidden modules, nor keeps one around.
-
-    Runs ``python -S`` (site hooks may import random and os on their own) with the serf
-    package's directory and the site directories on the path; ``time`` is imported by the
-    interpreter itself, so for it only the module's globals are checked.
-    """
-    import site
-
-    import serf
-
+    """Importing the module pulls in none of the forbidden modules, nor keeps one around."""
     target = TWINS[twin].__name__
-    path = [*sorted({str(Path(p).parent) for p in serf.__path__}), *site.getsitepackages()]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env["PYTHONPATH"] = os.pathsep.join(path)
-    out = subprocess.run(
-        [sys.executable, "-S", "-c", _PROBE, target, *FORBIDDEN],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    added, bad = [*out.stdout.split("\n"), "", ""][:2]
-    assert target in added.split()
-    assert not [m for m in added.split() if m.split(".")[0] in FORBIDDEN], added
-    assert bad.split() == []
+    added, bad = probe_imports(target)
+    assert target in added
+    assert not [m for m in added if m.split(".")[0] in FORBIDDEN], added
+    assert bad == []

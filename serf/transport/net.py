@@ -1,0 +1,374 @@
+"""UDP + TCP transport on one port (memberlist's NetTransport).
+
+How this works: `NetTransport.start` binds a UDP socket (asyncio DatagramProtocol) first, so a
+requested port 0 gets a real port from the kernel, then a TCP listener (asyncio.start_server)
+on that same port. If TCP cannot take the port the UDP socket got, both are released and the
+pair is tried again (a few times) on a new port. Packets go out with ``sendto`` (fire and
+forget); received datagrams go to the ``on_packet`` callback. Each accepted TCP connection
+runs ``on_stream`` in its own task; the transport tracks those tasks and cancels them on
+`close`. Errors in callbacks and from the sockets are counted in ``stats.errors`` and logged,
+never raised into the loop.
+
+The transport runs on whatever loop the caller runs. It never installs a loop policy; a driver
+that wants uvloop calls `install_uvloop` before creating its loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+from typing import Any
+
+from serf.transport.base import (
+    DEFAULT_STREAM_TIMEOUT,
+    MAX_PACKET_SIZE,
+    Address,
+    AddressLike,
+    PacketHandler,
+    PacketTooLargeError,
+    Stream,
+    StreamHandler,
+    TransportStats,
+)
+
+__all__ = ["NetStream", "NetTransport", "install_uvloop"]
+
+log = logging.getLogger(__name__)
+
+_WRITE_HIGH_WATER = 256 * 1024
+
+
+def install_uvloop() -> bool:
+    """Make new event loops uvloop loops, if uvloop is installed. Returns True if it was.
+
+    For drivers (the agent, the CLI) only; the library itself never changes the policy.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True
+
+
+def _address_from_sockname(sockname: Any) -> Address:
+    return Address(str(sockname[0]).split("%", 1)[0], int(sockname[1]))
+
+
+class NetStream:
+    """A TCP connection as a `Stream` (wraps an asyncio StreamReader/StreamWriter pair)."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        timeout: float | None = DEFAULT_STREAM_TIMEOUT,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self.timeout = timeout
+        self._closed = False
+        self._remote = _address_from_sockname(writer.get_extra_info("peername"))
+        self._local = _address_from_sockname(writer.get_extra_info("sockname"))
+        writer.transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
+
+    @property
+    def remote_address(self) -> Address:
+        """The peer's address."""
+        return self._remote
+
+    @property
+    def local_address(self) -> Address:
+        """This end's address."""
+        return self._local
+
+    def _timeout(self, timeout: float | None) -> float | None:
+        return self.timeout if timeout is None else timeout
+
+    async def read(self, n: int = -1, *, timeout: float | None = None) -> bytes:
+        """Up to ``n`` bytes (``b""`` at EOF); ``n = -1`` reads until EOF."""
+        async with asyncio.timeout(self._timeout(timeout)):
+            return await self._reader.read(n)
+
+    async def readexactly(self, n: int, *, timeout: float | None = None) -> bytes:
+        """Exactly ``n`` bytes, or `asyncio.IncompleteReadError` if EOF comes first."""
+        async with asyncio.timeout(self._timeout(timeout)):
+            return await self._reader.readexactly(n)
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data`` for sending."""
+        self._writer.write(data)
+
+    async def drain(self, *, timeout: float | None = None) -> None:
+        """Wait for the write buffer to drain below the high-water mark."""
+        async with asyncio.timeout(self._timeout(timeout)):
+            await self._writer.drain()
+
+    def write_eof(self) -> None:
+        """Half close (TCP FIN): the peer reads EOF; reading here still works."""
+        if not self._writer.is_closing() and self._writer.can_write_eof():
+            self._writer.write_eof()
+
+    async def close(self) -> None:
+        """Close the connection. Idempotent; never raises on an already broken connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.close()
+        with contextlib.suppress(OSError, asyncio.TimeoutError):
+            async with asyncio.timeout(1.0):
+                await self._writer.wait_closed()
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, owner: NetTransport) -> None:
+        self._owner = owner
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    async def wait_closed(self) -> None:
+        """Wait until the socket is really closed (asyncio closes it a loop turn later)."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            async with asyncio.timeout(1.0):
+                await asyncio.shield(self.closed)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self._owner._packet_received(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP errors (port unreachable and the like) for earlier sendto calls.
+        self._owner.stats.errors += 1
+        log.debug("udp error: %r", exc)
+
+
+class NetTransport:
+    """UDP packets + TCP streams on one address (see the module comment).
+
+    ``bind`` must be an IP literal (``127.0.0.1``, ``::1``, ``0.0.0.0``, ``::``); port 0 picks a
+    free port shared by UDP and TCP. ``max_packet_size`` caps `send_packet` (default: the UDP
+    limit). ``stream_timeout`` is the default per-operation timeout of every stream.
+    """
+
+    def __init__(
+        self,
+        bind: AddressLike,
+        *,
+        max_packet_size: int = MAX_PACKET_SIZE,
+        stream_timeout: float | None = DEFAULT_STREAM_TIMEOUT,
+        bind_attempts: int = 5,
+    ) -> None:
+        if not 0 < max_packet_size <= MAX_PACKET_SIZE:
+            raise ValueError(f"max_packet_size must be in 1..{MAX_PACKET_SIZE}")
+        self._bind = Address.of(bind)
+        self._max_packet_size = max_packet_size
+        self._stream_timeout = stream_timeout
+        self._bind_attempts = max(1, bind_attempts)
+        self._stats = TransportStats()
+        self._on_packet: PacketHandler | None = None
+        self._on_stream: StreamHandler | None = None
+        self._udp: asyncio.DatagramTransport | None = None
+        self._udp_protocol: _UdpProtocol | None = None
+        self._server: asyncio.Server | None = None
+        self._local: Address | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._literal_hosts: set[str] = set()
+        self._started = False
+        self._closed = False
+
+    @property
+    def local_address(self) -> Address:
+        """The bound address with the real port. RuntimeError before start."""
+        if self._local is None:
+            raise RuntimeError("NetTransport is not started")
+        return self._local
+
+    @property
+    def stats(self) -> TransportStats:
+        """Live counters."""
+        return self._stats
+
+    @property
+    def max_packet_size(self) -> int:
+        """The largest payload `send_packet` accepts."""
+        return self._max_packet_size
+
+    def set_handlers(
+        self,
+        on_packet: PacketHandler | None = None,
+        on_stream: StreamHandler | None = None,
+    ) -> None:
+        """Register the receive callbacks. Must be called before `start`."""
+        if self._started:
+            raise RuntimeError("set_handlers must be called before start")
+        self._on_packet = on_packet
+        self._on_stream = on_stream
+
+    async def start(self) -> None:
+        """Bind UDP then TCP on the same port (retrying on a new port if port 0 was asked)."""
+        if self._started:
+            raise RuntimeError("NetTransport already started")
+        self._started = True
+        self._loop = asyncio.get_running_loop()
+        attempts = self._bind_attempts if self._bind.port == 0 else 1
+        last: OSError | None = None
+        for _ in range(attempts):
+            # Bind the socket here rather than with local_addr=: a failed bind then leaks
+            # nothing on any loop (uvloop 0.23 leaves a transport behind).
+            sock = socket.socket(_family(self._bind), socket.SOCK_DGRAM)
+            try:
+                if _family(self._bind) == socket.AF_INET6:
+                    # asyncio's TCP listener is IPv6-only on AF_INET6; match it.
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind((self._bind.host, self._bind.port))
+                sock.setblocking(False)
+            except OSError:
+                sock.close()
+                raise
+            udp, proto = await self._loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self), sock=sock
+            )
+            port = _address_from_sockname(udp.get_extra_info("sockname")).port
+            try:
+                server = await asyncio.start_server(
+                    self._accept, self._bind.host, port, reuse_address=True
+                )
+            except OSError as exc:
+                udp.close()
+                await proto.wait_closed()
+                last = exc
+                if exc.errno != errno.EADDRINUSE:
+                    break
+                continue
+            self._udp, self._udp_protocol, self._server = udp, proto, server
+            self._local = Address(self._bind.host, port)
+            return
+        self._started = False
+        assert last is not None
+        raise OSError(
+            last.errno, f"cannot bind TCP on the UDP port for {self._bind}: {last.strerror}"
+        ) from last
+
+    def send_packet(self, addr: AddressLike, data: bytes) -> None:
+        """Send one UDP datagram to ``addr``. Network failures are counted, not raised.
+
+        Raises `PacketTooLargeError` over ``max_packet_size`` and ValueError if ``addr.host``
+        is not an IP literal (use an `AddressResolver` for names).
+        """
+        if len(data) > self._max_packet_size:
+            raise PacketTooLargeError(
+                f"packet of {len(data)} bytes exceeds max_packet_size {self._max_packet_size}"
+            )
+        udp = self._udp
+        if udp is None or self._closed:
+            raise RuntimeError("NetTransport is not running")
+        host = addr.host
+        if host not in self._literal_hosts:
+            self._check_literal(host)
+        try:
+            udp.sendto(data, (host, addr.port))
+        except (OSError, ValueError, TypeError) as exc:
+            self._stats.errors += 1
+            log.debug("udp send to %s:%s failed: %r", addr.host, addr.port, exc)
+            return
+        self._stats.packets_sent += 1
+
+    async def open_stream(self, addr: AddressLike, timeout: float | None = None) -> Stream:
+        """Open a TCP connection to ``addr``. ConnectionRefusedError if nobody listens."""
+        if self._closed or not self._started:
+            raise RuntimeError("NetTransport is not running")
+        limit = self._stream_timeout if timeout is None else timeout
+        async with asyncio.timeout(limit):
+            reader, writer = await asyncio.open_connection(addr.host, addr.port)
+        self._stats.streams_opened += 1
+        return NetStream(reader, writer, self._stream_timeout)
+
+    async def close(self) -> None:
+        """Close the UDP socket and TCP listener and cancel running stream handlers."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._udp is not None:
+            self._udp.close()
+        if self._server is not None:
+            self._server.close()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._udp_protocol is not None:
+            await self._udp_protocol.wait_closed()
+        if self._server is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._server.wait_closed()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _check_literal(self, host: str) -> None:
+        # sendto() with a name would block the loop on DNS: names go through a resolver.
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                socket.inet_pton(family, host)
+            except (OSError, ValueError):
+                continue
+            if len(self._literal_hosts) < 65_536:
+                self._literal_hosts.add(host)
+            return
+        raise ValueError(
+            f"send_packet needs an IP literal host, got {host!r}; resolve names with an "
+            "AddressResolver first"
+        )
+
+    def _packet_received(self, data: bytes, addr: Any) -> None:
+        if self._closed:
+            return
+        self._stats.packets_received += 1
+        handler = self._on_packet
+        if handler is None:
+            return
+        try:
+            assert self._loop is not None
+            handler(data, _address_from_sockname(addr), self._loop.time())
+        except Exception:
+            self._stats.errors += 1
+            log.exception("on_packet handler failed")
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if self._closed or task is None:
+            writer.close()
+            return
+        self._stats.streams_accepted += 1
+        self._tasks.add(task)
+        try:
+            stream = NetStream(reader, writer, self._stream_timeout)
+        except Exception:
+            self._tasks.discard(task)
+            self._stats.errors += 1
+            writer.close()
+            return
+        try:
+            if self._on_stream is not None:
+                await self._on_stream(stream)
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:
+            self._stats.errors += 1
+            log.debug("stream handler for %s failed: %r", stream.remote_address, exc)
+        finally:
+            self._tasks.discard(task)
+            with contextlib.suppress(Exception):
+                await stream.close()
+
+
+def _family(addr: Address) -> socket.AddressFamily:
+    """AF_INET6 for IPv6 literals, AF_INET otherwise."""
+    return socket.AF_INET6 if ":" in addr.host else socket.AF_INET

@@ -1,0 +1,91 @@
+"""Query filters (reference 3.5) and the anchored RPC match."""
+
+from __future__ import annotations
+
+import pytest
+
+from serf.core.filters import anchored_match, filter_matches, matches, matches_encoded
+from serf.wire.messages import Filter, FilterNode, FilterTag
+
+TAGS = {"role": "web-frontend", "dc": "east"}
+
+
+def test_no_filters_match() -> None:
+    assert matches([], "n1", {})
+
+
+def test_node_filter_membership() -> None:
+    assert matches([FilterNode(["a", "n1"])], "n1", TAGS)
+    assert not matches([FilterNode(["a", "b"])], "n1", TAGS)
+    assert not matches([FilterNode([])], "n1", TAGS)
+    assert not matches([FilterNode(None)], "n1", TAGS)
+
+
+def test_tag_filter_is_unanchored_search() -> None:
+    assert matches([FilterTag("role", "web")], "n1", TAGS)
+    assert matches([FilterTag("role", "front")], "n1", TAGS)
+    assert matches([FilterTag("role", "^web-.*end$")], "n1", TAGS)
+    assert not matches([FilterTag("role", "^front")], "n1", TAGS)
+
+
+def test_missing_tag_matches_as_empty_string() -> None:
+    assert matches([FilterTag("rack", "^$")], "n1", TAGS)
+    assert matches([FilterTag("rack", "")], "n1", TAGS)
+    assert not matches([FilterTag("rack", "r1")], "n1", TAGS)
+
+
+def test_bad_regex_means_no_match() -> None:
+    assert not matches([FilterTag("role", "web(")], "n1", TAGS)
+    assert not matches([FilterTag("role", "*")], "n1", TAGS)
+
+
+def test_all_filters_must_match() -> None:
+    flts: list[Filter] = [FilterNode(["n1"]), FilterTag("dc", "east"), FilterTag("role", "web")]
+    assert matches(flts, "n1", TAGS)
+    assert not matches([*flts, FilterTag("dc", "west")], "n1", TAGS)
+    assert not matches(flts, "n2", TAGS)
+
+
+def test_unknown_filter_object_is_false() -> None:
+    assert not filter_matches(object(), "n1", TAGS)
+
+
+def test_matches_encoded_uses_decoder_and_rejects_bad_bytes() -> None:
+    table: dict[bytes, Filter] = {b"n": FilterNode(["n1"]), b"t": FilterTag("dc", "ea")}
+
+    def decode(raw: bytes) -> Filter:
+        if raw not in table:
+            raise ValueError("unknown filter type")
+        return table[raw]
+
+    assert matches_encoded(None, decode, "n1", TAGS)
+    assert matches_encoded([b"n", b"t"], decode, "n1", TAGS)
+    assert not matches_encoded([b"n", b"?"], decode, "n1", TAGS)
+    assert not matches_encoded([b"n"], decode, "n2", TAGS)
+
+
+def test_matches_encoded_with_real_codecs() -> None:
+    from serf.wire import codec as codec_module
+
+    get = getattr(codec_module, "get_codec", None)
+    if get is None:
+        pytest.skip("no get_codec")
+    for name in ("lpe", "go"):
+        try:
+            codec = get(name)
+        except Exception:
+            continue
+        assert not matches_encoded([b"\x07junk"], codec.decode_filter, "n1", TAGS)
+        assert not matches_encoded([b""], codec.decode_filter, "n1", TAGS)
+
+
+def test_anchored_match() -> None:
+    assert anchored_match("web.*", "web-frontend")
+    assert not anchored_match("web", "web-frontend")
+    assert not anchored_match("front", "web-frontend")
+    assert anchored_match("", "")
+    assert not anchored_match("a", "a\n")  # Go's $ does not match before a final newline
+    # As in Go, "^" + "a|b" + "$" leaves the alternation half anchored.
+    assert anchored_match("a|b", "a-anything")
+    with pytest.raises(ValueError, match="invalid regular expression"):
+        anchored_match("(", "x")

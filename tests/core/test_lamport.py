@@ -1,0 +1,61 @@
+"""LamportClock: Go serf's uint64 Lamport clock semantics."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from serf.core.lamport import UINT64_MAX, LamportClock
+
+
+def test_starts_at_zero_and_increments() -> None:
+    clock = LamportClock()
+    assert clock.time() == 0
+    assert clock.increment() == 1
+    assert clock.increment() == 2
+    assert clock.time() == 2
+
+
+def test_witness_moves_past_equal_or_newer() -> None:
+    clock = LamportClock(5)
+    clock.witness(3)
+    assert clock.time() == 5  # older: no change
+    clock.witness(5)
+    assert clock.time() == 6  # equal: v + 1
+    clock.witness(41)
+    assert clock.time() == 42
+
+
+def test_uint64_wraps_like_go() -> None:
+    clock = LamportClock(UINT64_MAX)
+    assert clock.increment() == 0
+    clock = LamportClock(7)
+    clock.witness(UINT64_MAX)
+    assert clock.time() == 0
+
+
+@pytest.mark.parametrize("bad", [-1, UINT64_MAX + 1])
+def test_out_of_range_is_caller_misuse(bad: int) -> None:
+    with pytest.raises(ValueError):
+        LamportClock(bad)
+    with pytest.raises(ValueError):
+        LamportClock().witness(bad)
+
+
+def test_non_int_rejected() -> None:
+    with pytest.raises(TypeError):
+        LamportClock().witness(1.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        LamportClock(True)
+
+
+@given(st.lists(st.integers(0, UINT64_MAX - 1), max_size=30))
+def test_witness_is_monotonic_and_exceeds_everything_seen(values: list[int]) -> None:
+    clock = LamportClock()
+    previous = clock.time()
+    for v in values:
+        clock.witness(v)
+        assert clock.time() >= previous
+        assert clock.time() > v
+        previous = clock.time()
