@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from dataclasses import fields, is_dataclass
 from typing import Any
 
 import msgpack
@@ -351,32 +352,92 @@ class _ListOf:
         return [dec(v) for v in items]
 
 
-class _Schema:
-    """How one Go struct maps onto one dataclass: (Go key, attribute, kind, omitempty) rows."""
+# Inline fast paths for the common case of each scalar kind; anything else (nil, other widths
+# or types, out of range) falls back to the lenient reader, which returns or raises.
+_FAST_PATHS: dict[str, str] = {
+    "str": "v.decode('utf-8', 'surrogateescape') if type(v) is bytes else _as_str(v)",
+    "bytes": "v if type(v) is bytes or v is None else _as_bytes(v)",
+    "obytes": "v if type(v) is bytes else (_as_bytes(v) or b'')",
+    "bool": "v if type(v) is bool else _as_bool(v)",
+    "float": "v if type(v) is float else _as_float(v)",
+    "u8": "v if type(v) is int and 0 <= v < 0x100 else _as_uint(v, 8)",
+    "u16": "v if type(v) is int and 0 <= v < 0x10000 else _as_uint(v, 16)",
+    "u32": "v if type(v) is int and 0 <= v < 0x100000000 else _as_uint(v, 32)",
+    "u64": "v if type(v) is int and 0 <= v < 0x10000000000000000 else _as_uint(v, 64)",
+    "int": "v if type(v) is int and -0x8000000000000000 <= v < 0x8000000000000000 "
+    "else _as_int(v, 64)",
+    "i32": "v if type(v) is int and -0x80000000 <= v < 0x80000000 else _as_int(v, 32)",
+}
 
-    __slots__ = ("by_key", "cls", "fields", "mutable", "rows")
+
+class _Schema:
+    """How one Go struct maps onto one dataclass: (Go key, attribute, kind, omitempty) rows.
+
+    ``decode`` is generated once per schema (one ``dict.get`` per Go key, inline fast paths,
+    a positional constructor call): the generic loop it replaces cost twice as much.
+    """
+
+    __slots__ = ("cls", "decode", "rows")
 
     def __init__(
         self, cls: type, rows: list[tuple[str, str, str | _Schema | _ListOf, bool]]
     ) -> None:
         self.cls = cls
-        # (packed key, attribute, encoder, decoder, omitempty), sorted bytewise by Go name
+        # (packed key, attribute, encoder, omitempty), sorted bytewise by Go name
         self.rows: list[tuple[bytes, str, Encoder, bool]] = []
-        self.by_key: dict[bytes, tuple[str, Decoder]] = {}
+        readers: dict[str, tuple[bytes, str | Decoder]] = {}
         for key, attr, kind, omitempty in sorted(rows, key=lambda r: r[0].encode()):
             if not isinstance(kind, str):
                 enc: Encoder = kind.encode_value
-                dec: Decoder = kind.decode_value
+                reader: str | Decoder = kind.decode_value
             else:
                 enc, dec = _kind(kind)
+                reader = _FAST_PATHS.get(kind, dec)
             self.rows.append((_raw(key.encode()), attr, enc, omitempty))
-            self.by_key[key.encode()] = (attr, dec)
-        # zero values for missing keys, from decoding nil
-        self.fields = {attr: dec(None) for attr, dec in self.by_key.values()}
-        # zero values that are containers must be fresh for every decoded object
-        self.mutable = [
-            (attr, dec) for attr, dec in self.by_key.values() if isinstance(self.fields[attr], list)
+            readers[attr] = (key.encode(), reader)
+        self.decode: Decoder = self._compile(readers)
+
+    def _compile(self, readers: dict[str, tuple[bytes, str | Decoder]]) -> Decoder:
+        namespace: dict[str, Any] = {
+            "cls": self.cls,
+            "DecodeError": DecodeError,
+            "_as_str": _as_str,
+            "_as_bytes": _as_bytes,
+            "_as_bool": _as_bool,
+            "_as_float": _as_float,
+            "_as_uint": _as_uint,
+            "_as_int": _as_int,
+        }
+        lines = [
+            "def decode(value):",
+            "    if type(value) is not dict:",
+            "        if value is not None:",
+            f"            raise DecodeError('{self.cls.__name__}: expected a map, got '"
+            " + type(value).__name__)",
+            "        value = {}",
+            "    g = value.get",
         ]
+        if is_dataclass(self.cls):
+            order = [f.name for f in fields(self.cls)]
+            positional = sorted(order) == sorted(readers)
+        else:
+            order, positional = list(readers), False
+        for i, attr in enumerate(order):
+            key, reader = readers[attr]
+            lines.append(f"    v = g({key!r})")
+            if isinstance(reader, str):
+                lines.append(f"    a{i} = {reader}")
+            else:
+                namespace[f"read{i}"] = reader
+                lines.append(f"    a{i} = read{i}(v)")
+        if positional:
+            args = ", ".join(f"a{i}" for i in range(len(order)))
+        else:
+            args = ", ".join(f"{attr}=a{i}" for i, attr in enumerate(order))
+        lines.append(f"    return cls({args})")
+        exec("\n".join(lines), namespace)  # generated from the schema rows above only
+        decoder: Decoder = namespace["decode"]
+        return decoder
 
     def encode(self, obj: Any) -> bytes:
         if not isinstance(obj, self.cls):
@@ -392,21 +453,6 @@ class _Schema:
 
     def encode_value(self, obj: Any) -> bytes:
         return _NIL if obj is None else self.encode(obj)
-
-    def decode(self, value: Any) -> Any:
-        if type(value) is not dict:
-            if value is None:
-                return self.decode({})
-            raise DecodeError(f"{self.cls.__name__}: expected a map, got {type(value).__name__}")
-        kwargs = dict(self.fields)
-        for attr, dec in self.mutable:
-            kwargs[attr] = dec(None)
-        by_key = self.by_key
-        for key, item in value.items():
-            entry = by_key.get(key)
-            if entry is not None:
-                kwargs[entry[0]] = entry[1](item)
-        return self.cls(**kwargs)
 
     def decode_value(self, value: Any) -> Any:
         return None if value is None else self.decode(value)
@@ -640,6 +686,11 @@ _DECODE_SERF: dict[int, _Schema] = {
 # ------------------------------------------------------------------------------------------
 
 
+_unpackb = msgpack.unpackb
+# msgpack's own errors (FormatError, StackError, OutOfData) derive from ValueError
+_MSGPACK_ERRORS = (ValueError, TypeError, OverflowError, RecursionError, MemoryError)
+
+
 def _unpack_one(data: bytes | memoryview) -> tuple[Any, bytes]:
     """The first msgpack object in ``data`` and the bytes after it (Go ignores trailing bytes)."""
     if not data:
@@ -648,26 +699,8 @@ def _unpack_one(data: bytes | memoryview) -> tuple[Any, bytes]:
         return msgpack.unpackb(data, raw=True, strict_map_key=False), b""
     except msgpack.ExtraData as extra:
         return extra.unpacked, bytes(extra.extra)
-    except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
-        # msgpack's own errors (FormatError, StackError, OutOfData) derive from ValueError
+    except _MSGPACK_ERRORS as exc:
         raise DecodeError(f"malformed msgpack: {exc}") from None
-
-
-def _unpacker(data: bytes | memoryview) -> msgpack.Unpacker:
-    unpacker = msgpack.Unpacker(
-        raw=True, strict_map_key=False, max_buffer_size=max(len(data), 1024)
-    )
-    unpacker.feed(data)
-    return unpacker
-
-
-def _next(unpacker: msgpack.Unpacker, what: str) -> Any:
-    try:
-        return unpacker.unpack()
-    except msgpack.OutOfData:
-        raise DecodeError(f"truncated {what}") from None
-    except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
-        raise DecodeError(f"malformed {what}: {exc}") from None
 
 
 # ------------------------------------------------------------------------------------------
@@ -715,7 +748,17 @@ class GoCodec:
 
     def decode(self, buffer: bytes) -> m.MemberlistMessage:
         """A memberlist message; type 8 is the packet form (payload follows the type byte)."""
-        return self._decode(buffer, stream=False)
+        # the hot path (one gossip message) inlined: one lookup, one unpackb, one decode
+        schema = _DECODE_MEMBERLIST.get(buffer[0]) if buffer else None
+        if schema is None:
+            return self._decode(buffer, stream=False)
+        try:
+            obj = _unpackb(buffer[1:], raw=True, strict_map_key=False)
+        except msgpack.ExtraData as extra:
+            obj = extra.unpacked
+        except _MSGPACK_ERRORS as exc:
+            raise DecodeError(f"malformed msgpack: {exc}") from None
+        return schema.decode(obj)  # type: ignore[no-any-return]
 
     def decode_stream(self, buffer: bytes) -> m.MemberlistMessage:
         """A memberlist message as read from a stream (type 8 carries a userMsgHeader)."""
@@ -748,21 +791,28 @@ class GoCodec:
         return m.UserMsg(rest[:size])
 
     def _decode_push_pull(self, buffer: bytes) -> m.PushPull:
-        body = memoryview(buffer)[1:]
-        unpacker = _unpacker(body)
-        header = PUSH_PULL_HEADER.decode(_next(unpacker, "push/pull header"))
+        obj, rest = _unpack_one(memoryview(buffer)[1:])
+        header = PUSH_PULL_HEADER.decode(obj)
         if header.nodes < 0 or header.nodes > MAX_PUSH_PULL_NODES:
             raise DecodeError(f"push/pull node count {header.nodes} is out of range")
         if header.user_state_len < 0 or header.user_state_len > MAX_USER_STATE_BYTES:
             raise DecodeError(
                 f"push/pull user state length {header.user_state_len} is out of range"
             )
+        # The node states are `nodes` consecutive msgpack maps: read them in one C call by
+        # putting an array header in front (msgpack bounds the count by the buffer size).
+        try:
+            raw_states = _unpackb(
+                _pack_b_i(0xDD, header.nodes) + rest, raw=True, strict_map_key=False
+            )
+            rest = b""
+        except msgpack.ExtraData as extra:
+            raw_states, rest = extra.unpacked, bytes(extra.extra)
+        except _MSGPACK_ERRORS as exc:
+            raise DecodeError(f"truncated or malformed push/pull node states: {exc}") from None
         decode_state = PUSH_NODE_STATE.decode
-        states = [
-            decode_state(_next(unpacker, "push/pull node state")) for _ in range(header.nodes)
-        ]
-        offset = unpacker.tell()
-        user_state = bytes(body[offset : offset + header.user_state_len])
+        states = [decode_state(state) for state in raw_states]
+        user_state = rest[: header.user_state_len]
         if len(user_state) < header.user_state_len:
             raise DecodeError(
                 f"truncated push/pull user state: {len(user_state)} of {header.user_state_len}"
