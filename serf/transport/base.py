@@ -27,15 +27,18 @@ report peers as `Address`. Names are turned into addresses by an `AddressResolve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from serf.address import Address, AddressLike
 
 __all__ = [
+    "TransportBase",
     "DEFAULT_STREAM_TIMEOUT",
     "MAX_PACKET_SIZE",
     "Address",
@@ -50,6 +53,8 @@ __all__ = [
     "Transport",
     "TransportStats",
 ]
+
+log = logging.getLogger(__name__)
 
 #: The largest UDP payload over IPv4 (65,535 - 8 bytes UDP header - 20 bytes IP header).
 #: Every transport refuses bigger packets, so code that works on one works on all.
@@ -124,6 +129,101 @@ PacketHandler = Callable[[bytes, Address, float], None]
 
 StreamHandler = Callable[[Stream], Awaitable[None]]
 """``on_stream(stream)``: run as its own task; the stream is closed when it returns."""
+
+
+class TransportBase:
+    """What every transport shares: receive handlers, counters, the packet size limit, and the
+    tasks running stream handlers. Subclasses bind, send and dial."""
+
+    def __init__(
+        self,
+        *,
+        max_packet_size: int = MAX_PACKET_SIZE,
+        stream_timeout: float | None = DEFAULT_STREAM_TIMEOUT,
+    ) -> None:
+        if not 0 < max_packet_size <= MAX_PACKET_SIZE:
+            raise ValueError(f"max_packet_size must be in 1..{MAX_PACKET_SIZE}")
+        self._max_packet_size = max_packet_size
+        self._stream_timeout = stream_timeout
+        self._stats = TransportStats()
+        self._on_packet: PacketHandler | None = None
+        self._on_stream: StreamHandler | None = None
+        self._local: Address | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._started = False
+        self._closed = False
+
+    @property
+    def local_address(self) -> Address:
+        """The bound address (with the real port). RuntimeError before start."""
+        if self._local is None:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        return self._local
+
+    @property
+    def stats(self) -> TransportStats:
+        """Live counters."""
+        return self._stats
+
+    @property
+    def max_packet_size(self) -> int:
+        """The largest payload `send_packet` accepts."""
+        return self._max_packet_size
+
+    def set_handlers(
+        self,
+        on_packet: PacketHandler | None = None,
+        on_stream: StreamHandler | None = None,
+    ) -> None:
+        """Register the receive callbacks. Must be called before `start`."""
+        if self._started:
+            raise RuntimeError("set_handlers must be called before start")
+        self._on_packet = on_packet
+        self._on_stream = on_stream
+
+    def _check_packet_size(self, data: bytes) -> None:
+        if len(data) > self._max_packet_size:
+            raise PacketTooLargeError(
+                f"packet of {len(data)} bytes exceeds max_packet_size {self._max_packet_size}"
+            )
+
+    def _deliver_packet(self, data: bytes, src: Address) -> None:
+        """Count a received packet and hand it to ``on_packet`` (its errors are counted)."""
+        if self._closed:
+            return
+        self._stats.packets_received += 1
+        handler = self._on_packet
+        if handler is None:
+            return
+        try:
+            assert self._loop is not None
+            handler(data, src, self._loop.time())
+        except Exception:
+            self._stats.errors += 1
+            log.exception("on_packet handler failed")
+
+    async def _run_stream_handler(self, stream: Stream) -> None:
+        """Run ``on_stream`` for an accepted stream, count its failure, always close it."""
+        try:
+            if self._on_stream is not None:
+                await self._on_stream(stream)
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:
+            self._stats.errors += 1
+            log.debug("stream handler for %s failed: %r", stream.remote_address, exc)
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.close()
+
+    async def _cancel_tasks(self) -> None:
+        """Cancel the running stream handlers and wait for them."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class Transport(Protocol):

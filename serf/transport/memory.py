@@ -20,22 +20,17 @@ loop later).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from serf.transport.base import (
     DEFAULT_STREAM_TIMEOUT,
     MAX_PACKET_SIZE,
     Address,
     AddressLike,
-    PacketHandler,
-    PacketTooLargeError,
     Stream,
-    StreamHandler,
-    TransportStats,
+    TransportBase,
 )
 
 __all__ = ["LinkModel", "MemoryNetwork", "MemoryStream", "MemoryTransport", "deliver_once"]
@@ -291,7 +286,7 @@ class MemoryNetwork:
         return client
 
 
-class MemoryTransport:
+class MemoryTransport(TransportBase):
     """A `Transport` on a `MemoryNetwork` (see the module comment). Make it with
     `MemoryNetwork.transport`."""
 
@@ -303,48 +298,9 @@ class MemoryTransport:
         max_packet_size: int = MAX_PACKET_SIZE,
         stream_timeout: float | None = DEFAULT_STREAM_TIMEOUT,
     ) -> None:
-        if not 0 < max_packet_size <= MAX_PACKET_SIZE:
-            raise ValueError(f"max_packet_size must be in 1..{MAX_PACKET_SIZE}")
+        super().__init__(max_packet_size=max_packet_size, stream_timeout=stream_timeout)
         self._network = network
         self._bind_addr = Address.of(bind)
-        self._max_packet_size = max_packet_size
-        self._stream_timeout = stream_timeout
-        self._stats = TransportStats()
-        self._on_packet: PacketHandler | None = None
-        self._on_stream: StreamHandler | None = None
-        self._local: Address | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._started = False
-        self._closed = False
-
-    @property
-    def local_address(self) -> Address:
-        """The bound address. RuntimeError before start."""
-        if self._local is None:
-            raise RuntimeError("MemoryTransport is not started")
-        return self._local
-
-    @property
-    def stats(self) -> TransportStats:
-        """Live counters."""
-        return self._stats
-
-    @property
-    def max_packet_size(self) -> int:
-        """The largest payload `send_packet` accepts."""
-        return self._max_packet_size
-
-    def set_handlers(
-        self,
-        on_packet: PacketHandler | None = None,
-        on_stream: StreamHandler | None = None,
-    ) -> None:
-        """Register the receive callbacks. Must be called before `start`."""
-        if self._started:
-            raise RuntimeError("set_handlers must be called before start")
-        self._on_packet = on_packet
-        self._on_stream = on_stream
 
     async def start(self) -> None:
         """Bind the address on the network (OSError EADDRINUSE if it is taken)."""
@@ -356,10 +312,7 @@ class MemoryTransport:
 
     def send_packet(self, addr: AddressLike, data: bytes) -> None:
         """Hand one packet to the network's link model: fire and forget."""
-        if len(data) > self._max_packet_size:
-            raise PacketTooLargeError(
-                f"packet of {len(data)} bytes exceeds max_packet_size {self._max_packet_size}"
-            )
+        self._check_packet_size(data)
         if self._local is None or self._closed:
             raise RuntimeError("MemoryTransport is not running")
         try:
@@ -386,27 +339,12 @@ class MemoryTransport:
         self._closed = True
         if self._local is not None:
             self._network._unbind(self, self._local)
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._cancel_tasks()
 
     # -- internals -------------------------------------------------------------------------
 
     def _packet_received(self, data: bytes, src: Address) -> None:
-        if self._closed:
-            return
-        self._stats.packets_received += 1
-        handler = self._on_packet
-        if handler is None:
-            return
-        try:
-            assert self._loop is not None
-            handler(data, src, self._loop.time())
-        except Exception:
-            self._stats.errors += 1
-            log.exception("on_packet handler failed")
+        self._deliver_packet(data, src)
 
     def _accept(self, stream: MemoryStream) -> None:
         self._stats.streams_accepted += 1
@@ -416,14 +354,4 @@ class MemoryTransport:
         task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, stream: MemoryStream) -> None:
-        try:
-            if self._on_stream is not None:
-                await self._on_stream(stream)
-        except asyncio.CancelledError:
-            pass
-        except Exception as exc:
-            self._stats.errors += 1
-            log.debug("stream handler for %s failed: %r", stream.remote_address, exc)
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.close()
+        await self._run_stream_handler(stream)

@@ -27,11 +27,8 @@ from serf.transport.base import (
     MAX_PACKET_SIZE,
     Address,
     AddressLike,
-    PacketHandler,
-    PacketTooLargeError,
     Stream,
-    StreamHandler,
-    TransportStats,
+    TransportBase,
 )
 
 __all__ = ["NetStream", "NetTransport", "install_uvloop"]
@@ -147,7 +144,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         log.debug("udp error: %r", exc)
 
 
-class NetTransport:
+class NetTransport(TransportBase):
     """UDP packets + TCP streams on one address (see the module comment).
 
     ``bind`` must be an IP literal (``127.0.0.1``, ``::1``, ``0.0.0.0``, ``::``); port 0 picks a
@@ -163,52 +160,13 @@ class NetTransport:
         stream_timeout: float | None = DEFAULT_STREAM_TIMEOUT,
         bind_attempts: int = 5,
     ) -> None:
-        if not 0 < max_packet_size <= MAX_PACKET_SIZE:
-            raise ValueError(f"max_packet_size must be in 1..{MAX_PACKET_SIZE}")
+        super().__init__(max_packet_size=max_packet_size, stream_timeout=stream_timeout)
         self._bind = Address.of(bind)
-        self._max_packet_size = max_packet_size
-        self._stream_timeout = stream_timeout
         self._bind_attempts = max(1, bind_attempts)
-        self._stats = TransportStats()
-        self._on_packet: PacketHandler | None = None
-        self._on_stream: StreamHandler | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._udp_protocol: _UdpProtocol | None = None
         self._server: asyncio.Server | None = None
-        self._local: Address | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._literal_hosts: set[str] = set()
-        self._started = False
-        self._closed = False
-
-    @property
-    def local_address(self) -> Address:
-        """The bound address with the real port. RuntimeError before start."""
-        if self._local is None:
-            raise RuntimeError("NetTransport is not started")
-        return self._local
-
-    @property
-    def stats(self) -> TransportStats:
-        """Live counters."""
-        return self._stats
-
-    @property
-    def max_packet_size(self) -> int:
-        """The largest payload `send_packet` accepts."""
-        return self._max_packet_size
-
-    def set_handlers(
-        self,
-        on_packet: PacketHandler | None = None,
-        on_stream: StreamHandler | None = None,
-    ) -> None:
-        """Register the receive callbacks. Must be called before `start`."""
-        if self._started:
-            raise RuntimeError("set_handlers must be called before start")
-        self._on_packet = on_packet
-        self._on_stream = on_stream
 
     async def start(self) -> None:
         """Bind UDP then TCP on the same port (retrying on a new port if port 0 was asked)."""
@@ -261,10 +219,7 @@ class NetTransport:
         Raises `PacketTooLargeError` over ``max_packet_size`` and ValueError if ``addr.host``
         is not an IP literal (use an `AddressResolver` for names).
         """
-        if len(data) > self._max_packet_size:
-            raise PacketTooLargeError(
-                f"packet of {len(data)} bytes exceeds max_packet_size {self._max_packet_size}"
-            )
+        self._check_packet_size(data)
         udp = self._udp
         if udp is None or self._closed:
             raise RuntimeError("NetTransport is not running")
@@ -298,11 +253,7 @@ class NetTransport:
             self._udp.close()
         if self._server is not None:
             self._server.close()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._cancel_tasks()
         if self._udp_protocol is not None:
             await self._udp_protocol.wait_closed()
         if self._server is not None:
@@ -328,18 +279,13 @@ class NetTransport:
         )
 
     def _packet_received(self, data: bytes, addr: Any) -> None:
-        if self._closed:
-            return
-        self._stats.packets_received += 1
-        handler = self._on_packet
-        if handler is None:
-            return
         try:
-            assert self._loop is not None
-            handler(data, _address_from_sockname(addr), self._loop.time())
+            src = _address_from_sockname(addr)
         except Exception:
             self._stats.errors += 1
-            log.exception("on_packet handler failed")
+            log.exception("unreadable packet source %r", addr)
+            return
+        self._deliver_packet(data, src)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -356,17 +302,9 @@ class NetTransport:
             writer.close()
             return
         try:
-            if self._on_stream is not None:
-                await self._on_stream(stream)
-        except asyncio.CancelledError:
-            pass
-        except Exception as exc:
-            self._stats.errors += 1
-            log.debug("stream handler for %s failed: %r", stream.remote_address, exc)
+            await self._run_stream_handler(stream)
         finally:
             self._tasks.discard(task)
-            with contextlib.suppress(Exception):
-                await stream.close()
 
 
 def _family(addr: Address) -> socket.AddressFamily:
