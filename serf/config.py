@@ -18,7 +18,7 @@ A ``SerfConfig`` (Go serf's ``serf.Config``, reference section 3.1) belongs in t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 __all__ = [
     "PROTOCOL_VERSION_MIN",
@@ -32,6 +32,10 @@ __all__ = [
     "lan",
     "wan",
     "local",
+    "SerfConfig",
+    "SERF_PROTOCOL_VERSION_MIN",
+    "SERF_PROTOCOL_VERSION_MAX",
+    "USER_EVENT_SIZE_LIMIT",
 ]
 
 PROTOCOL_VERSION_MIN = 1
@@ -245,3 +249,178 @@ def local(name: str) -> MemberlistConfig:
         gossip_interval=0.1,
         gossip_to_the_dead_time=15.0,
     )
+
+
+# -- serf ----------------------------------------------------------------------------------------
+
+SERF_PROTOCOL_VERSION_MIN = 2
+"""Go serf's ``ProtocolVersionMin``."""
+SERF_PROTOCOL_VERSION_MAX = 5
+"""Go serf's ``ProtocolVersionMax``."""
+USER_EVENT_SIZE_LIMIT = 9 * 1024
+"""Go serf's hard cap ``UserEventSizeLimit`` on :attr:`SerfConfig.user_event_size_limit`."""
+
+
+def _default_tags() -> dict[str, str]:
+    return {}
+
+
+@dataclass(frozen=True, slots=True)
+class SerfConfig:
+    """Settings of one serf instance, as Go serf's ``Config`` (reference section 3.1).
+
+    Durations are seconds; the defaults are ``serf.DefaultConfig()``. ``memberlist`` None
+    means ``lan(node_name)``; the serf core overwrites its name, protocol and delegate
+    versions as Go does. Go's live objects (``EventCh``, ``Merge``, ``Logger``,
+    ``ReconnectTimeoutOverride``) are passed to the core directly.
+    """
+
+    node_name: str
+    """``NodeName``: also the memberlist name."""
+    tags: dict[str, str] = field(default_factory=_default_tags)
+    """``Tags``: carried in the memberlist node meta."""
+    protocol_version: int = 4
+    """``ProtocolVersion``: serf protocol, in [2, 5]."""
+    broadcast_timeout: float = 5.0
+    """``BroadcastTimeout``: how long leave, force-leave and set-tags wait for gossip."""
+    leave_propagate_delay: float = 1.0
+    """``LeavePropagateDelay``: extra wait at the end of a leave."""
+    coalesce_period: float = 0.0
+    """``CoalescePeriod``: member-event coalescing (on when this and quiescent are > 0)."""
+    quiescent_period: float = 0.0
+    """``QuiescentPeriod``."""
+    user_coalesce_period: float = 0.0
+    """``UserCoalescePeriod``: user-event coalescing (on when both user periods are > 0)."""
+    user_quiescent_period: float = 0.0
+    """``UserQuiescentPeriod``."""
+    reap_interval: float = 15.0
+    """``ReapInterval``."""
+    reconnect_interval: float = 30.0
+    """``ReconnectInterval``."""
+    reconnect_timeout: float = 24 * 3600.0
+    """``ReconnectTimeout``: failed members are reaped after this."""
+    tombstone_timeout: float = 24 * 3600.0
+    """``TombstoneTimeout``: left members are reaped after this."""
+    flap_timeout: float = 60.0
+    """``FlapTimeout``: a rejoin within this of a failure counts as a flap."""
+    queue_check_interval: float = 30.0
+    """``QueueCheckInterval``."""
+    queue_depth_warning: int = 128
+    """``QueueDepthWarning``."""
+    max_queue_depth: int = 4096
+    """``MaxQueueDepth``."""
+    min_queue_depth: int = 0
+    """``MinQueueDepth``: if > 0 the limit is max(this, 2 x members)."""
+    recent_intent_timeout: float = 300.0
+    """``RecentIntentTimeout``."""
+    event_buffer: int = 512
+    """``EventBuffer``."""
+    query_buffer: int = 512
+    """``QueryBuffer``."""
+    query_timeout_mult: int = 16
+    """``QueryTimeoutMult``."""
+    query_response_size_limit: int = 1024
+    """``QueryResponseSizeLimit``."""
+    query_size_limit: int = 1024
+    """``QuerySizeLimit``."""
+    user_event_size_limit: int = 512
+    """``UserEventSizeLimit``: at most 9 KiB."""
+    memberlist: MemberlistConfig | None = None
+    """``MemberlistConfig``: None means ``lan(node_name)``."""
+    snapshot_path: str = ""
+    """``SnapshotPath``: non-empty turns on :class:`~serf.core.io.SnapshotLines` effects."""
+    rejoin_after_leave: bool = False
+    """``RejoinAfterLeave``."""
+    enable_name_conflict_resolution: bool = True
+    """``EnableNameConflictResolution``."""
+    disable_coordinates: bool = False
+    """``DisableCoordinates``."""
+    keyring_file: str = ""
+    """``KeyringFile``: the driver rewrites it after keyring changes."""
+    validate_node_names: bool = False
+    """``ValidateNodeNames``."""
+
+    def __post_init__(self) -> None:
+        if self.memberlist is None and isinstance(self.node_name, str) and self.node_name:
+            object.__setattr__(self, "memberlist", lan(self.node_name))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ValueError` naming the first field whose value is not allowed."""
+        if not isinstance(self.node_name, str) or not self.node_name:
+            raise ValueError("node_name must be a non-empty string")
+        if not isinstance(self.tags, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.tags.items()
+        ):
+            raise ValueError("tags must be a dict of str to str")
+        _check_range(
+            "protocol_version",
+            self.protocol_version,
+            SERF_PROTOCOL_VERSION_MIN,
+            SERF_PROTOCOL_VERSION_MAX,
+        )
+        for name in (
+            "broadcast_timeout",
+            "leave_propagate_delay",
+            "coalesce_period",
+            "quiescent_period",
+            "user_coalesce_period",
+            "user_quiescent_period",
+            "reap_interval",
+            "reconnect_interval",
+            "reconnect_timeout",
+            "tombstone_timeout",
+            "flap_timeout",
+            "queue_check_interval",
+            "recent_intent_timeout",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        for name in (
+            "queue_depth_warning",
+            "max_queue_depth",
+            "min_queue_depth",
+            "event_buffer",
+            "query_buffer",
+            "query_timeout_mult",
+            "query_response_size_limit",
+            "query_size_limit",
+            "user_event_size_limit",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        for name in ("event_buffer", "query_buffer", "query_timeout_mult"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.user_event_size_limit > USER_EVENT_SIZE_LIMIT:
+            raise ValueError(
+                f"user_event_size_limit must be at most {USER_EVENT_SIZE_LIMIT}, "
+                f"got {self.user_event_size_limit}"
+            )
+        if not isinstance(self.memberlist, MemberlistConfig):
+            raise ValueError("memberlist must be a MemberlistConfig")
+        if self.validate_node_names:
+            err = node_name_error(self.node_name)
+            if err is not None:
+                raise ValueError(f"node_name: {err}")
+
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
+MAX_NODE_NAME_LENGTH = 128
+"""Go serf's ``MaxNodeNameLength``."""
+
+
+def node_name_error(name: str) -> str | None:
+    """Go serf's ``ValidateNodeName``: None when ``name`` is acceptable, else why not."""
+    if any(c not in _NAME_CHARS for c in name):
+        return (
+            f"Node name contains invalid characters {name!r}, "
+            "Valid characters include all alpha-numerics and dashes and '.'"
+        )
+    if len(name.encode("utf-8")) > MAX_NODE_NAME_LENGTH:
+        return f"Node name is {len(name)} characters. Valid length is between 1 and 128 characters"
+    return None

@@ -1,17 +1,23 @@
-"""Entry point of the ``serf`` command: Go serf's subcommands, as they are implemented.
+"""Entry point of the ``serf`` command: a small dispatcher over Go serf's subcommands.
 
-Today: ``version`` (also ``-v``/``--version``) and ``keygen``. The agent and the RPC client
-subcommands come with the agent layer.
+How this works: ``COMMANDS`` maps each subcommand name to a function taking the remaining
+arguments and returning the exit status. ``version`` (also ``-v``/``--version``) and
+``keygen`` live here; the RPC client commands live in :mod:`serf.cli.membership`,
+:mod:`serf.cli.events` and :mod:`serf.cli.admin`. ``agent`` dispatches to
+``serf.agent.run.main(args)`` when that module exists, else says it is not available yet.
 """
 
 from __future__ import annotations
 
 import base64
+import importlib
+import importlib.util
 import secrets
 import sys
 from collections.abc import Callable, Sequence
 
 from serf import __version__
+from serf.cli import admin, events, membership
 
 __all__ = ["main", "PROTOCOL_MIN", "PROTOCOL_MAX"]
 
@@ -35,8 +41,33 @@ def _keygen(args: Sequence[str]) -> int:
     return 0
 
 
+def _agent(args: Sequence[str]) -> int:
+    if importlib.util.find_spec("serf.agent.run") is None:
+        print("agent: not available yet", file=sys.stderr)
+        return 1
+    run = importlib.import_module("serf.agent.run")
+    status: int = run.main(list(args))
+    return status
+
+
 COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
+    "agent": (_agent, "Runs a Serf agent"),
+    "event": (events.event, "Send a custom event through the Serf cluster"),
+    "force-leave": (
+        membership.force_leave,
+        'Forces a member of the cluster to enter the "left" state',
+    ),
+    "info": (admin.info, "Provides debugging information for operators"),
+    "join": (membership.join, "Tell Serf agent to join cluster"),
     "keygen": (_keygen, "Generates a new encryption key"),
+    "keys": (admin.keys, "Manipulate the internal encryption keyring used by Serf"),
+    "leave": (membership.leave, "Gracefully leaves the Serf cluster and shuts down"),
+    "members": (membership.members, "Lists the members of a Serf cluster"),
+    "monitor": (events.monitor, "Stream logs from a Serf agent"),
+    "query": (events.query, "Send a query to the Serf cluster"),
+    "reachability": (events.reachability, "Test network reachability"),
+    "rtt": (admin.rtt, "Estimates network round trip time between nodes"),
+    "tags": (admin.tags, "Modify tags of a running Serf agent"),
     "version": (_version, "Prints the Serf version"),
 }
 

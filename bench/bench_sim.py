@@ -1,0 +1,110 @@
+"""Simulated membership: convergence and detection time against N, and simulator throughput.
+
+Run the scale table on its own (N = 10, 100, 1000; add 5000 with SERF_BENCH_SIM_5000=1)::
+
+    python bench/bench_sim.py
+
+or the throughput benchmark with pytest-benchmark::
+
+    pytest bench/bench_sim.py
+
+Figures are virtual seconds at Go's LAN defaults (compression off, 1 ms +- 0.5 ms links, no
+loss), printed beside the reference model's figures (shared/reference/anchors.md):
+
+* convergence: N nodes join through one seed at t=0; time until every node sees N alive.
+  The anchor is the serf simulator's time for ONE update to reach 99.99% of N (section 3.1);
+  a join storm disseminates N updates at once, so it is a lower bound, not a target.
+* detection: one node crashes; time until every live node marks it dead. Anchor: section 7
+  (1.58 probe periods + probe round + min suspicion after 2 confirmations + dissemination):
+  ~7 s at 10 (min suspicion 4 s), 11-13 s at 100, 15-17 s at 1000.
+* throughput: node-seconds simulated per CPU second in a converged cluster, measured 30 s
+  after convergence (steady state: probes, acks, push/pulls; gossip only when queued).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from typing import Any
+
+from serf.memberlist.state import NodeState
+from serf.testing.sim import Simulation
+
+ANCHOR_CONVERGENCE = {10: 1.6, 100: 2.0, 1000: 2.2, 5000: 2.5}
+ANCHOR_DETECTION = {10: "~7", 100: "11-13", 1000: "15-17", 5000: "~17-19"}
+
+
+def converge(n: int, seed: int) -> tuple[Simulation, float]:
+    """N nodes join through n0 at t=0; returns the sim and the virtual convergence time."""
+    sim = Simulation(seed)
+    sim.add_node("n0")
+    for i in range(1, n):
+        sim.add_node(f"n{i}", join=["n0"])
+    took = sim.run_until_converged(
+        lambda s: all(x.core.num_members() == n for x in s.live_nodes()), 600.0, 0.1
+    )
+    assert took is not None, f"{n} nodes did not converge"
+    return sim, took
+
+
+def detect(sim: Simulation, victim: str = "n1") -> float:
+    """Crash ``victim``; the virtual time until every live node marks it dead."""
+    sim.crash(victim)
+    took = sim.run_until_converged(
+        lambda s: all(x.state_of(victim) in (NodeState.DEAD, None) for x in s.live_nodes()),
+        600.0,
+        0.1,
+    )
+    assert took is not None, "crash not detected"
+    return took
+
+
+def throughput(sim: Simulation, virtual: float) -> float:
+    """Node-seconds per CPU second over ``virtual`` more seconds."""
+    start = time.process_time()
+    sim.run_for(virtual)
+    cpu = time.process_time() - start
+    return len(sim.live_nodes()) * virtual / cpu
+
+
+def table(sizes: list[int]) -> list[str]:
+    """The rows of the scale table."""
+    rows = [
+        f"{'N':>5} | {'converge (s)':>12} | {'model 99.99%':>12} | {'detect (s)':>16} | "
+        f"{'reference':>9} | {'node-s/CPU-s':>12} | {'CPU (s)':>7}"
+    ]
+    for n in sizes:
+        seeds = [1, 2, 3] if n <= 100 else [1]
+        conv: list[float] = []
+        det: list[float] = []
+        rate = 0.0
+        cpu0 = time.process_time()
+        for seed in seeds:
+            sim, took = converge(n, seed)
+            conv.append(took)
+            sim.run_for(30.0)  # let the join storm's broadcasts drain first
+            rate = throughput(sim, 10.0 if n >= 1000 else 30.0)
+            det.append(detect(sim))
+        cpu = time.process_time() - cpu0
+        det_text = f"{statistics.mean(det):.1f} [{min(det):.1f}-{max(det):.1f}]"
+        rows.append(
+            f"{n:>5} | {statistics.mean(conv):>12.1f} | {ANCHOR_CONVERGENCE[n]:>12.1f} | "
+            f"{det_text:>16} | {ANCHOR_DETECTION[n]:>9} | {rate:>12,.0f} | {cpu:>7.1f}"
+        )
+    return rows
+
+
+def test_sim_throughput_100_nodes(benchmark: Any) -> None:
+    """pytest-benchmark: 100 converged nodes, 10 virtual seconds per round."""
+    sim, _ = converge(100, 1)
+    benchmark.pedantic(lambda: sim.run_for(10.0), rounds=5, iterations=1)
+    assert sim.all_alive()
+
+
+if __name__ == "__main__":
+    sizes = [10, 100, 1000]
+    if os.environ.get("SERF_BENCH_SIM_5000"):
+        sizes.append(5000)
+    for row in table(sizes):
+        print(row, flush=True)

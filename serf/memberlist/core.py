@@ -1,0 +1,1120 @@
+"""The sans-IO memberlist core: SWIM failure detection + Lifeguard + gossip + push/pull.
+
+How this works (reference section 1.4; the inputs and effects are :mod:`serf.memberlist.io`)
+-------------------------------------------------------------------------------------------
+``handle(input, now)`` mutates the core and returns effects; ``next_deadline()`` is the head
+of ONE timer heap of ``(when, seq, kind, token)``. A timer is live while its token is in
+``_live``; cancelling one just forgets the token, so a stale heap entry is a no-op.
+
+* **Probe** (1.4.1), as Go's ``probe``/``probeNode``: a ticker every ``probe_interval``
+  (random stagger) takes the next node of a shuffled round-robin list, skipping ourselves and
+  dead/left nodes; at the wrap, dead/left nodes older than ``gossip_to_the_dead_time`` are
+  reaped and the list is reshuffled. The ping (a compound ``[ping, suspect]`` for a suspect
+  target: the buddy system) waits ``probe_timeout`` (unscaled, as Go) for an ack, then asks
+  ``indirect_checks`` random alive peers (nack when their PMax >= 4) and tries a TCP ping
+  (PMax >= 3) until ``probe_interval * (score + 1)`` after the send (Lifeguard scaling: the
+  brief's "awareness-scaled timeout" is this window; Go never scales the direct ack wait).
+  As Go's ticker, one tick that comes while a probe runs is buffered (the next probe starts
+  when the running one ends) and further ones are dropped, so a failing probe stretches the
+  period. Awareness deltas as Go: -1 on success, +1 on a failed probe, or +missing nacks
+  when nacks were expected; the state table's refutations add +1.
+* **Suspicion**: the state table says when to start / confirm / cancel; the timer is
+  :class:`~serf.memberlist.suspicion.SuspicionTimer` (k = suspicion_mult - 2, 0 when fewer
+  nodes; min = suspicion_timeout(...), max = suspicion_max_timeout_mult * min).
+* **Gossip** (1.4.3): every ``gossip_interval`` to ``gossip_nodes`` random peers (alive,
+  suspect, or dead for less than ``gossip_to_the_dead_time``), memberlist's own broadcasts
+  first and then the delegate's, in compounds that fit ``udp_buffer_size``. Pings, acks,
+  indirect pings and nacks piggyback broadcasts too (Go's ``sendMsg``). Without a delegate
+  and with nothing queued the gossip ticker parks, and resumes on its own grid when
+  something is queued (Go ticks and finds nothing to send: the same packets, fewer wakeups).
+* **Push/pull** (1.4.6): every ``push_pull_scale(push_pull_interval, n)`` with one random
+  alive peer over a stream; joins are push/pulls with ``join=True``. ``verifyProtocol`` and
+  the Merge delegate (joins only) run before the state table merges.
+* Inbound packets are decoded with ``framer.decode_packet``; every failure is a ``Dropped``
+  effect, never an exception. Alive/suspect/dead are handled at once (Go queues them for a
+  goroutine, LIFO and capped at ``handoff_queue_depth``; we do not model that queue).
+  ``cidrs_allowed`` filters gossiped alives (source and advertised address) and push/pull
+  alive entries.
+
+Where we differ from Go on purpose the code says ``# differs from Go``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+import math
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from serf import _speedups
+from serf.address import Address
+from serf.config import META_MAX_SIZE, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN
+from serf.memberlist import io
+from serf.memberlist import state as st
+from serf.memberlist.delegates import CompositeDelegate
+from serf.memberlist.state import Node, NodeState, StateTable
+from serf.wire.errors import DecodeError
+from serf.wire.framing import (
+    COMPOUND_HEADER_OVERHEAD,
+    PacketFramer,
+    make_compound,
+    make_compounds,
+)
+from serf.wire.keyring import Keyring
+from serf.wire.messages import (
+    AckResp,
+    Alive,
+    Dead,
+    ErrResp,
+    IndirectPingReq,
+    MemberlistMessage,
+    NackResp,
+    Ping,
+    PushNodeState,
+    PushPull,
+    Suspect,
+    UserMsg,
+)
+
+if TYPE_CHECKING:
+    import random
+
+    from serf.config import MemberlistConfig
+
+__all__ = ["MemberlistCore", "push_pull_scale"]
+
+# timer kinds
+_PROBE_TICK = 0
+_PROBE_TIMEOUT = 1
+_PROBE_END = 2
+_GOSSIP = 3
+_PUSH_PULL = 4
+_SUSPICION = 5
+_RELAY_TIMEOUT = 6
+_REQUEST_TIMEOUT = 7
+
+_PUSH_PULL_SCALE_THRESHOLD = 32
+_USER_MSG_OVERHEAD = 1
+
+
+def push_pull_scale(interval: float, n: int) -> float:
+    """Go's ``pushPullScale``: ``interval`` up to 32 nodes, then times
+    ``ceil(log2(n) - log2(32)) + 1`` (x2 at 33-64 nodes, x3 at 65-128, ...)."""
+    if n <= _PUSH_PULL_SCALE_THRESHOLD:
+        return interval
+    mult = math.ceil(math.log2(n) - math.log2(_PUSH_PULL_SCALE_THRESHOLD)) + 1.0
+    return interval * mult
+
+
+def _next_tick(when: float, interval: float, now: float) -> float:
+    """The next tick of a ticker that ticked at ``when``, after ``now`` (as Go's tickers,
+    ticks missed by a late driver are dropped, not fired in a burst)."""
+    nxt = when + interval
+    if nxt <= now:
+        nxt = when + (math.floor((now - when) / interval) + 1) * interval
+    return nxt
+
+
+class _Probe:
+    """The probe in flight (Go's locals in ``probeNode``)."""
+
+    __slots__ = (
+        "acked",
+        "deadline",
+        "expected_nacks",
+        "nacks",
+        "node",
+        "sent",
+        "seq",
+        "tcp_ok",
+        "tcp_pending",
+        "waiting_tcp",
+    )
+
+    def __init__(self, seq: int, node: Node, sent: float, deadline: float) -> None:
+        self.seq = seq
+        self.node = node
+        self.sent = sent
+        self.deadline = deadline
+        self.acked = False
+        self.expected_nacks = 0
+        self.nacks = 0
+        self.tcp_ok = False
+        self.tcp_pending = 0
+        self.waiting_tcp = False
+
+
+class _Relay:
+    """An indirect ping we run for a requester (Go's ``handleIndirectPing``)."""
+
+    __slots__ = ("dest", "nack", "seq_no", "token")
+
+    def __init__(self, dest: Address, seq_no: int, nack: bool) -> None:
+        self.dest = dest
+        self.seq_no = seq_no
+        self.nack = nack
+        self.token = 0
+
+
+class _Join:
+    __slots__ = ("errors", "pending", "request_id", "successes")
+
+    def __init__(self, request_id: int, pending: int) -> None:
+        self.request_id = request_id
+        self.pending = pending
+        self.successes = 0
+        self.errors: list[str] = []
+
+
+class MemberlistCore:
+    """One memberlist node as a pure state machine (see the module comment).
+
+    ``rng`` is the only randomness (probe order, staggers, peer choice); ``token_bytes``
+    makes encryption nonces; ``advertise`` is the address others reach us at (an IP
+    literal). ``keyring`` (or ``config.secret_key``) turns encryption on.
+    """
+
+    def __init__(
+        self,
+        config: MemberlistConfig,
+        *,
+        rng: random.Random,
+        token_bytes: Callable[[int], bytes],
+        keyring: Keyring | None = None,
+        delegate: CompositeDelegate | None = None,
+        advertise: Address,
+    ) -> None:
+        self.config = config
+        self.rng = rng
+        self.delegate = delegate if delegate is not None else CompositeDelegate()
+        if config.secret_key is not None:
+            if keyring is None:
+                keyring = Keyring([], config.secret_key)
+            else:
+                keyring.add_key(config.secret_key)
+                keyring.use_key(config.secret_key)
+        self.keyring = keyring
+        self.framer = PacketFramer(
+            config.codec,
+            keyring=keyring,
+            label=config.label,
+            encryption_version=config.encryption_version,
+            compression=config.enable_compression,
+            gossip_verify_incoming=config.gossip_verify_incoming,
+            gossip_verify_outgoing=config.gossip_verify_outgoing,
+            skip_inbound_label_check=config.skip_inbound_label_check,
+            token_bytes=token_bytes,
+        )
+        self._codec = self.framer.codec
+        self.advertise = advertise
+        self._ip = advertise.ip_bytes()
+        self.name = config.name
+        self.vsn = bytes(
+            [
+                PROTOCOL_VERSION_MIN,
+                PROTOCOL_VERSION_MAX,
+                config.protocol_version,
+                config.delegate_protocol_min,
+                config.delegate_protocol_max,
+                config.delegate_protocol_version,
+            ]
+        )
+        alive_filter = None
+        if self.delegate.alive is not None:
+            alive_filter = self._alive_allowed
+        self.state = StateTable(
+            config.name,
+            dead_node_reclaim_time=config.dead_node_reclaim_time,
+            alive_filter=alive_filter,
+        )
+        self.awareness = _speedups.suspicion.Awareness(config.awareness_max_multiplier)
+        self.queue = _speedups.broadcast.TransmitLimitedQueue(
+            config.retransmit_mult, self.state.num_nodes
+        )
+        self._timers: list[tuple[float, int, int, int]] = []
+        self._live: dict[int, Any] = {}
+        self._seq = 0
+        self._ping_seq = 0
+        self._stream_seq = 0
+        self._probe_list: list[str] = []
+        self._listed: set[str] = set()
+        self._probe_index = 0
+        self._probe: _Probe | None = None
+        self._relays: dict[int, _Relay] = {}
+        self._suspicions: dict[str, tuple[Any, int, int]] = {}  # timer, token, incarnation
+        self._streams: dict[int, tuple[str, Any]] = {}
+        self._joins: dict[int, _Join] = {}
+        self._waits: dict[int, tuple[str, int]] = {}  # request id -> (what, timer token)
+        self._addr_cache: dict[tuple[bytes, int], Address] = {}
+        self._cidrs = tuple(
+            ipaddress.ip_network(c, strict=False) for c in (config.cidrs_allowed or ())
+        )
+        self._gossip_parked: float | None = None
+        self._tick_pending = False
+        #: called with the nodes forgotten at each probe-list wrap (for invariant checkers)
+        self.on_reap: Callable[[list[Node]], None] | None = None
+        self._started = False
+        self._shutdown = False
+        self._out: list[io.Effect] = []
+        self._now = 0.0
+        self.stats: dict[str, int] = {
+            "packets_received": 0,
+            "packets_sent": 0,
+            "streams_opened": 0,
+            "streams_received": 0,
+            "dropped": 0,
+            "probes": 0,
+            "probe_failures": 0,
+            "indirect_probes": 0,
+            "tcp_fallback_probes": 0,
+            "suspicions_started": 0,
+            "refutes": 0,
+            "push_pulls": 0,
+            "gossip_rounds": 0,
+        }
+
+    # ------------------------------------------------------------------------------------
+    # public views
+    # ------------------------------------------------------------------------------------
+
+    @property
+    def local_node(self) -> Node:
+        """A snapshot of our own entry."""
+        me = self.state.get(self.name)
+        if me is None:
+            return Node(self.name, self._ip, self.advertise.port, vsn=self.vsn)
+        return Node(
+            me.name, me.addr, me.port, me.meta, me.incarnation, me.state, me.state_change, me.vsn
+        )
+
+    def members(self) -> list[Node]:
+        """Snapshots of the alive and suspect members (ourselves included), as Go's
+        ``Members``; use ``state.members()`` for every entry."""
+        return [n for n in self.state.members() if not n.dead_or_left()]
+
+    def _entries(self) -> Iterable[Node]:
+        """The state table's live entries, read-only (StateTable.members() copies each one,
+        which dominated push/pull cost in large simulations)."""
+        return self.state._nodes.values()
+
+    def num_members(self) -> int:
+        """Alive and suspect members, ourselves included (Go's ``NumMembers``)."""
+        return self.state.num_alive()
+
+    @property
+    def health_score(self) -> int:
+        """Lifeguard's awareness score (0 is healthy; Go's ``GetHealthScore``)."""
+        return int(self.awareness.score)
+
+    def next_deadline(self) -> float | None:
+        """When the driver must feed :class:`~serf.memberlist.io.Tick` next (None: never)."""
+        timers = self._timers
+        live = self._live
+        while timers and timers[0][3] not in live:
+            heapq.heappop(timers)
+        return timers[0][0] if timers else None
+
+    # ------------------------------------------------------------------------------------
+    # the entry point
+    # ------------------------------------------------------------------------------------
+
+    def handle(self, inp: io.Input, now: float) -> list[io.Effect]:
+        """Apply one input at ``now``; return the effects for the driver to carry out."""
+        self._now = now
+        out: list[io.Effect] = []
+        self._out = out
+        if self._shutdown:
+            if isinstance(inp, io.StreamRequest):
+                out.append(io.StreamRespond(inp.stream_id, None))
+            return out
+        if isinstance(inp, io.PacketReceived):
+            self._on_packet(inp.data, inp.source)
+        elif isinstance(inp, io.Tick):
+            self._on_tick()
+        elif isinstance(inp, io.StreamRequest):
+            self._on_stream_request(inp)
+        elif isinstance(inp, io.StreamResult):
+            self._on_stream_result(inp)
+        elif isinstance(inp, io.Start):
+            self._start()
+        elif isinstance(inp, io.JoinRequest):
+            self._join(inp)
+        elif isinstance(inp, io.LeaveRequest):
+            self._leave(inp)
+        elif isinstance(inp, io.UpdateNodeRequest):
+            self._update(inp)
+        elif isinstance(inp, io.SendBestEffort):
+            data = self.framer.encode_message(UserMsg(inp.payload), crc=False)
+            self._send(inp.dest, data)
+        elif isinstance(inp, io.SendReliable):
+            sid = self._open_stream(inp.dest, UserMsg(inp.payload), want_reply=False)
+            self._streams[sid] = ("user", None)
+        elif isinstance(inp, io.ShutdownRequest):
+            self._do_shutdown()
+        else:  # pragma: no cover - caller misuse
+            raise TypeError(f"not a memberlist input: {inp!r}")
+        return out
+
+    # ------------------------------------------------------------------------------------
+    # timers
+    # ------------------------------------------------------------------------------------
+
+    def _schedule(self, when: float, kind: int, payload: Any = None) -> int:
+        self._seq += 1
+        token = self._seq
+        self._live[token] = (kind, payload)
+        heapq.heappush(self._timers, (when, token, kind, token))
+        return token
+
+    def _on_tick(self) -> None:
+        now = self._now
+        timers = self._timers
+        live = self._live
+        while timers and timers[0][0] <= now:
+            when, _, kind, token = heapq.heappop(timers)
+            entry = live.pop(token, None)
+            if entry is None:
+                continue  # stale: cancelled or replaced
+            payload = entry[1]
+            if kind == _PROBE_TICK:
+                self._schedule(_next_tick(when, self.config.probe_interval, now), _PROBE_TICK)
+                if self._probe is None:
+                    self._probe_tick()
+                else:
+                    # as Go's ticker: its channel buffers one tick while a probe runs (the
+                    # probe starts as soon as the running one ends); further ticks drop
+                    self._tick_pending = True
+            elif kind == _PROBE_TIMEOUT:
+                self._probe_timeout(payload)
+            elif kind == _PROBE_END:
+                self._probe_end(payload)
+            elif kind == _GOSSIP:
+                if self.queue.num_queued() or self.delegate.delegate is not None:
+                    self._schedule(_next_tick(when, self.config.gossip_interval, now), _GOSSIP)
+                    self._gossip()
+                else:
+                    # differs from Go (same result): with nothing to send the ticker parks
+                    # and resumes on its original grid when something is queued
+                    self._gossip_parked = when
+            elif kind == _PUSH_PULL:
+                interval = push_pull_scale(self.config.push_pull_interval, self.state.num_nodes())
+                self._schedule(now + interval, _PUSH_PULL)
+                self._periodic_push_pull()
+            elif kind == _SUSPICION:
+                self._suspicion_fired(payload, token)
+            elif kind == _RELAY_TIMEOUT:
+                self._relay_timeout(payload)
+            elif kind == _REQUEST_TIMEOUT:
+                self._request_timeout(payload)
+
+    # ------------------------------------------------------------------------------------
+    # start / join / leave / update / shutdown
+    # ------------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        cfg = self.config
+        meta = self._node_meta()
+        alive = Alive(self.state.next_incarnation(), self.name, self._ip, self.advertise.port)
+        alive.meta = meta
+        alive.vsn = self.vsn
+        self._apply(self.state.handle_alive(alive, self._now, bootstrap=True))
+        rng = self.rng
+        if cfg.probe_interval > 0:
+            self._schedule(self._now + rng.random() * cfg.probe_interval, _PROBE_TICK)
+        if cfg.gossip_interval > 0 and cfg.gossip_nodes > 0:
+            self._schedule(self._now + rng.random() * cfg.gossip_interval, _GOSSIP)
+        if cfg.push_pull_interval > 0:
+            self._schedule(self._now + rng.random() * cfg.push_pull_interval, _PUSH_PULL)
+
+    def _node_meta(self) -> bytes:
+        meta = self.delegate.node_meta(META_MAX_SIZE)
+        if len(meta) > META_MAX_SIZE:
+            raise ValueError(f"node meta is {len(meta)} bytes, over the {META_MAX_SIZE} limit")
+        return meta
+
+    def _join(self, req: io.JoinRequest) -> None:
+        if not req.addresses:
+            self._out.append(io.RequestCompleted(req.request_id, result=0))
+            return
+        self._joins[req.request_id] = _Join(req.request_id, len(req.addresses))
+        for addr in req.addresses:
+            sid = self._open_stream(addr, self._push_pull_message(True), want_reply=True)
+            self._streams[sid] = ("join", (req.request_id, str(addr)))
+
+    def _join_step(self, request_id: int, error: str | None) -> None:
+        job = self._joins.get(request_id)
+        if job is None:
+            return
+        job.pending -= 1
+        if error is None:
+            job.successes += 1
+        else:
+            job.errors.append(error)
+        if job.pending == 0:
+            del self._joins[request_id]
+            text = None
+            if job.successes == 0:
+                text = "; ".join(job.errors) or "no address worked"
+            self._out.append(
+                io.RequestCompleted(
+                    request_id, result=job.successes, error=text, errors=tuple(job.errors)
+                )
+            )
+
+    def _anyone_else_alive(self) -> bool:
+        me = self.name
+        return any(n.name != me and not n.dead_or_left() for n in self._entries())
+
+    def _wait_broadcast(self, request_id: int, what: str, timeout: float) -> Callable[[], None]:
+        """Register a request completed by a broadcast finishing, or by its timeout."""
+        token = self._schedule(self._now + timeout, _REQUEST_TIMEOUT, request_id) if timeout else 0
+        self._waits[request_id] = (what, token)
+
+        def finished() -> None:
+            if self._waits.pop(request_id, None) is not None:
+                self._live.pop(token, None)
+                self._out.append(io.RequestCompleted(request_id))
+
+        return finished
+
+    def _request_timeout(self, request_id: int) -> None:
+        entry = self._waits.pop(request_id, None)
+        if entry is not None:
+            err = f"timeout waiting for {entry[0]} broadcast"
+            self._out.append(io.RequestCompleted(request_id, error=err))
+
+    def _leave(self, req: io.LeaveRequest) -> None:
+        if self.state.leaving or not self._started:
+            self._out.append(io.RequestCompleted(req.request_id))
+            return
+        if self.state.get(self.name) is None:  # our own alive was vetoed by the delegate
+            self._out.append(io.RequestCompleted(req.request_id, error="not a member"))
+            return
+        others = self._anyone_else_alive()
+        effects = self.state.leave(self._now)
+        finished = self._wait_broadcast(req.request_id, "leave", req.timeout) if others else None
+        self._apply(effects, on_local_broadcast=finished)
+        if not others:
+            self._out.append(io.RequestCompleted(req.request_id))
+
+    def _update(self, req: io.UpdateNodeRequest) -> None:
+        me = self.state.get(self.name)
+        if me is None:
+            self._out.append(io.RequestCompleted(req.request_id, error="not started"))
+            return
+        meta = self._node_meta()
+        alive = Alive(self.state.next_incarnation(), self.name, me.addr, me.port, meta, self.vsn)
+        others = self._anyone_else_alive()
+        finished = self._wait_broadcast(req.request_id, "update", req.timeout) if others else None
+        self._apply(
+            self.state.handle_alive(alive, self._now, bootstrap=True), on_local_broadcast=finished
+        )
+        if not others:
+            self._out.append(io.RequestCompleted(req.request_id))
+
+    def _do_shutdown(self) -> None:
+        self._shutdown = True
+        for request_id in list(self._joins):
+            self._out.append(io.RequestCompleted(request_id, result=0, error="shut down"))
+        for request_id in list(self._waits):
+            self._out.append(io.RequestCompleted(request_id, error="shut down"))
+        self._joins.clear()
+        self._waits.clear()
+        self._timers.clear()
+        self._live.clear()
+
+    # ------------------------------------------------------------------------------------
+    # state-table effects
+    # ------------------------------------------------------------------------------------
+
+    def _apply(
+        self, effects: list[st.Effect], on_local_broadcast: Callable[[], None] | None = None
+    ) -> None:
+        out = self._out
+        for eff in effects:
+            if isinstance(eff, st.Broadcast):
+                finished = on_local_broadcast if eff.name == self.name else None
+                self._queue(self._codec.encode(eff.message), eff.name, finished)
+            elif isinstance(eff, st.NotifyJoin):
+                self._list_node(eff.node.name)
+                out.append(io.NodeJoined(eff.node))
+                self.delegate.notify_join(eff.node)
+            elif isinstance(eff, st.NotifyLeave):
+                out.append(io.NodeLeft(eff.node))
+                self.delegate.notify_leave(eff.node)
+            elif isinstance(eff, st.NotifyUpdate):
+                out.append(io.NodeUpdated(eff.node))
+                self.delegate.notify_update(eff.node)
+            elif isinstance(eff, st.StartSuspicion):
+                self._start_suspicion(eff)
+            elif isinstance(eff, st.ConfirmSuspicion):
+                entry = self._suspicions.get(eff.node_name)
+                if entry is not None and entry[0].confirm(eff.from_node, self._now):
+                    msg = eff.broadcast.message
+                    self._queue(self._codec.encode(msg), eff.broadcast.name, None)
+                    self._live.pop(entry[1], None)
+                    timer = entry[0]
+                    when = max(timer.deadline(), self._now)
+                    inc = entry[2]
+                    token = self._schedule(when, _SUSPICION, (eff.node_name, inc))
+                    self._suspicions[eff.node_name] = (timer, token, inc)
+            elif isinstance(eff, st.CancelSuspicion):
+                entry = self._suspicions.pop(eff.node_name, None)
+                if entry is not None:
+                    self._live.pop(entry[1], None)
+            elif isinstance(eff, st.ConflictDetected):
+                self.delegate.notify_conflict(eff.existing, eff.other)
+            elif isinstance(eff, st.Refuted):
+                self.stats["refutes"] += 1
+                self.awareness.apply_delta(1)
+
+    def _queue(self, data: bytes, name: str, finished: Callable[[], None] | None) -> None:
+        self.queue.queue_broadcast(data, name, on_finished=finished)
+        parked = self._gossip_parked
+        if parked is not None:
+            self._gossip_parked = None
+            interval = self.config.gossip_interval
+            ticks = max(1, math.ceil((self._now - parked) / interval))
+            self._schedule(parked + ticks * interval, _GOSSIP)
+
+    def _list_node(self, name: str) -> None:
+        """Put a newly known node at a random place in the probe list (Go's aliveNode)."""
+        if name in self._listed:
+            return
+        self._listed.add(name)
+        lst = self._probe_list
+        lst.append(name)
+        j = self.rng.randrange(len(lst))
+        lst[-1], lst[j] = lst[j], lst[-1]
+
+    def _start_suspicion(self, eff: st.StartSuspicion) -> None:
+        cfg = self.config
+        n = self.state.num_nodes()
+        k = cfg.suspicion_mult - 2
+        if n - 2 < k:
+            k = 0
+        sus = _speedups.suspicion
+        min_t = sus.suspicion_timeout(cfg.suspicion_mult, n, cfg.probe_interval)
+        max_t = cfg.suspicion_max_timeout_mult * min_t
+        timer = sus.SuspicionTimer(eff.from_node, k, min_t, max_t, self._now)
+        old = self._suspicions.get(eff.node_name)
+        if old is not None:
+            self._live.pop(old[1], None)
+        payload = (eff.node_name, eff.incarnation)
+        token = self._schedule(timer.deadline(), _SUSPICION, payload)
+        self._suspicions[eff.node_name] = (timer, token, eff.incarnation)
+        self.stats["suspicions_started"] += 1
+
+    def _suspicion_fired(self, payload: tuple[str, int], token: int) -> None:
+        name, incarnation = payload
+        entry = self._suspicions.get(name)
+        if entry is None or entry[1] != token:
+            return
+        del self._suspicions[name]
+        self._apply(self.state.suspicion_expired(name, incarnation, self._now))
+
+    # ------------------------------------------------------------------------------------
+    # sending
+    # ------------------------------------------------------------------------------------
+
+    def _addr_of(self, node: Node) -> Address:
+        key = (node.addr, node.port)
+        addr = self._addr_cache.get(key)
+        if addr is None:
+            addr = self._addr_cache[key] = Address.from_ip(node.addr, node.port)
+        return addr
+
+    def _send(self, dest: Address, data: bytes) -> None:
+        self.stats["packets_sent"] += 1
+        self._out.append(io.SendPacket(dest, data))
+
+    def _limit(self) -> int:
+        # differs from Go (slightly): Go reserves the encryption overhead whenever a key is
+        # installed; the framer counts it only when it really encrypts (verify_outgoing)
+        return self.config.udp_buffer_size - COMPOUND_HEADER_OVERHEAD - self.framer.packet_overhead
+
+    def _get_broadcasts(self, overhead: int, limit: int) -> list[bytes]:
+        """Go's ``getBroadcasts``: our own queue first, then the delegate's."""
+        msgs: list[bytes] = self.queue.get_broadcasts(overhead, limit)
+        if self.delegate.delegate is not None:
+            used = sum(len(m) + overhead for m in msgs)
+            avail = limit - used
+            if avail > overhead + _USER_MSG_OVERHEAD:
+                for blob in self.delegate.get_broadcasts(overhead + _USER_MSG_OVERHEAD, avail):
+                    msgs.append(self._codec.encode(UserMsg(blob)))
+        return msgs
+
+    def _send_msg(self, dest: Address, msg: MemberlistMessage, node: Node | None = None) -> None:
+        """Go's ``sendMsg``: one message, with queued broadcasts piggybacked."""
+        raw = self._codec.encode(msg)
+        avail = self._limit() - len(raw)
+        extra = self._get_broadcasts(2, avail) if avail > 0 else []
+        crc = node is not None and len(node.vsn) >= 2 and node.vsn[1] >= 5
+        if extra:
+            extra.insert(0, raw)
+            raw = make_compound(extra)
+        self._send(dest, self.framer.encode_packet(raw, crc=crc))
+
+    def _open_stream(self, dest: Address, msg: MemberlistMessage, *, want_reply: bool) -> int:
+        self._stream_seq += 1
+        sid = self._stream_seq
+        self.stats["streams_opened"] += 1
+        data = self.framer.encode_stream_message(msg, dialer=True)
+        self._out.append(io.OpenStream(sid, dest, data, want_reply, self.config.tcp_timeout))
+        return sid
+
+    def _next_ping_seq(self) -> int:
+        self._ping_seq += 1
+        return self._ping_seq
+
+    def _ping(self, seq: int, node_name: str) -> Ping:
+        return Ping(seq, node_name, self._ip, self.name, self.advertise.port)
+
+    # ------------------------------------------------------------------------------------
+    # probe (Go's probe / probeNode)
+    # ------------------------------------------------------------------------------------
+
+    def _probe_tick(self) -> None:
+        lst = self._probe_list
+        checked = 0
+        while True:
+            if checked >= len(lst):
+                return
+            if self._probe_index >= len(lst):
+                self._reset_nodes()
+                self._probe_index = 0
+                checked += 1
+                continue
+            name = lst[self._probe_index]
+            node = self.state.get(name)
+            if node is None or name == self.name or node.dead_or_left():
+                self._probe_index += 1
+                checked += 1
+                continue
+            self._probe_index += 1
+            self._probe_node(node)
+            return
+
+    def _reset_nodes(self) -> None:
+        """Go's ``resetNodes``: reap old dead/left nodes and reshuffle the probe list."""
+        gone = self.state.reap(self._now, self.config.gossip_to_the_dead_time)
+        if gone and self.on_reap is not None:
+            self.on_reap(gone)
+        for n in gone:
+            self._listed.discard(n.name)
+        lst = [name for name in self._probe_list if name in self.state]
+        self._listed = set(lst)
+        self.rng.shuffle(lst)
+        self._probe_list = lst
+
+    def _probe_node(self, node: Node) -> None:
+        now = self._now
+        self.stats["probes"] += 1
+        seq = self._next_ping_seq()
+        interval = self.awareness.scale_timeout(self.config.probe_interval)
+        probe = _Probe(seq, node, now, now + interval)
+        self._probe = probe
+        dest = self._addr_of(node)
+        ping = self._ping(seq, node.name)
+        if node.state is NodeState.ALIVE:
+            self._send_msg(dest, ping, node)
+        else:
+            # the buddy system: tell a suspect at once so it can refute (sent as-is)
+            suspect = Suspect(node.incarnation, node.name, self.name)
+            raw = make_compound([self._codec.encode(ping), self._codec.encode(suspect)])
+            crc = len(node.vsn) >= 2 and node.vsn[1] >= 5
+            self._send(dest, self.framer.encode_packet(raw, crc=crc))
+        self._schedule(now + self.config.probe_timeout, _PROBE_TIMEOUT, probe)
+
+    def _probe_success(self, probe: _Probe, payload: bytes | None, direct: bool) -> None:
+        probe.acked = True
+        self._probe = None
+        self.awareness.apply_delta(-1)
+        if direct:
+            rtt = self._now - probe.sent
+            self.delegate.notify_ping_complete(probe.node, rtt, payload or b"")
+        self._probe_done()
+
+    def _probe_done(self) -> None:
+        if self._tick_pending:
+            self._tick_pending = False
+            self._probe_tick()
+
+    def _probe_timeout(self, probe: _Probe) -> None:
+        if self._probe is not probe or probe.acked:
+            return
+        cfg = self.config
+        node = probe.node
+        # indirect probes through random alive peers
+        peers = self._k_random(
+            cfg.indirect_checks,
+            lambda n: n.state is NodeState.ALIVE and n.name != node.name,
+        )
+        for peer in peers:
+            nack = len(peer.vsn) >= 2 and peer.vsn[1] >= 4
+            if nack:
+                probe.expected_nacks += 1
+            req = IndirectPingReq(
+                probe.seq,
+                node.addr,
+                node.port,
+                node.name,
+                nack,
+                self._ip,
+                self.name,
+                self.advertise.port,
+            )
+            self.stats["indirect_probes"] += 1
+            self._send_msg(self._addr_of(peer), req, peer)
+        # the TCP fallback ping, for peers that speak protocol >= 3
+        if not cfg.disable_tcp_pings and len(node.vsn) >= 2 and node.vsn[1] >= 3:
+            self.stats["tcp_fallback_probes"] += 1
+            self._stream_seq += 1
+            sid = self._stream_seq
+            self.stats["streams_opened"] += 1
+            data = self.framer.encode_stream_message(self._ping(probe.seq, node.name), dialer=True)
+            timeout = max(probe.deadline - self._now, 0.0)
+            self._out.append(io.OpenStream(sid, self._addr_of(node), data, True, timeout))
+            self._streams[sid] = ("tcp_ping", probe)
+            probe.tcp_pending += 1
+        self._schedule(probe.deadline, _PROBE_END, probe)
+
+    def _probe_end(self, probe: _Probe) -> None:
+        if self._probe is not probe or probe.acked:
+            return
+        if probe.tcp_ok:
+            # Go: "UDP probes failed, network may be misconfigured" - the node is alive
+            self._probe_success(probe, None, direct=False)
+            return
+        if probe.tcp_pending:
+            probe.waiting_tcp = True  # as Go: wait for the fallback to finish
+            return
+        self._probe_failed(probe)
+
+    def _probe_failed(self, probe: _Probe) -> None:
+        self._probe = None
+        self.stats["probe_failures"] += 1
+        delta = max(0, probe.expected_nacks - probe.nacks) if probe.expected_nacks > 0 else 1
+        self.awareness.apply_delta(delta)
+        node = self.state.get(probe.node.name)
+        if node is not None:
+            suspect = Suspect(node.incarnation, node.name, self.name)
+            self._apply(self.state.handle_suspect(suspect, self._now))
+        self._probe_done()
+
+    def _k_random(self, k: int, accept: Callable[[Node], bool]) -> list[Node]:
+        """Go's ``kRandomNodes``: up to ``k`` distinct nodes (never ourselves) passing
+        ``accept``."""
+        lst = self._probe_list
+        n = len(lst)
+        out: list[Node] = []
+        if k <= 0 or n == 0:
+            return out
+        get = self.state.get
+        me = self.name
+        if n <= 3 * k:
+            order = lst[:]
+            self.rng.shuffle(order)
+            for name in order:
+                node = get(name)
+                if node is not None and name != me and accept(node):
+                    out.append(node)
+                    if len(out) >= k:
+                        break
+            return out
+        seen: set[str] = set()
+        randrange = self.rng.randrange
+        for _ in range(3 * n):
+            name = lst[randrange(n)]
+            if name in seen or name == me:
+                continue
+            seen.add(name)
+            node = get(name)
+            if node is not None and accept(node):
+                out.append(node)
+                if len(out) >= k:
+                    break
+        return out
+
+    # ------------------------------------------------------------------------------------
+    # gossip and push/pull
+    # ------------------------------------------------------------------------------------
+
+    def _gossip(self) -> None:
+        now = self._now
+        dead_time = self.config.gossip_to_the_dead_time
+
+        def eligible(n: Node) -> bool:
+            s = n.state
+            if s is NodeState.ALIVE or s is NodeState.SUSPECT:
+                return True
+            return s is NodeState.DEAD and now - n.state_change <= dead_time
+
+        targets = self._k_random(self.config.gossip_nodes, eligible)
+        if not targets:
+            return
+        self.stats["gossip_rounds"] += 1
+        limit = self._limit()
+        for node in targets:
+            msgs = self._get_broadcasts(2, limit)
+            if not msgs:
+                return
+            crc = len(node.vsn) >= 2 and node.vsn[1] >= 5
+            dest = self._addr_of(node)
+            if len(msgs) == 1:
+                self._send(dest, self.framer.encode_packet(msgs[0], crc=crc))
+            else:
+                for compound in make_compounds(msgs):
+                    self._send(dest, self.framer.encode_packet(compound, crc=crc))
+
+    def _push_pull_message(self, join: bool) -> PushPull:
+        states = [
+            PushNodeState(n.name, n.addr, n.port, n.meta, n.incarnation, int(n.state), n.vsn)
+            for n in self._entries()
+        ]
+        return PushPull(join, states, self.delegate.local_state(join))
+
+    def _periodic_push_pull(self) -> None:
+        peers = self._k_random(1, lambda n: n.state is NodeState.ALIVE)
+        if not peers:
+            return
+        self.stats["push_pulls"] += 1
+        sid = self._open_stream(
+            self._addr_of(peers[0]), self._push_pull_message(False), want_reply=True
+        )
+        self._streams[sid] = ("push_pull", None)
+
+    def _verify_protocol(self, remote: list[PushNodeState]) -> str | None:
+        """Go's ``verifyProtocol``: every node's current versions must fit every alive
+        node's ranges. Returns the error text, or None."""
+        ranges: list[bytes] = [
+            n.vsn for n in self._entries() if len(n.vsn) >= 6 and not n.dead_or_left()
+        ]
+        ranges += [bytes(s.vsn) for s in remote if s.vsn and len(s.vsn) >= 6 and s.state == 0]
+        if not ranges:
+            return None
+        max_pmin = max(v[0] for v in ranges)
+        min_pmax = min(v[1] for v in ranges)
+        max_dmin = max(v[3] for v in ranges)
+        min_dmax = min(v[4] for v in ranges)
+        entries = [(n.name, n.vsn) for n in self._entries()]
+        entries += [(s.name, bytes(s.vsn or b"")) for s in remote]
+        for name, vsn in entries:
+            pcur = vsn[2] if len(vsn) >= 6 else 0
+            dcur = vsn[5] if len(vsn) >= 6 else 0
+            if not max_pmin <= pcur <= min_pmax:
+                return (
+                    f"Node '{name}' protocol version ({pcur}) is incompatible: "
+                    f"[{max_pmin}, {min_pmax}]"
+                )
+            if not max_dmin <= dcur <= min_dmax:
+                return (
+                    f"Node '{name}' delegate protocol version ({dcur}) is incompatible: "
+                    f"[{max_dmin}, {min_dmax}]"
+                )
+        return None
+
+    def _merge_remote(self, msg: PushPull, join: bool) -> str | None:
+        """Go's ``mergeRemoteState``; returns an error text or None."""
+        err = self._verify_protocol(msg.states)
+        if err is not None:
+            return err
+        if join and self.delegate.merge is not None:
+            peers = [
+                Node(
+                    s.name,
+                    s.addr or b"",
+                    s.port,
+                    s.meta or b"",
+                    s.incarnation,
+                    NodeState(s.state) if 0 <= s.state <= 3 else NodeState.DEAD,
+                    vsn=s.vsn or b"",
+                )
+                for s in msg.states
+            ]
+            veto = self.delegate.notify_merge(peers)
+            if veto is not None:
+                return veto
+        states = msg.states
+        if self._cidrs:  # as Go's aliveNode: alive entries must advertise an allowed address
+            states = [s for s in states if s.state != 0 or (s.addr and self._ip_allowed(s.addr))]
+        self._apply(self.state.merge_remote_state(states, self._now))
+        if msg.user_state:
+            self.delegate.merge_remote_state(msg.user_state, join)
+        return None
+
+    # ------------------------------------------------------------------------------------
+    # streams
+    # ------------------------------------------------------------------------------------
+
+    def _on_stream_request(self, req: io.StreamRequest) -> None:
+        self.stats["streams_received"] += 1
+        msg = req.message.message
+        out = self._out
+        if isinstance(msg, PushPull):
+            # differs from Go: push/pulls are handled inline, so Go's cap of 128 concurrent
+            # inbound ones (maxPushPullRequests) cannot be reached
+            reply = self._push_pull_message(msg.join)
+            data = self.framer.encode_stream_message(reply, dialer=False)
+            out.append(io.StreamRespond(req.stream_id, data))
+            err = self._merge_remote(msg, msg.join)
+            if err is not None:
+                self._drop(f"push/pull merge refused: {err}", req.source)
+        elif isinstance(msg, Ping):
+            if msg.node and msg.node != self.name:
+                out.append(io.StreamRespond(req.stream_id, None))
+                self._drop(f"stream ping for unexpected node {msg.node!r}", req.source)
+                return
+            data = self.framer.encode_stream_message(AckResp(msg.seq_no, None), dialer=False)
+            out.append(io.StreamRespond(req.stream_id, data))
+        elif isinstance(msg, UserMsg):
+            out.append(io.StreamRespond(req.stream_id, None))
+            self.delegate.notify_msg(msg.payload)
+        else:
+            out.append(io.StreamRespond(req.stream_id, None))
+            self._drop(f"unexpected stream message {type(msg).__name__}", req.source)
+
+    def _on_stream_result(self, res: io.StreamResult) -> None:
+        entry = self._streams.pop(res.stream_id, None)
+        if entry is None:
+            return
+        kind, ctx = entry
+        reply = res.reply.message if res.reply is not None else None
+        error = res.error
+        if error is None and isinstance(reply, ErrResp):
+            error = f"remote error: {reply.error}"
+        if kind == "tcp_ping":
+            probe: _Probe = ctx
+            probe.tcp_pending -= 1
+            if error is None and isinstance(reply, AckResp) and reply.seq_no == probe.seq:
+                probe.tcp_ok = True
+            if probe.waiting_tcp and probe.tcp_pending == 0 and self._probe is probe:
+                if probe.tcp_ok:
+                    self._probe_success(probe, None, direct=False)
+                else:
+                    self._probe_failed(probe)
+        elif kind in ("join", "push_pull"):
+            join = kind == "join"
+            if error is None:
+                if isinstance(reply, PushPull):
+                    error = self._merge_remote(reply, join)
+                else:
+                    error = f"unexpected push/pull reply {type(reply).__name__}"
+            if join:
+                request_id, addr = ctx
+                self._join_step(request_id, None if error is None else f"{addr}: {error}")
+            elif error is not None:
+                self._drop(f"push/pull failed: {error}", None)
+
+    # ------------------------------------------------------------------------------------
+    # packets
+    # ------------------------------------------------------------------------------------
+
+    def _drop(self, reason: str, source: Address | None) -> None:
+        self.stats["dropped"] += 1
+        self._out.append(io.Dropped(reason, source))
+
+    def _on_packet(self, data: bytes, source: Address) -> None:
+        self.stats["packets_received"] += 1
+        try:
+            decoded = self.framer.decode_packet(data)
+        except DecodeError as exc:
+            self._drop(str(exc), source)
+            return
+        for err in decoded.errors:
+            self._drop(err, source)
+        if decoded.truncated:
+            self._drop(f"{decoded.truncated} truncated compound parts", source)
+        for msg in decoded.messages:
+            try:
+                self._on_message(msg, source)
+            except (DecodeError, ValueError, TypeError, OverflowError, KeyError) as exc:
+                self._drop(f"bad {type(msg).__name__}: {exc}", source)
+
+    def _reply_addr(self, addr: bytes | None, port: int, source: Address) -> Address:
+        if addr and port:
+            return self._addr_of_raw(addr, port)
+        return source
+
+    def _addr_of_raw(self, addr: bytes, port: int) -> Address:
+        key = (bytes(addr), port)
+        found = self._addr_cache.get(key)
+        if found is None:
+            found = self._addr_cache[key] = Address.from_ip(key[0], port)
+        return found
+
+    def _on_message(self, msg: MemberlistMessage, source: Address) -> None:
+        now = self._now
+        if isinstance(msg, Ping):
+            if msg.node and msg.node != self.name:
+                self._drop(f"ping for unexpected node {msg.node!r}", source)
+                return
+            payload = self.delegate.ack_payload() if self.delegate.ping is not None else None
+            dest = self._reply_addr(msg.source_addr, msg.source_port, source)
+            self._send_msg(dest, AckResp(msg.seq_no, payload))
+        elif isinstance(msg, AckResp):
+            relay = self._relays.pop(msg.seq_no, None)
+            if relay is not None:
+                self._live.pop(relay.token, None)
+                self._send_msg(relay.dest, AckResp(relay.seq_no, None))
+                return
+            probe = self._probe
+            if probe is not None and probe.seq == msg.seq_no and not probe.acked:
+                direct = now - probe.sent <= self.config.probe_timeout
+                self._probe_success(probe, msg.payload, direct)
+        elif isinstance(msg, NackResp):
+            probe = self._probe
+            if probe is not None and probe.seq == msg.seq_no:
+                probe.nacks += 1
+        elif isinstance(msg, IndirectPingReq):
+            port = msg.port
+            if self.config.protocol_version < 2 or not port:  # as Go: assume our bind port
+                port = self.config.bind_port
+            if not msg.target:
+                raise ValueError("indirect ping without a target address")
+            seq = self._next_ping_seq()
+            requester = self._reply_addr(msg.source_addr, msg.source_port, source)
+            relay = _Relay(requester, msg.seq_no, msg.nack)
+            relay.token = self._schedule(now + self.config.probe_timeout, _RELAY_TIMEOUT, seq)
+            self._relays[seq] = relay
+            self._send_msg(self._addr_of_raw(msg.target, port), self._ping(seq, msg.node))
+        elif isinstance(msg, Alive):
+            if msg.addr is None or len(msg.addr) not in (4, 16):
+                raise ValueError("alive without a valid address")
+            if self._cidrs and not (
+                self._ip_allowed(msg.addr) and self._ip_allowed(source.ip_bytes())
+            ):
+                self._drop(f"alive for {msg.node!r} from a network outside cidrs_allowed", source)
+                return
+            self._apply(self.state.handle_alive(msg, now))
+        elif isinstance(msg, Suspect):
+            self._apply(self.state.handle_suspect(msg, now))
+        elif isinstance(msg, Dead):
+            self._apply(self.state.handle_dead(msg, now))
+        elif isinstance(msg, UserMsg):
+            self.delegate.notify_msg(msg.payload)
+        else:
+            self._drop(f"unexpected packet message {type(msg).__name__}", source)
+
+    def _relay_timeout(self, seq: int) -> None:
+        relay = self._relays.pop(seq, None)
+        if relay is not None and relay.nack:
+            self._send_msg(relay.dest, NackResp(relay.seq_no))
+
+    def _ip_allowed(self, ip: bytes) -> bool:
+        """Go's ``ensureCanConnect``: is ``ip`` inside one of ``cidrs_allowed``?"""
+        try:
+            addr = ipaddress.ip_address(bytes(ip))
+        except ValueError:
+            return False
+        mapped = getattr(addr, "ipv4_mapped", None)
+        if mapped is not None:
+            addr = mapped
+        return any(addr in net for net in self._cidrs)
+
+    def _alive_allowed(self, node: Node) -> bool:
+        return self.delegate.notify_alive(node) is None

@@ -1,0 +1,513 @@
+"""The asyncio driver of a sans-IO memberlist core.
+
+How this works. One task (the *owner*) is the only code that calls ``core.handle``. Everything
+that has something for the core (the transport's packet callback, inbound stream handlers,
+outbound stream tasks, the timer, API calls) appends ``(input, waiter)`` to an inbox and wakes
+the owner; the owner drains the inbox, feeds each input with ``now = loop.time()`` and carries
+out the effects (:mod:`serf.memberlist.io`):
+
+* ``SendPacket`` -> ``transport.send_packet``;
+* ``OpenStream`` -> a task that dials, writes, half-closes, reads one reply with
+  ``core.framer.stream_reader(listener=False)`` when ``want_reply``, and feeds exactly one
+  ``StreamResult`` (the reply or an error text), all within the effect's timeout;
+* ``StreamRespond`` -> resolves the pending inbound stream, whose handler writes and returns
+  (the transport then closes the connection);
+* ``RequestCompleted`` -> resolves the future of that ``request_id``;
+* ``NodeJoined`` / ``NodeLeft`` / ``NodeUpdated`` -> every event subscriber's bounded queue;
+* ``Dropped`` -> counted and logged at debug.
+
+Inbound streams are read with ``core.framer.stream_reader(listener=True)`` under the TCP
+timeout; a :class:`~serf.wire.framing.StreamRejected` is answered here with an ``ErrResp``
+(as Go's ``handleConn``), any other decode error just closes the connection.
+
+After every batch the owner re-arms ONE timer, ``loop.call_at(core.next_deadline())``,
+cancelling the previous handle if the deadline moved; when it fires it queues a ``Tick`` fed
+with ``now = max(deadline, loop.time())`` (design principle 3).
+
+Nothing from the network may kill the owner: an exception from ``core.handle`` for a network
+input is logged and counted in :attr:`DriverStats.errors`; for an API input it is handed to
+the caller's future.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from serf.address import Address
+from serf.memberlist.io import (
+    Dropped,
+    Effect,
+    Input,
+    NodeJoined,
+    NodeLeft,
+    NodeUpdated,
+    OpenStream,
+    PacketReceived,
+    RequestCompleted,
+    SendPacket,
+    ShutdownRequest,
+    Start,
+    StreamRequest,
+    StreamRespond,
+    StreamResult,
+    Tick,
+)
+from serf.transport.base import Stream, Transport
+from serf.wire.errors import DecodeError
+from serf.wire.framing import PacketFramer, StreamMessage, StreamRejected
+from serf.wire.messages import ErrResp
+
+__all__ = ["CoreLike", "DriverStats", "EventSubscription", "MemberEvent", "MemberlistDriver"]
+
+log = logging.getLogger(__name__)
+
+MemberEvent = NodeJoined | NodeLeft | NodeUpdated
+"""What :meth:`MemberlistDriver.subscribe` delivers."""
+
+_READ_CHUNK = 64 * 1024
+_EVENT_QUEUE_SIZE = 1024
+
+
+class CoreLike(Protocol):
+    """What the driver needs of a core (:class:`serf.memberlist.core.MemberlistCore`)."""
+
+    @property
+    def framer(self) -> PacketFramer: ...
+
+    def handle(self, input: Input, now: float) -> list[Effect]: ...
+
+    def next_deadline(self) -> float | None: ...
+
+
+@dataclass(slots=True)
+class DriverStats:
+    """Counters of one driver (the transport keeps its own)."""
+
+    inputs: int = 0
+    effects: int = 0
+    ticks: int = 0
+    dropped: int = 0
+    errors: int = 0
+    streams_rejected: int = 0
+    events_dropped: int = 0
+
+
+class EventSubscription:
+    """An async iterator over member events with its own bounded queue.
+
+    When the queue is full the oldest event is discarded (and counted in the driver's
+    ``events_dropped``). Iteration ends when the driver stops or :meth:`close` is called.
+    """
+
+    def __init__(self, driver: MemberlistDriver, maxsize: int = _EVENT_QUEUE_SIZE) -> None:
+        self._driver = driver
+        self._queue: asyncio.Queue[MemberEvent | None] = asyncio.Queue(maxsize=maxsize)
+        self._closed = False
+
+    def _push(self, event: MemberEvent | None) -> None:
+        if self._closed:
+            return
+        if self._queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self._queue.get_nowait()
+            self._driver.stats.events_dropped += 1
+        self._queue.put_nowait(event)
+        if event is None:
+            self._closed = True
+
+    def close(self) -> None:
+        """Stop this subscription; iteration ends after the events already queued."""
+        self._driver._unsubscribe(self)
+        self._push(None)
+
+    def __aiter__(self) -> AsyncIterator[MemberEvent]:
+        return self
+
+    async def __anext__(self) -> MemberEvent:
+        event = await self._queue.get()
+        if event is None:
+            self._queue.put_nowait(None)  # stay ended for later calls
+            raise StopAsyncIteration
+        return event
+
+
+@dataclass(frozen=True, slots=True)
+class _TimedTick:
+    """Internal: the timer fired for ``deadline`` (fed to the core as ``Tick``)."""
+
+    deadline: float
+
+
+# (input, waiter) where waiter gets the effects of that input or the exception it raised.
+_InboxItem = tuple[Input | _TimedTick, "asyncio.Future[list[Effect]] | None"]
+
+
+class MemberlistDriver:
+    """Runs one :class:`CoreLike` on the running asyncio loop over one transport.
+
+    Call :meth:`attach` (or pass ``core``), then :meth:`start`; use :meth:`request` for
+    inputs that complete with a ``RequestCompleted``, :meth:`submit` for the others; finally
+    :meth:`stop`. ``stream_timeout`` bounds the reading of an inbound stream and the wait for
+    the core's answer to it (memberlist's TCPTimeout).
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        core: CoreLike | None = None,
+        *,
+        stream_timeout: float = 10.0,
+    ) -> None:
+        self.transport = transport
+        self.core: CoreLike | None = core
+        self.stream_timeout = stream_timeout
+        self.stats = DriverStats()
+        self._inbox: deque[_InboxItem] = deque()
+        self._wakeup = asyncio.Event()
+        self._owner: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_deadline: float | None = None
+        self._requests: dict[int, asyncio.Future[RequestCompleted]] = {}
+        self._request_ids = itertools.count(1)
+        self._inbound: dict[int, asyncio.Future[bytes | None]] = {}
+        self._inbound_ids = itertools.count(1)
+        self._stream_waiters: dict[int, asyncio.Future[str | None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._subscribers: list[EventSubscription] = []
+        self._running = False
+        self._stopped = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        transport.set_handlers(on_packet=self._on_packet, on_stream=self._on_stream)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def attach(self, core: CoreLike) -> None:
+        """Give the driver its core (when the core needs the transport's address first)."""
+        if self._running:
+            raise RuntimeError("attach the core before start()")
+        self.core = core
+
+    async def start_transport(self) -> None:
+        """Start the transport (packets that arrive before :meth:`start` are queued)."""
+        self._loop = asyncio.get_running_loop()
+        await self.transport.start()
+
+    async def start(self) -> None:
+        """Start the transport if needed, then the owner task, and feed ``Start``."""
+        if self.core is None:
+            raise RuntimeError("no core attached")
+        if self._running or self._stopped:
+            raise RuntimeError("driver already started")
+        if self._loop is None:
+            await self.start_transport()
+        self._running = True
+        self._inbox.appendleft((Start(), None))
+        self._owner = asyncio.get_running_loop().create_task(self._run(), name="memberlist")
+        self._wakeup.set()
+
+    async def stop(self, *, shutdown_input: bool = True) -> None:
+        """Feed ``ShutdownRequest``, stop the owner and the timer, close the transport."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._running and shutdown_input:
+            with contextlib.suppress(Exception):
+                await self.submit(ShutdownRequest())
+        self._running = False
+        if self._owner is not None:
+            self._owner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._owner
+        self._cancel_timer()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.transport.close()
+        for fut in self._requests.values():
+            if not fut.done():
+                fut.set_exception(RuntimeError("memberlist is shut down"))
+        self._requests.clear()
+        for sfut in self._stream_waiters.values():
+            if not sfut.done():
+                sfut.set_result("memberlist is shut down")
+        for item_fut in [w for _, w in self._inbox if w is not None]:
+            if not item_fut.done():
+                item_fut.set_exception(RuntimeError("memberlist is shut down"))
+        self._inbox.clear()
+        for sub in list(self._subscribers):
+            sub._push(None)
+        self._subscribers.clear()
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._running
+
+    # -- feeding -------------------------------------------------------------------------
+
+    def submit_nowait(self, item: Input) -> None:
+        """Queue an input for the owner task (fire and forget)."""
+        if self._stopped:
+            raise RuntimeError("memberlist is shut down")
+        self._inbox.append((item, None))
+        self._wakeup.set()
+
+    async def submit(self, item: Input) -> list[Effect]:
+        """Queue an input and wait until the core handled it; returns its effects."""
+        if self._stopped and not isinstance(item, ShutdownRequest):
+            raise RuntimeError("memberlist is shut down")
+        fut: asyncio.Future[list[Effect]] = asyncio.get_running_loop().create_future()
+        self._inbox.append((item, fut))
+        self._wakeup.set()
+        return await fut
+
+    def new_request_id(self) -> int:
+        """A fresh ``request_id`` for JoinRequest / LeaveRequest / UpdateNodeRequest."""
+        return next(self._request_ids)
+
+    async def request(self, make: Callable[[int], Input]) -> RequestCompleted:
+        """Feed ``make(request_id)`` and wait for its ``RequestCompleted``."""
+        rid = self.new_request_id()
+        fut: asyncio.Future[RequestCompleted] = asyncio.get_running_loop().create_future()
+        self._requests[rid] = fut
+        try:
+            await self.submit(make(rid))
+            return await fut
+        finally:
+            self._requests.pop(rid, None)
+
+    async def submit_and_wait_streams(self, item: Input) -> list[str]:
+        """Feed ``item``, then wait for every stream it opened; the error texts (if any)."""
+        effects = await self.submit(item)
+        waiters = [
+            self._stream_waiters.setdefault(e.stream_id, asyncio.get_running_loop().create_future())
+            for e in effects
+            if isinstance(e, OpenStream)
+        ]
+        errors: list[str] = []
+        for waiter in waiters:
+            err = await waiter
+            if err is not None:
+                errors.append(err)
+        return errors
+
+    def subscribe(self) -> EventSubscription:
+        """A new event subscription (see :class:`EventSubscription`)."""
+        sub = EventSubscription(self)
+        if self._stopped:
+            sub._push(None)
+        else:
+            self._subscribers.append(sub)
+        return sub
+
+    def _unsubscribe(self, sub: EventSubscription) -> None:
+        with contextlib.suppress(ValueError):
+            self._subscribers.remove(sub)
+
+    # -- the owner -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self.core is not None
+        core = self.core
+        inbox = self._inbox
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while inbox:
+                item, waiter = inbox.popleft()
+                if isinstance(item, _TimedTick):
+                    now = max(item.deadline, loop.time())
+                    item = Tick()
+                    self.stats.ticks += 1
+                else:
+                    now = loop.time()
+                self.stats.inputs += 1
+                try:
+                    effects = core.handle(item, now)
+                except Exception as exc:
+                    if waiter is not None:
+                        if not waiter.done():
+                            waiter.set_exception(exc)
+                    else:
+                        self.stats.errors += 1
+                        log.exception("core failed on %s", type(item).__name__)
+                    continue
+                # Register waiters for streams before their tasks can finish.
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(effects)
+                self._carry_out(effects)
+            self._rearm(loop)
+
+    def _carry_out(self, effects: Sequence[Effect]) -> None:
+        for effect in effects:
+            self.stats.effects += 1
+            try:
+                if isinstance(effect, SendPacket):
+                    self.transport.send_packet(effect.dest, effect.data)
+                elif isinstance(effect, OpenStream):
+                    self._spawn(self._outbound(effect))
+                elif isinstance(effect, StreamRespond):
+                    fut = self._inbound.pop(effect.stream_id, None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(effect.data)
+                elif isinstance(effect, RequestCompleted):
+                    rfut = self._requests.get(effect.request_id)
+                    if rfut is not None and not rfut.done():
+                        rfut.set_result(effect)
+                elif isinstance(effect, NodeJoined | NodeLeft | NodeUpdated):
+                    for sub in self._subscribers:
+                        sub._push(effect)
+                elif isinstance(effect, Dropped):
+                    self.stats.dropped += 1
+                    log.debug("dropped from %s: %s", effect.source, effect.reason)
+                else:  # pragma: no cover - a new effect kind
+                    log.warning("unknown effect %r", effect)
+            except Exception:
+                self.stats.errors += 1
+                log.exception("carrying out %s failed", type(effect).__name__)
+
+    def _rearm(self, loop: asyncio.AbstractEventLoop) -> None:
+        assert self.core is not None
+        deadline = self.core.next_deadline()
+        if deadline == self._timer_deadline and self._timer is not None:
+            return
+        self._cancel_timer()
+        if deadline is None or not self._running:
+            return
+        self._timer_deadline = deadline
+        self._timer = loop.call_at(deadline, self._fire, deadline)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_deadline = None
+
+    def _fire(self, deadline: float) -> None:
+        self._timer = None
+        self._timer_deadline = None
+        if not self._running:
+            return
+        self._inbox.append((_TimedTick(deadline), None))
+        self._wakeup.set()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- network -------------------------------------------------------------------------
+
+    def _on_packet(self, data: bytes, source: Any, received_at: float) -> None:
+        if self._stopped:
+            return
+        self._inbox.append((PacketReceived(data, Address.of(source)), None))
+        self._wakeup.set()
+
+    async def _read_one(
+        self, stream: Stream, framer: PacketFramer, listener: bool
+    ) -> StreamMessage:
+        reader = framer.stream_reader(listener=listener)
+        while True:
+            chunk = await stream.read(_READ_CHUNK)
+            if not chunk:
+                return reader.feed_eof()
+            message = reader.feed(chunk)
+            if message is not None:
+                return message
+
+    async def _outbound(self, effect: OpenStream) -> None:
+        assert self.core is not None
+        framer = self.core.framer
+        reply: StreamMessage | None = None
+        error: str | None = None
+        stream: Stream | None = None
+        try:
+            async with asyncio.timeout(effect.timeout):
+                stream = await self.transport.open_stream(effect.dest, timeout=effect.timeout)
+                stream.write(effect.data)
+                await stream.drain()
+                # One request per stream: half-close so a plaintext listener sees the end.
+                stream.write_eof()
+                if effect.want_reply:
+                    reply = await self._read_one(stream, framer, listener=False)
+        except TimeoutError:
+            error = f"stream to {effect.dest} timed out after {effect.timeout}s"
+        except ConnectionRefusedError:
+            error = f"connection to {effect.dest} refused"
+        except DecodeError as exc:
+            error = f"bad reply from {effect.dest}: {exc}"
+        except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
+            error = f"stream to {effect.dest} failed: {exc!r}"
+        except asyncio.CancelledError:
+            error = "stream cancelled"
+            raise
+        except Exception as exc:  # never let one stream take the driver down
+            self.stats.errors += 1
+            log.exception("outbound stream to %s failed", effect.dest)
+            error = f"stream to {effect.dest} failed: {exc!r}"
+        finally:
+            if stream is not None:
+                with contextlib.suppress(Exception):
+                    await stream.close()
+            waiter = self._stream_waiters.pop(effect.stream_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(error)
+            if error is not None:
+                log.debug("stream %d: %s", effect.stream_id, error)
+            if not self._stopped:
+                self._inbox.append((StreamResult(effect.stream_id, reply, error), None))
+                self._wakeup.set()
+
+    async def _on_stream(self, stream: Stream) -> None:
+        core = self.core
+        if core is None or not self._running:
+            return
+        framer = core.framer
+        try:
+            async with asyncio.timeout(self.stream_timeout):
+                message = await self._read_one(stream, framer, listener=True)
+        except StreamRejected as exc:
+            self.stats.streams_rejected += 1
+            log.debug("stream from %s rejected: %s", stream.remote_address, exc)
+            reply = framer.encode_stream_message(ErrResp(str(exc)), dialer=False)
+            with contextlib.suppress(Exception):
+                stream.write(reply)
+                await stream.drain(timeout=self.stream_timeout)
+            return
+        except DecodeError as exc:
+            self.stats.streams_rejected += 1
+            log.debug("stream from %s dropped: %s", stream.remote_address, exc)
+            return
+        except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
+            self.stats.errors += 1
+            log.debug("stream from %s failed: %r", stream.remote_address, exc)
+            return
+        stream_id = next(self._inbound_ids)
+        answer: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        self._inbound[stream_id] = answer
+        try:
+            self._inbox.append(
+                (StreamRequest(stream_id, message, Address.of(stream.remote_address)), None)
+            )
+            self._wakeup.set()
+            try:
+                data = await asyncio.wait_for(answer, self.stream_timeout)
+            except TimeoutError:
+                self.stats.errors += 1
+                log.debug("no answer from the core for stream %d in time", stream_id)
+                return
+            if data:
+                stream.write(data)
+                await stream.drain(timeout=self.stream_timeout)
+        finally:
+            self._inbound.pop(stream_id, None)

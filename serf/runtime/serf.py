@@ -1,0 +1,564 @@
+"""The async facade of serf: :class:`Serf`, over the sans-IO :class:`serf.core.serf.SerfCore`.
+
+How this works. :class:`SerfDriver` is the memberlist driver (one owner task, one timer, the
+transport) with the serf layer's effects added: member, user-event and query events go to the
+subscribers of :meth:`Serf.events`; acks and responses of a query we started go to that
+query's :class:`QueryResponse`; snapshot lines are appended to the snapshot file (the only
+file IO, here and not in the core); a changed keyring is written to the keyring file; a lost
+name conflict shuts the node down. :class:`Serf` turns each API call into one core input and
+waits for its ``RequestCompleted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import os
+import random
+import secrets
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from serf.address import Address
+from serf.config import SerfConfig, lan
+from serf.core import io as sio
+from serf.core.keyring_file import format_keyring
+from serf.core.serf import ReconnectDelegate, SerfCore, SerfMergeDelegate
+from serf.core.snapshot import SnapshotState, replay
+from serf.memberlist.io import Effect, RequestCompleted
+from serf.runtime.driver import MemberlistDriver
+from serf.transport.base import AddressResolver, DnsResolver, Transport
+from serf.wire.keyring import Keyring
+from serf.wire.messages import Coordinate
+
+__all__ = [
+    "Serf",
+    "SerfError",
+    "SerfDriver",
+    "Query",
+    "QueryAck",
+    "QueryResponseItem",
+    "QueryResponse",
+    "KeyManager",
+    "Event",
+]
+
+log = logging.getLogger(__name__)
+
+_EVENT_QUEUE_SIZE = 4096
+
+
+class SerfError(Exception):
+    """An operation of the serf layer failed; the text is serf's (Go's where it has one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueryAck:
+    """A node received our query (it asked for acks)."""
+
+    from_: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResponseItem:
+    """A node's answer to our query."""
+
+    from_: str
+    payload: bytes
+
+
+class QueryResponse:
+    """The acks and responses to a query we started, as they arrive; ends at the deadline."""
+
+    def __init__(self, request_id: int) -> None:
+        self.request_id = request_id
+        self._queue: asyncio.Queue[QueryAck | QueryResponseItem | None] = asyncio.Queue()
+        self.finished = False
+
+    def _push(self, item: QueryAck | QueryResponseItem | None) -> None:
+        if item is None:
+            self.finished = True
+        self._queue.put_nowait(item)
+
+    def __aiter__(self) -> AsyncIterator[QueryAck | QueryResponseItem]:
+        return self
+
+    async def __anext__(self) -> QueryAck | QueryResponseItem:
+        item = await self._queue.get()
+        if item is None:
+            self._queue.put_nowait(None)  # later readers end too
+            raise StopAsyncIteration
+        return item
+
+    async def collect(self) -> tuple[list[str], dict[str, bytes]]:
+        """Wait for the deadline: (nodes that acked, node -> response payload)."""
+        acks: list[str] = []
+        responses: dict[str, bytes] = {}
+        async for item in self:
+            if isinstance(item, QueryAck):
+                acks.append(item.from_)
+            else:
+                responses[item.from_] = item.payload
+        return acks, responses
+
+
+class Query:
+    """A query delivered to us; answer it once with :meth:`respond` before its deadline."""
+
+    def __init__(self, serf: Serf, handle: sio.QueryHandle) -> None:
+        self._serf = serf
+        self.handle = handle
+
+    @property
+    def name(self) -> str:
+        """The query's name."""
+        return self.handle.name
+
+    @property
+    def payload(self) -> bytes:
+        """The query's payload."""
+        return self.handle.payload
+
+    @property
+    def ltime(self) -> int:
+        """The query's Lamport time."""
+        return self.handle.ltime
+
+    @property
+    def source_node(self) -> str:
+        """The node that asked."""
+        return self.handle.source_node
+
+    async def respond(self, payload: bytes) -> None:
+        """Send our response (SerfError: already sent, past the deadline, too large)."""
+        await self._serf._request(lambda rid: sio.RespondRequest(rid, self.handle, payload))
+
+    def __repr__(self) -> str:
+        return f"Query(name={self.name!r}, ltime={self.ltime}, from={self.source_node!r})"
+
+
+Event: TypeAlias = (
+    sio.MemberJoined
+    | sio.MemberLeft
+    | sio.MemberFailed
+    | sio.MemberUpdated
+    | sio.MemberReaped
+    | sio.UserEventReceived
+    | Query
+)
+"""What :meth:`Serf.events` yields."""
+
+
+class _Subscription:
+    def __init__(self, maxsize: int = _EVENT_QUEUE_SIZE) -> None:
+        self._items: deque[Event | None] = deque()
+        self._maxsize = maxsize
+        self._ready = asyncio.Event()
+        self.dropped = 0
+
+    def push(self, item: Event | None) -> None:
+        if len(self._items) >= self._maxsize:
+            self._items.popleft()
+            self.dropped += 1
+        self._items.append(item)
+        self._ready.set()
+
+    async def get(self) -> Event | None:
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()
+
+
+class SerfDriver(MemberlistDriver):
+    """The memberlist driver plus the serf layer's effects (see the module comment)."""
+
+    def __init__(self, transport: Transport, serf: Serf, *, stream_timeout: float) -> None:
+        super().__init__(transport, stream_timeout=stream_timeout)
+        self._serf = serf
+
+    def _carry_out(self, effects: Sequence[Effect]) -> None:
+        passed: list[Any] = []
+        for effect in effects:
+            try:
+                if not self._serf._on_effect(effect):
+                    passed.append(effect)
+            except Exception:
+                self.stats.errors += 1
+                log.exception("carrying out %s failed", type(effect).__name__)
+        if passed:
+            super()._carry_out(passed)
+
+
+class KeyManager:
+    """Cluster-wide key rotation through the ``_serf_*-key`` internal queries."""
+
+    def __init__(self, serf: Serf) -> None:
+        self._serf = serf
+
+    async def _op(self, op: str, key: str | bytes, relay_factor: int) -> sio.KeyResponse:
+        raw = base64.b64decode(key, validate=True) if isinstance(key, str) else bytes(key)
+        done = await self._serf._request(lambda rid: sio.KeyRequest(rid, op, raw, relay_factor))
+        result: sio.KeyResponse = done.result
+        return result
+
+    async def install_key(self, key: str | bytes, relay_factor: int = 0) -> sio.KeyResponse:
+        """Install ``key`` (base64 or raw) on every member."""
+        return await self._op("install", key, relay_factor)
+
+    async def use_key(self, key: str | bytes, relay_factor: int = 0) -> sio.KeyResponse:
+        """Make ``key`` the primary on every member."""
+        return await self._op("use", key, relay_factor)
+
+    async def remove_key(self, key: str | bytes, relay_factor: int = 0) -> sio.KeyResponse:
+        """Remove ``key`` from every member."""
+        return await self._op("remove", key, relay_factor)
+
+    async def list_keys(self, relay_factor: int = 0) -> sio.KeyResponse:
+        """Every member's keys: ``keys`` maps base64 key -> number of members holding it."""
+        return await self._op("list", b"", relay_factor)
+
+
+@dataclass
+class _Files:
+    """The snapshot and keyring files (the only file IO of a serf node)."""
+
+    snapshot_path: str = ""
+    keyring_path: str = ""
+    snapshot: Any = None
+    pending: list[str] = field(default_factory=list)
+
+    def open(self) -> None:
+        if self.snapshot_path:
+            Path(self.snapshot_path).parent.mkdir(parents=True, exist_ok=True)
+            self.snapshot = open(self.snapshot_path, "a", encoding="utf-8")  # noqa: SIM115
+
+    def append(self, lines: Iterable[str]) -> None:
+        if self.snapshot is None:
+            return
+        for line in lines:
+            self.snapshot.write(line if line.endswith("\n") else line + "\n")
+        self.snapshot.flush()
+
+    def rewrite(self, text: str) -> None:
+        """Compaction: write ``text`` to ``<path>.compact``, fsync, rename over the snapshot."""
+        if self.snapshot is None:
+            return
+        tmp = self.snapshot_path + ".compact"
+        with open(tmp, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        self.snapshot.close()
+        os.replace(tmp, self.snapshot_path)
+        self.snapshot = open(self.snapshot_path, "a", encoding="utf-8")  # noqa: SIM115
+
+    def write_keyring(self, keys: Sequence[bytes]) -> None:
+        if not self.keyring_path:
+            return
+        path = Path(self.keyring_path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(format_keyring(list(keys)), encoding="utf-8")
+        tmp.chmod(0o600)
+        os.replace(tmp, path)
+
+    def close(self) -> None:
+        if self.snapshot is not None:
+            with contextlib.suppress(OSError):
+                self.snapshot.flush()
+                os.fsync(self.snapshot.fileno())
+            self.snapshot.close()
+            self.snapshot = None
+
+
+class Serf:
+    """One serf node: membership, user events, queries, tags, keys, coordinates.
+
+    Make one with :meth:`create`; see the README for a tour.
+    """
+
+    def __init__(self) -> None:
+        self._core: SerfCore | None = None
+        self._driver: SerfDriver | None = None
+        self._subscribers: list[_Subscription] = []
+        self._queries: dict[int, QueryResponse] = {}
+        self._files = _Files()
+        self._resolver: AddressResolver = DnsResolver()
+        self._shutdown_task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.key_manager = KeyManager(self)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    async def create(
+        cls,
+        config: SerfConfig,
+        *,
+        transport: Transport | None = None,
+        keyring: Keyring | None = None,
+        resolver: AddressResolver | None = None,
+        merge_delegate: SerfMergeDelegate | None = None,
+        reconnect_delegate: ReconnectDelegate | None = None,
+        rng: random.Random | None = None,
+    ) -> Serf:
+        """Start a node: bind the transport, restore the snapshot, rejoin known members."""
+        self = cls()
+        ml = config.memberlist or lan(config.node_name)
+        if config.memberlist is None:
+            config = replace(config, memberlist=ml)
+        if transport is None:
+            from serf.transport.net import NetTransport
+
+            transport = NetTransport(Address(ml.bind_addr, ml.bind_port))
+        if resolver is not None:
+            self._resolver = resolver
+        snapshot: SnapshotState | None = None
+        if config.snapshot_path and os.path.exists(config.snapshot_path):
+            text = Path(config.snapshot_path).read_text(encoding="utf-8", errors="replace")
+            snapshot = replay(text, config.rejoin_after_leave)
+        self._files = _Files(config.snapshot_path, config.keyring_file)
+        driver = SerfDriver(transport, self, stream_timeout=ml.tcp_timeout)
+        await driver.start_transport()
+        bound = transport.local_address
+        host = ml.advertise_addr or (bound.host if bound.host not in ("0.0.0.0", "::") else "")
+        if not host:
+            host = "127.0.0.1"
+        port = ml.advertise_port if ml.advertise_addr else bound.port
+        core = SerfCore(
+            config,
+            rng=rng or random.Random(),
+            token_bytes=secrets.token_bytes,
+            keyring=keyring,
+            advertise=Address(host, port),
+            snapshot=snapshot,
+            merge_delegate=merge_delegate,
+            reconnect_delegate=reconnect_delegate,
+        )
+        self._core, self._driver = core, driver
+        self._files.open()
+        driver.attach(core)
+        await driver.start()
+        if core.rejoin_addresses:
+            driver._spawn(self._rejoin(core.rejoin_addresses))
+        return self
+
+    async def _rejoin(self, known: Sequence[tuple[str, Address]]) -> None:
+        """Auto-rejoin from the snapshot: try the known members one at a time (random order)."""
+        order = list(known)
+        random.shuffle(order)
+        for name, addr in order:
+            if name == self.local_member.name:
+                continue
+            with contextlib.suppress(SerfError, OSError):
+                if await self.join([addr]) > 0:
+                    log.info("rejoined the cluster through %s (%s)", name, addr)
+                    return
+        log.warning("could not rejoin any previously known member")
+
+    async def shutdown(self) -> None:
+        """Stop without leaving (others will see this node fail). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._driver is not None:
+            await self._driver.stop()
+        self._files.close()
+        for sub in self._subscribers:
+            sub.push(None)
+        for resp in self._queries.values():
+            resp._push(None)
+        self._queries.clear()
+
+    async def __aenter__(self) -> Serf:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    # -- requests --------------------------------------------------------------------------
+
+    @property
+    def core(self) -> SerfCore:
+        """The sans-IO core (read its state; feed it only through this object)."""
+        if self._core is None:
+            raise SerfError("serf is not started")
+        return self._core
+
+    async def _request(self, make: Any) -> RequestCompleted:
+        if self._driver is None or self._closed:
+            raise SerfError("serf is shut down")
+        try:
+            done = await self._driver.request(make)
+        except RuntimeError as exc:
+            raise SerfError(str(exc)) from None
+        if done.error:
+            raise SerfError(done.error)
+        return done
+
+    async def _resolve(self, addresses: Iterable[str | Address]) -> tuple[Address, ...]:
+        out: list[Address] = []
+        for item in addresses:
+            if isinstance(item, Address):
+                out.append(item)
+                continue
+            text = item.rsplit("/", 1)[-1]  # Go accepts "name/ip:port"
+            try:
+                out.append(Address.parse(text, default_port=7946))
+                Address.parse(text, default_port=7946).ip_bytes()
+            except ValueError:
+                host = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+                port = int(text.rsplit(":", 1)[1]) if text.count(":") == 1 else 7946
+                if out and out[-1].host == host:
+                    out.pop()
+                out.extend(await self._resolver.resolve(f"{host}:{port}"))
+        return tuple(out)
+
+    async def join(self, addresses: Iterable[str | Address], ignore_old: bool = False) -> int:
+        """Join through ``addresses``; the number reached (SerfError if none could be)."""
+        addrs = await self._resolve(addresses)
+        done = await self._request(lambda rid: sio.SerfJoinRequest(rid, addrs, ignore_old))
+        return int(done.result or 0)
+
+    async def leave(self) -> None:
+        """Leave gracefully: broadcast the intent, wait for it, then stop gossiping."""
+        await self._request(lambda rid: sio.SerfLeaveRequest(rid))
+        self._files.append(())
+
+    async def force_leave(self, node: str, prune: bool = False) -> None:
+        """Mark a failed member as left (``prune``: forget it at once)."""
+        await self._request(lambda rid: sio.ForceLeaveRequest(rid, node, prune))
+
+    async def user_event(self, name: str, payload: bytes = b"", coalesce: bool = True) -> None:
+        """Send a user event to every member (SerfError over the size limits)."""
+        await self._request(lambda rid: sio.UserEventRequest(rid, name, payload, coalesce))
+
+    async def query(
+        self,
+        name: str,
+        payload: bytes = b"",
+        *,
+        filter_nodes: Sequence[str] = (),
+        filter_tags: dict[str, str] | None = None,
+        request_ack: bool = False,
+        relay_factor: int = 0,
+        timeout: float = 0.0,
+    ) -> QueryResponse:
+        """Ask the members a question; iterate the result for acks and responses."""
+        driver = self._driver
+        if driver is None or self._closed:
+            raise SerfError("serf is shut down")
+        rid = driver.new_request_id()
+        response = QueryResponse(rid)
+        self._queries[rid] = response
+        request = sio.QueryRequest(
+            rid,
+            name,
+            payload,
+            tuple(filter_nodes),
+            tuple(sorted((filter_tags or {}).items())),
+            request_ack,
+            relay_factor,
+            timeout,
+        )
+        effects = await driver.submit(request)  # type: ignore[arg-type]
+        for effect in effects:
+            if isinstance(effect, RequestCompleted) and effect.request_id == rid and effect.error:
+                self._queries.pop(rid, None)
+                raise SerfError(effect.error)
+        return response
+
+    async def set_tags(self, tags: dict[str, str]) -> None:
+        """Replace our tags and gossip them (SerfError when they encode over 512 bytes)."""
+        await self._request(lambda rid: sio.SetTagsRequest(rid, dict(tags)))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def members(self, status: str | None = None) -> list[sio.SerfMember]:
+        """Every known member (optionally only those whose status name equals ``status``)."""
+        found = self.core.members()
+        if status is None:
+            return found
+        return [m for m in found if m.status.name.lower() == status.lower()]
+
+    @property
+    def local_member(self) -> sio.SerfMember:
+        """This node as a member."""
+        return self.core.local_member()
+
+    def stats(self) -> dict[str, str]:
+        """Go serf's Stats() map."""
+        return self.core.stats()
+
+    def get_coordinate(self) -> Coordinate | None:
+        """Our network coordinate (None when coordinates are disabled)."""
+        return self.core.get_coordinate()
+
+    def get_cached_coordinate(self, name: str) -> Coordinate | None:
+        """The last coordinate we learned for ``name`` (None if none)."""
+        return self.core.cached_coordinate(name)
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Member events, user events and queries, from now on, until shutdown."""
+        sub = _Subscription()
+        self._subscribers.append(sub)
+        try:
+            while True:
+                item = await sub.get()
+                if item is None:
+                    return
+                yield item
+        finally:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(sub)
+
+    # -- effects of the serf layer (called by SerfDriver on the owner task) ----------------
+
+    def _publish(self, event: Event) -> None:
+        for sub in self._subscribers:
+            sub.push(event)
+
+    def _on_effect(self, effect: Any) -> bool:
+        """Carry out a serf-layer effect; False for the memberlist effects (not ours)."""
+        if isinstance(
+            effect,
+            sio.MemberJoined
+            | sio.MemberLeft
+            | sio.MemberFailed
+            | sio.MemberUpdated
+            | sio.MemberReaped
+            | sio.UserEventReceived,
+        ):
+            self._publish(effect)
+        elif isinstance(effect, sio.QueryReceived):
+            self._publish(Query(self, effect.query))
+        elif isinstance(effect, sio.QueryAckReceived):
+            resp = self._queries.get(effect.request_id)
+            if resp is not None:
+                resp._push(QueryAck(effect.from_))
+        elif isinstance(effect, sio.QueryResponseReceived):
+            resp = self._queries.get(effect.request_id)
+            if resp is not None:
+                resp._push(QueryResponseItem(effect.from_, effect.payload))
+        elif isinstance(effect, sio.QueryFinished):
+            resp = self._queries.pop(effect.request_id, None)
+            if resp is not None:
+                resp._push(None)
+        elif isinstance(effect, sio.SnapshotLines):
+            self._files.append(effect.lines)
+        elif isinstance(effect, sio.SnapshotCompact):
+            self._files.rewrite(effect.text)
+        elif isinstance(effect, sio.KeyringChanged):
+            self._files.write_keyring(effect.keys)
+        elif isinstance(effect, sio.ShutdownRequired):
+            log.error("shutting down: %s", effect.reason)
+            if self._shutdown_task is None and self._driver is not None:
+                self._shutdown_task = asyncio.get_running_loop().create_task(self.shutdown())
+        else:
+            return False
+        return True

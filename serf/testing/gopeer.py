@@ -1,0 +1,240 @@
+"""A real Go serf agent as a test peer (installed with ``go install``, run as a subprocess).
+
+How this works: :func:`install_go_serf` runs ``GOBIN=<cache> go install
+github.com/hashicorp/serf/cmd/serf@<GO_SERF_VERSION>`` once (the binary is cached under
+``$SERF_GO_CACHE`` or ``~/.cache/pyserf``). :class:`GoSerfAgent` starts ``serf agent`` bound to
+a loopback address with its RPC on another loopback port, logs to a file (``-log-level=debug``),
+and talks to it through the CLI: ``serf members -format=json``, ``serf join``, ``serf leave``.
+Everything here is blocking (subprocess); async tests call it through ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "GO_SERF_MODULE",
+    "GO_SERF_VERSION",
+    "GoMember",
+    "GoSerfAgent",
+    "GoSerfError",
+    "free_port",
+    "go_available",
+    "install_go_serf",
+]
+
+GO_SERF_MODULE = "github.com/hashicorp/serf/cmd/serf"
+GO_SERF_VERSION = "v0.11.0"
+"""The pinned reference release (newest tag of ``go list -m -versions github.com/hashicorp/serf``
+when this was written)."""
+
+
+class GoSerfError(RuntimeError):
+    """The Go toolchain or the Go agent failed; the message carries its output."""
+
+
+def go_available() -> bool:
+    """True when a ``go`` binary is on PATH."""
+    return shutil.which("go") is not None
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("SERF_GO_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "pyserf"
+    )
+    return Path(root) / f"gobin-{GO_SERF_VERSION}"
+
+
+def install_go_serf(timeout: float = 900.0) -> Path:
+    """The path of the pinned Go ``serf`` binary, installing it first if it is not cached."""
+    target = _cache_dir()
+    binary = target / "serf"
+    if binary.is_file() and os.access(binary, os.X_OK):
+        return binary
+    go = shutil.which("go")
+    if go is None:
+        raise GoSerfError("the go toolchain is not installed")
+    target.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, GOBIN=str(target))
+    proc = subprocess.run(
+        [go, "install", f"{GO_SERF_MODULE}@{GO_SERF_VERSION}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0 or not binary.is_file():
+        raise GoSerfError(f"go install failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return binary
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free for both TCP and UDP on ``host`` right now."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((host, 0))
+            port = int(tcp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((host, port))
+                except OSError:
+                    continue
+                return port
+    raise GoSerfError(f"no free TCP+UDP port on {host}")
+
+
+@dataclass(frozen=True, slots=True)
+class GoMember:
+    """One row of ``serf members -format=json``."""
+
+    name: str
+    addr: str
+    port: int
+    status: str
+    tags: dict[str, str]
+
+
+class GoSerfAgent:
+    """One ``serf agent`` subprocess on loopback. Use as a context manager or call stop()."""
+
+    def __init__(
+        self,
+        *,
+        name: str = "go1",
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        rpc_port: int | None = None,
+        encrypt: bytes | None = None,
+        profile: str | None = "local",
+        extra_args: tuple[str, ...] = (),
+        binary: Path | None = None,
+    ) -> None:
+        self.binary = binary or install_go_serf()
+        self.name = name
+        self.host = host
+        self.port = port or free_port(host)
+        self.rpc_port = rpc_port or free_port(host)
+        self.encrypt = encrypt
+        self.profile = profile
+        self.extra_args = extra_args
+        self._dir = Path(tempfile.mkdtemp(prefix="gopeer-"))
+        self.log_path = self._dir / "agent.log"
+        self._log: Any = None
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bind(self) -> str:
+        """``host:port`` of its gossip (UDP + TCP)."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def rpc_addr(self) -> str:
+        """``host:port`` of its RPC listener."""
+        return f"{self.host}:{self.rpc_port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        """Start the agent and wait until its RPC answers."""
+        args = [
+            str(self.binary),
+            "agent",
+            f"-node={self.name}",
+            f"-bind={self.bind}",
+            f"-rpc-addr={self.rpc_addr}",
+            "-log-level=debug",
+        ]
+        if self.profile:
+            args.append(f"-profile={self.profile}")
+        if self.encrypt is not None:
+            args.append(f"-encrypt={base64.b64encode(self.encrypt).decode()}")
+        args.extend(self.extra_args)
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
+        end = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise GoSerfError(f"serf agent exited early:\n{self.log_text()[-4000:]}")
+            try:
+                self.members(timeout=2.0)
+                return
+            except GoSerfError:
+                if time.monotonic() > end:
+                    self.stop()
+                    raise
+                time.sleep(0.1)
+
+    def _cli(self, *args: str, timeout: float = 5.0) -> str:
+        try:
+            proc = subprocess.run(
+                [str(self.binary), *args],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise GoSerfError(f"serf {args[0]} timed out") from exc
+        if proc.returncode != 0:
+            raise GoSerfError(f"serf {args[0]} failed: {proc.stdout}{proc.stderr}")
+        return proc.stdout
+
+    def members(self, timeout: float = 5.0) -> list[GoMember]:
+        """``serf members -format=json``, parsed."""
+        out = self._cli("members", f"-rpc-addr={self.rpc_addr}", "-format=json", timeout=timeout)
+        return [
+            GoMember(m["name"], m["addr"], int(m["port"]), m["status"], dict(m.get("tags") or {}))
+            for m in json.loads(out)["members"]
+        ]
+
+    def status_of(self, name: str) -> str | None:
+        """The status (alive, failed, left, leaving) the agent shows for ``name``, or None."""
+        for member in self.members():
+            if member.name == name:
+                return member.status
+        return None
+
+    def join(self, *addresses: str) -> str:
+        """``serf join <addresses>``; GoSerfError when it fails."""
+        return self._cli("join", f"-rpc-addr={self.rpc_addr}", *addresses, timeout=15.0)
+
+    def kill(self) -> None:
+        """SIGKILL the agent (no leave)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=5)
+
+    def stop(self) -> None:
+        """Kill the agent if it still runs and close its log (the log file stays)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_text(self) -> str:
+        """Everything the agent logged so far."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def __enter__(self) -> GoSerfAgent:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

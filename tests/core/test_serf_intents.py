@@ -1,0 +1,117 @@
+"""Property: after any sequence of join/leave intents about an alive member, its status is
+decided by the intent with the highest LTime (first one wins a tie), and the member clock
+is past every LTime seen (reference 3.6, serf_internals_test's joinLeave_ltime)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from serf.address import Address
+from serf.config import SerfConfig
+from serf.core import io as sio
+from serf.core.members import JOIN_INTENT, LEAVE_INTENT, NODE_JOIN, NODE_LEAVE, TRANSITIONS
+from serf.core.serf import SerfCore
+from serf.memberlist import io as mio
+from serf.memberlist.state import Node, NodeState
+from serf.testing.sim import sim_config
+from serf.wire.messages import MessageJoin, MessageLeave
+
+intents = st.lists(st.tuples(st.booleans(), st.integers(1, 50)), min_size=1, max_size=30)
+
+
+@given(intents)
+def test_status_follows_the_newest_intent(seq: list[tuple[bool, int]]) -> None:
+    rng = random.Random(0)
+    core = SerfCore(SerfConfig("a", memberlist=sim_config("a")), rng=rng,
+                    token_bytes=rng.randbytes, advertise=Address("10.0.0.1", 7946))  # fmt: skip
+    core.handle(mio.Start(), 0.0)
+    b = Node(
+        "b", bytes([10, 0, 0, 2]), 7946, b"", 1, NodeState.ALIVE, 0.0, bytes([1, 5, 2, 2, 5, 4])
+    )
+    core._node_join(b)
+    for is_leave, ltime in seq:
+        core._leave_intent(MessageLeave(ltime, "b")) if is_leave else core._join_intent(
+            MessageJoin(ltime, "b")
+        )
+    top = max(lt for _, lt in seq)
+    first_top = next(is_leave for is_leave, lt in seq if lt == top)
+    m = core.member("b")
+    assert m is not None
+    assert m.status is (sio.MemberStatus.LEAVING if first_top else sio.MemberStatus.ALIVE)
+    assert core._members["b"].status_ltime == top
+    assert core.clock.time() > top
+
+
+@given(intents)
+def test_buffered_intents_keep_only_the_newest(seq: list[tuple[bool, int]]) -> None:
+    rng = random.Random(0)
+    core = SerfCore(SerfConfig("a", memberlist=sim_config("a")), rng=rng,
+                    token_bytes=rng.randbytes, advertise=Address("10.0.0.1", 7946))  # fmt: skip
+    rebroadcasts = 0
+    for is_leave, ltime in seq:
+        msg_ok = (
+            core._leave_intent(MessageLeave(ltime, "u"))
+            if is_leave
+            else core._join_intent(MessageJoin(ltime, "u"))
+        )
+        rebroadcasts += msg_ok
+    top = max(lt for _, lt in seq)
+    assert core._intents["u"][1] == top
+    # a rebroadcast happens exactly when a strictly newer intent is stored
+    newer = 0
+    best = -1
+    for _, lt in seq:
+        if lt > best:
+            best = lt
+            newer += 1
+    assert rebroadcasts == newer
+
+
+def _core() -> SerfCore:
+    rng = random.Random(0)
+    core = SerfCore(SerfConfig("a", memberlist=sim_config("a")), rng=rng,
+                    token_bytes=rng.randbytes, advertise=Address("10.0.0.1", 7946))  # fmt: skip
+    core.handle(mio.Start(), 0.0)
+    return core
+
+
+_B = Node("b", bytes([10, 0, 0, 2]), 7946, b"", 1, NodeState.ALIVE, 0.0, bytes([1, 5, 2, 2, 5, 4]))
+_EVENT_EFFECT = {
+    "member-join": sio.MemberJoined,
+    "member-leave": sio.MemberLeft,
+    "member-failed": sio.MemberFailed,
+}
+
+
+@pytest.mark.parametrize("status", list(sio.MemberStatus))
+@pytest.mark.parametrize("event", [NODE_JOIN, NODE_LEAVE, LEAVE_INTENT, JOIN_INTENT])
+def test_every_status_input_pair_follows_the_table(event: str, status: sio.MemberStatus) -> None:
+    core = _core()
+    core._node_join(_B)
+    core._members["b"].status = status
+    core._out = []
+    if event == NODE_JOIN:
+        core._node_join(_B)
+    elif event == NODE_LEAVE:
+        core._node_leave(_B)
+    elif event == LEAVE_INTENT:
+        core._leave_intent(MessageLeave(10, "b"))
+    else:
+        core._join_intent(MessageJoin(10, "b"))
+    step = TRANSITIONS.get((event, status))
+    emitted = [type(e) for e in core._out if isinstance(e, tuple(_EVENT_EFFECT.values()))]
+    if step is None:
+        assert core._members["b"].status is status and emitted == []
+    else:
+        assert core._members["b"].status is step[0]
+        assert emitted == ([_EVENT_EFFECT[step[1]]] if step[1] else [])
+    if step is not None and step[0] is sio.MemberStatus.FAILED and status is not step[0]:
+        assert "b" in core._failed
+    if step is not None and step[0] is sio.MemberStatus.LEFT and status is not step[0]:
+        assert "b" in core._left and "b" not in core._failed
+    if event == NODE_JOIN:
+        assert "b" not in core._failed and "b" not in core._left

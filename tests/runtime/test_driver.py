@@ -1,0 +1,223 @@
+"""The asyncio driver against a tiny fake core, over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from serf.address import Address
+from serf.memberlist.io import (
+    Dropped,
+    Effect,
+    Input,
+    JoinRequest,
+    NodeJoined,
+    OpenStream,
+    PacketReceived,
+    RequestCompleted,
+    SendPacket,
+    ShutdownRequest,
+    Start,
+    StreamRequest,
+    StreamRespond,
+    StreamResult,
+    Tick,
+)
+from serf.memberlist.state import Node
+from serf.runtime.driver import MemberlistDriver
+from serf.transport.net import NetTransport
+from serf.wire.framing import PacketFramer
+from serf.wire.keyring import Keyring
+from serf.wire.messages import AckResp, Ping
+
+Arun = Callable[[Coroutine[Any, Any, Any], float], Any]
+Poll = Callable[..., Awaitable[None]]
+
+
+class FakeCore:
+    """Ticks every 50 ms, echoes packets, answers stream pings, joins by pinging."""
+
+    def __init__(self, framer: PacketFramer | None = None) -> None:
+        self.framer = framer or PacketFramer("lpe")
+        self.deadline: float | None = None
+        self.ticks: list[tuple[float, float]] = []  # (deadline, now)
+        self.packets: list[bytes] = []
+        self.results: list[StreamResult] = []
+        self.requests: list[StreamRequest] = []
+        self.inputs: list[Input] = []
+        self.pending_joins: dict[int, int] = {}
+        self.next_stream = 1
+
+    def next_deadline(self) -> float | None:
+        return self.deadline
+
+    def handle(self, item: Input, now: float) -> list[Effect]:
+        self.inputs.append(item)
+        out: list[Effect] = []
+        if isinstance(item, Start):
+            self.deadline = now + 0.05
+        elif isinstance(item, Tick):
+            assert self.deadline is not None
+            self.ticks.append((self.deadline, now))
+            self.deadline = now + 0.05
+        elif isinstance(item, PacketReceived):
+            if item.data == b"boom":
+                raise ValueError("bad packet")
+            self.packets.append(item.data)
+            if item.data == b"ping":
+                out.append(SendPacket(item.source, b"pong"))
+            out.append(Dropped("just testing", item.source))
+        elif isinstance(item, StreamRequest):
+            self.requests.append(item)
+            msg = item.message.message
+            if isinstance(msg, Ping):
+                data = self.framer.encode_stream_message(AckResp(msg.seq_no), dialer=False)
+                out.append(StreamRespond(item.stream_id, data))
+            elif msg.__class__.__name__ != "Never":
+                out.append(StreamRespond(item.stream_id, None))
+        elif isinstance(item, JoinRequest):
+            for addr in item.addresses:
+                sid = self.next_stream
+                self.next_stream += 1
+                self.pending_joins[sid] = item.request_id
+                data = self.framer.encode_stream_message(Ping(sid, "x"), dialer=True)
+                out.append(OpenStream(sid, addr, data, True, 1.0))
+        elif isinstance(item, StreamResult):
+            self.results.append(item)
+            rid = self.pending_joins.pop(item.stream_id)
+            ok = (
+                item.reply is not None
+                and isinstance(item.reply.message, AckResp)
+                and item.reply.message.seq_no == item.stream_id
+            )
+            if ok:
+                node = Node("peer", b"\x7f\x00\x00\x01", 1)
+                out.append(NodeJoined(node))
+                out.append(RequestCompleted(rid, result=1))
+            else:
+                out.append(RequestCompleted(rid, result=0, error=item.error or "bad reply"))
+        elif isinstance(item, ShutdownRequest):
+            self.deadline = None
+        return out
+
+
+async def _driver(core: FakeCore) -> MemberlistDriver:
+    driver = MemberlistDriver(NetTransport(Address("127.0.0.1", 0)), core, stream_timeout=1.0)
+    await driver.start()
+    return driver
+
+
+def test_timer_ticks_with_now_not_before_deadline(arun: Arun) -> None:
+    async def main() -> None:
+        core = FakeCore()
+        driver = await _driver(core)
+        await asyncio.sleep(0.4)
+        await driver.stop()
+        assert len(core.ticks) >= 4
+        assert all(now >= deadline for deadline, now in core.ticks)
+        n = len(core.ticks)
+        await asyncio.sleep(0.15)
+        assert len(core.ticks) == n  # no timer after stop
+        assert isinstance(core.inputs[0], Start)
+        assert isinstance(core.inputs[-1], ShutdownRequest)
+
+    arun(main(), 10)
+
+
+def test_packets_echo_and_bad_input_does_not_kill(arun: Arun, poll: Poll) -> None:
+    async def main() -> None:
+        a, b = FakeCore(), FakeCore()
+        da, db = await _driver(a), await _driver(b)
+        try:
+            da.transport.send_packet(db.transport.local_address, b"boom")
+            da.transport.send_packet(db.transport.local_address, b"ping")
+            await poll(lambda: a.packets == [b"pong"], 5)
+            assert b.packets == [b"ping"]
+            assert db.stats.errors == 1 and db.stats.dropped == 1
+            assert db.running
+        finally:
+            await da.stop()
+            await db.stop()
+
+    arun(main(), 10)
+
+
+def test_join_over_streams_and_events(arun: Arun) -> None:
+    async def main() -> None:
+        a, b = FakeCore(), FakeCore()
+        da, db = await _driver(a), await _driver(b)
+        sub = da.subscribe()
+        try:
+            done = await da.request(
+                lambda rid: JoinRequest(rid, (Address.of(db.transport.local_address),))
+            )
+            assert done.result == 1, done
+            event = await asyncio.wait_for(sub.__anext__(), 2)
+            assert isinstance(event, NodeJoined) and event.node.name == "peer"
+            assert len(b.requests) == 1 and isinstance(b.requests[0].message.message, Ping)
+            # refused: nobody listens on a closed port
+            probe = NetTransport(Address("127.0.0.1", 0))
+            await probe.start()
+            dead = Address.of(probe.local_address)
+            await probe.close()
+            done = await da.request(lambda rid: JoinRequest(rid, (dead,)))
+            assert done.result == 0 and done.error and "refused" in done.error
+        finally:
+            await da.stop()
+            await db.stop()
+        # the subscription ends at stop
+        assert [e async for e in sub] == []
+
+    arun(main(), 10)
+
+
+def test_rejected_stream_gets_err_resp(arun: Arun, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="serf")
+
+    async def main() -> None:
+        key = bytes(range(16))
+        a = FakeCore(PacketFramer("lpe"))  # plaintext dialer
+        b = FakeCore(PacketFramer("lpe", keyring=Keyring([key])))  # encrypted listener
+        da, db = await _driver(a), await _driver(b)
+        try:
+            done = await da.request(
+                lambda rid: JoinRequest(rid, (Address.of(db.transport.local_address),))
+            )
+            assert done.result == 0
+            # The listener answered with an ErrResp sealed with its key, which the
+            # plaintext dialer cannot read (as in Go): the dialer reports a bad reply.
+            assert a.results[0].error and "bad reply" in a.results[0].error
+            assert db.stats.streams_rejected == 1
+            assert b.requests == []
+        finally:
+            await da.stop()
+            await db.stop()
+
+    arun(main(), 10)
+    assert "rejected" in caplog.text
+
+
+def test_stream_timeout_reported_once(arun: Arun) -> None:
+    async def main() -> None:
+        # A listener that accepts and never answers.
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await asyncio.sleep(5)
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        a = FakeCore()
+        da = await _driver(a)
+        try:
+            a_join = da.request(lambda rid: JoinRequest(rid, (Address("127.0.0.1", port),)))
+            done = await asyncio.wait_for(a_join, 3)
+            assert done.result == 0 and done.error and "timed out" in done.error
+            assert len(a.results) == 1
+        finally:
+            await da.stop()
+            server.close()
+
+    arun(main(), 10)

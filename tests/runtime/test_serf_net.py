@@ -1,0 +1,262 @@
+"""The async Serf facade on real loopback sockets: the whole stack, bounded in wall time."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from serf import (
+    Keyring,
+    MemberJoined,
+    Query,
+    Serf,
+    SerfConfig,
+    SerfError,
+    UserEvent,
+    local,
+)
+
+KEY_A = bytes(range(16))
+KEY_B = bytes(range(100, 132))
+
+
+def _config(name: str, **serf_kw: Any) -> SerfConfig:
+    ml = replace(local(name), bind_addr="127.0.0.1", bind_port=0)
+    return SerfConfig(node_name=name, memberlist=ml, **serf_kw)
+
+
+async def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    async def poll() -> None:
+        while not check():
+            await asyncio.sleep(0.05)
+
+    try:
+        await asyncio.wait_for(poll(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
+
+
+async def _cluster(n: int, **kw: Any) -> list[Serf]:
+    keyring = kw.pop("keyring", None)
+    nodes: list[Serf] = []
+    for i in range(n):
+        ring = Keyring(keyring.keys, keyring.primary_key) if keyring else None
+        nodes.append(await Serf.create(_config(f"node{i}", **kw), keyring=ring))
+    seed = nodes[0].local_member
+    for node in nodes[1:]:
+        assert await node.join([f"127.0.0.1:{seed.port}"]) == 1
+    await _until(
+        lambda: all(sum(m.status.name == "ALIVE" for m in node.members()) == n for node in nodes),
+        20,
+        f"{n} alive members everywhere",
+    )
+    return nodes
+
+
+async def _shutdown(nodes: list[Serf]) -> None:
+    for node in nodes:
+        await node.shutdown()
+
+
+def run(coro: Callable[[], Awaitable[None]], timeout: float = 60) -> None:
+    asyncio.run(asyncio.wait_for(coro(), timeout))
+
+
+async def _collect(
+    events: AsyncIterator[Any], want: Callable[[Any], bool], until: float
+) -> list[Any]:
+    got: list[Any] = []
+
+    async def drain() -> None:
+        async for event in events:
+            if want(event):
+                got.append(event)
+
+    try:
+        await asyncio.wait_for(drain(), until)
+    except TimeoutError:
+        pass
+    return got
+
+
+def test_user_event_reaches_every_member_exactly_once() -> None:
+    async def main() -> None:
+        nodes = await _cluster(4)
+        try:
+            streams = [node.events() for node in nodes]
+            waits = [
+                asyncio.create_task(
+                    _collect(s, lambda e: isinstance(e, UserEvent) and e.name == "deploy", 3)
+                )
+                for s in streams
+            ]
+            await asyncio.sleep(0.1)
+            await nodes[1].user_event("deploy", b"v42", coalesce=False)
+            results = await asyncio.gather(*waits)
+            for got in results:
+                assert [(e.name, e.payload) for e in got] == [("deploy", b"v42")]
+        finally:
+            await _shutdown(nodes)
+
+    run(main)
+
+
+def test_query_filters_get_exactly_the_expected_responders() -> None:
+    async def main() -> None:
+        nodes = await _cluster(4)
+        try:
+            await nodes[2].set_tags({"role": "web"})
+            await nodes[3].set_tags({"role": "db"})
+            await _until(
+                lambda: all(
+                    {m.name: m.tags.get("role") for m in n.members()}.get("node2") == "web"
+                    for n in nodes
+                ),
+                10,
+                "the new tags everywhere",
+            )
+
+            async def answer(node: Serf) -> None:
+                async for event in node.events():
+                    if isinstance(event, Query) and event.name == "who":
+                        await event.respond(node.local_member.name.encode())
+
+            tasks = [asyncio.create_task(answer(n)) for n in nodes]
+            await asyncio.sleep(0.1)
+            every = await nodes[0].query("who", request_ack=True, timeout=1.5)
+            acks, responses = await every.collect()
+            assert sorted(acks) == ["node0", "node1", "node2", "node3"]
+            assert set(responses) == {"node0", "node1", "node2", "node3"}
+            web = await nodes[0].query("who", filter_tags={"role": "^we"}, timeout=1.5)
+            assert (await web.collect())[1] == {"node2": b"node2"}
+            named = await nodes[0].query(
+                "who", filter_nodes=["node1", "node3"], request_ack=True, timeout=1.5
+            )
+            acks, responses = await named.collect()
+            assert sorted(acks) == ["node1", "node3"]
+            assert sorted(responses) == ["node1", "node3"]
+            for task in tasks:
+                task.cancel()
+        finally:
+            await _shutdown(nodes)
+
+    run(main)
+
+
+def test_key_rotation_across_an_encrypted_cluster_loses_nobody() -> None:
+    async def main() -> None:
+        nodes = await _cluster(3, keyring=Keyring([KEY_A]))
+        try:
+            km = nodes[0].key_manager
+            installed = await km.install_key(base64.b64encode(KEY_B).decode())
+            assert (installed.num_nodes, installed.num_resp, installed.num_err) == (3, 3, 0)
+            await km.use_key(KEY_B)
+            await km.remove_key(KEY_A)
+            listed = await km.list_keys()
+            assert listed.keys == {base64.b64encode(KEY_B).decode(): 3}
+            # still one cluster, now on the new key only
+            await nodes[2].user_event("after-rotation", b"", coalesce=False)
+            await asyncio.sleep(1.0)
+            for node in nodes:
+                assert sum(m.status.name == "ALIVE" for m in node.members()) == 3
+            with pytest.raises(SerfError):
+                await km.remove_key(KEY_B)  # the primary cannot be removed
+        finally:
+            await _shutdown(nodes)
+
+    run(main)
+
+
+def test_wrong_key_never_joins() -> None:
+    async def main() -> None:
+        nodes = await _cluster(2, keyring=Keyring([KEY_A]))
+        stranger = await Serf.create(_config("stranger"), keyring=Keyring([KEY_B]))
+        try:
+            with pytest.raises(SerfError):
+                await stranger.join([f"127.0.0.1:{nodes[0].local_member.port}"])
+            await asyncio.sleep(0.5)
+            assert "stranger" not in {m.name for m in nodes[0].members()}
+        finally:
+            await _shutdown([*nodes, stranger])
+
+    run(main)
+
+
+def test_leave_is_seen_as_left_and_shutdown_as_failed() -> None:
+    async def main() -> None:
+        nodes = await _cluster(3)
+        try:
+            await nodes[1].leave()
+            await nodes[2].shutdown()
+
+            def status(name: str) -> str:
+                found = {m.name: m.status.name for m in nodes[0].members()}
+                return found.get(name, "")
+
+            await _until(lambda: status("node1") == "LEFT", 10, "node1 left")
+            await _until(lambda: status("node2") == "FAILED", 20, "node2 failed")
+        finally:
+            await _shutdown(nodes)
+
+    run(main)
+
+
+def test_restart_from_snapshot_rejoins_without_replaying_events(tmp_path: Path) -> None:
+    async def main() -> None:
+        nodes = await _cluster(2)
+        snap = tmp_path / "node9.snapshot"
+        restarted: Serf | None = None
+        try:
+            node9 = await Serf.create(_config("node9", snapshot_path=str(snap)))
+            await node9.join([f"127.0.0.1:{nodes[0].local_member.port}"])
+            events = node9.events()
+            waiter = asyncio.create_task(_collect(events, lambda e: isinstance(e, UserEvent), 2.0))
+            await nodes[0].user_event("old", b"1", coalesce=False)
+            assert [e.name for e in await waiter] == ["old"]
+            await asyncio.sleep(0.7)  # let the snapshot record the clocks
+            await node9.shutdown()  # a crash: no leave
+
+            text = snap.read_text()
+            assert "alive: node0 127.0.0.1:" in text
+            assert "event-clock:" in text
+
+            restarted = await Serf.create(_config("node9", snapshot_path=str(snap)))
+            replayed = restarted.events()
+            seen = await _collect(
+                replayed,
+                lambda e: isinstance(e, UserEvent | MemberJoined),
+                3.0,
+            )
+            assert not [e for e in seen if isinstance(e, UserEvent)], "old event replayed"
+            await _until(
+                lambda: sum(m.status.name == "ALIVE" for m in restarted.members()) == 3,
+                15,
+                "the restarted node rejoined from its snapshot",
+            )
+        finally:
+            await _shutdown([*nodes, *([restarted] if restarted else [])])
+
+    run(main, timeout=90)
+
+
+def test_coordinates_are_exchanged() -> None:
+    async def main() -> None:
+        nodes = await _cluster(2)
+        try:
+            await _until(
+                lambda: nodes[0].get_cached_coordinate("node1") is not None,
+                10,
+                "a coordinate for node1",
+            )
+            own = nodes[0].get_coordinate()
+            assert own is not None and own.vec is not None and len(own.vec) == 8
+        finally:
+            await _shutdown(nodes)
+
+    run(main)
