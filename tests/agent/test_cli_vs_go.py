@@ -49,7 +49,7 @@ def serf(
 ) -> subprocess.CompletedProcess[str]:
     """Run our CLI as a subprocess."""
     exe = shutil.which("serf")
-    cmd = [exe] if exe else [sys.executable, "-m", "serf.cli.main"]
+    cmd = [exe] if exe else [sys.executable, "-P", "-m", "serf.cli.main"]
     return subprocess.run(
         [*cmd, *args],
         capture_output=True,
@@ -293,7 +293,7 @@ def test_reachability(cluster: list[GoSerfAgent]) -> None:
 
 def test_monitor_for_a_second(cluster: list[GoSerfAgent]) -> None:
     exe = shutil.which("serf")
-    cmd = [exe] if exe else [sys.executable, "-m", "serf.cli.main"]
+    cmd = [exe] if exe else [sys.executable, "-P", "-m", "serf.cli.main"]
     proc = subprocess.Popen(
         [*cmd, "monitor", f"-rpc-addr={cluster[0].rpc_addr}", "-log-level=debug"],
         stdout=subprocess.PIPE,

@@ -10,10 +10,13 @@ import sys
 import pytest
 
 
-def _serf(*args: str) -> subprocess.CompletedProcess[str]:
+def _serf_cmd() -> list[str]:
     exe = shutil.which("serf")
-    cmd = [exe] if exe else [sys.executable, "-m", "serf.cli.main"]
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=60)
+    return [exe] if exe else [sys.executable, "-P", "-m", "serf.cli.main"]
+
+
+def _serf(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*_serf_cmd(), *args], capture_output=True, text=True, timeout=60)
 
 
 def test_version() -> None:
@@ -87,8 +90,7 @@ def test_unreachable_agent() -> None:
         f"Error connecting to Serf agent: dial tcp 127.0.0.1:{port}: connect: connection refused"
     )
     env_out = subprocess.run(
-        [shutil.which("serf") or sys.executable, *([] if shutil.which("serf") else
-         ["-m", "serf.cli.main"]), "info"],
+        [*_serf_cmd(), "info"],
         capture_output=True,
         text=True,
         timeout=60,

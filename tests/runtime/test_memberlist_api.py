@@ -29,7 +29,7 @@ def test_core_imports_no_asyncio() -> None:
         "import serf.memberlist\n"
         "assert set(serf.memberlist.__all__) <= set(dir(serf.memberlist))\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    subprocess.run([sys.executable, "-P", "-c", code], check=True, timeout=60)
 
 
 class Inbox:

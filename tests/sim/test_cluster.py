@@ -286,7 +286,7 @@ def test_same_seed_same_trace_across_processes_and_hash_seeds() -> None:
     for hash_seed in ("1", "2"):
         env = dict(os.environ, PYTHONHASHSEED=hash_seed)
         out = subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+            [sys.executable, "-P", "-c", code], env=env, capture_output=True, text=True, check=True
         )
         digests.add(out.stdout.strip())
     assert len(digests) == 1
