@@ -32,6 +32,8 @@ __all__ = [
     "GoSerfError",
     "free_port",
     "go_available",
+    "go_required",
+    "go_serf_or_skip",
     "install_go_serf",
 ]
 
@@ -48,6 +50,23 @@ class GoSerfError(RuntimeError):
 def go_available() -> bool:
     """True when a ``go`` binary is on PATH."""
     return shutil.which("go") is not None
+
+
+def go_required() -> bool:
+    """True when ``SERF_REQUIRE_GO`` is set: a missing Go toolchain is then a failure."""
+    return os.environ.get("SERF_REQUIRE_GO", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def go_serf_or_skip() -> Path:
+    """The installed Go serf binary, for a test: skipped without Go, failed with
+    ``SERF_REQUIRE_GO=1``."""
+    import pytest
+
+    if not go_available():
+        if go_required():
+            pytest.fail("SERF_REQUIRE_GO=1 but go is not installed")
+        pytest.skip("go is not installed")
+    return install_go_serf()
 
 
 def _cache_dir() -> Path:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from serf.agent.rpc_client import QueryRecord, RPCClient, RPCConnectionError, RPCError
-from serf.testing.gopeer import GoSerfAgent, free_port, go_available, install_go_serf
+from serf.testing.gopeer import GoSerfAgent, free_port, go_serf_or_skip
 
 pytestmark = pytest.mark.go
 
@@ -31,17 +31,9 @@ KEY2 = base64.b64encode(bytes(range(100, 132))).decode()
 KEY3 = base64.b64encode(bytes(range(50, 66))).decode()
 
 
-def _require_go() -> bool:
-    return os.environ.get("SERF_REQUIRE_GO", "").strip() not in ("", "0", "false", "no")
-
-
 @pytest.fixture(scope="module")
 def go_serf() -> Path:
-    if not go_available():
-        if _require_go():
-            pytest.fail("SERF_REQUIRE_GO=1 but go is not installed")
-        pytest.skip("go is not installed")
-    return install_go_serf()
+    return go_serf_or_skip()
 
 
 def serf(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from serf.config import local
 from serf.memberlist import CompositeDelegate, Memberlist
 from serf.memberlist.state import NodeState
-from serf.testing.gopeer import GoSerfAgent, go_available, install_go_serf
+from serf.testing.gopeer import GoSerfAgent, go_serf_or_skip
 
 pytestmark = pytest.mark.go
 
@@ -23,17 +22,9 @@ KEY = bytes(range(100, 132))
 EMPTY_SERF_TAGS = b"\xff\x80"  # serf's tag encoding: magic 0xff + msgpack {} (reference 3.4)
 
 
-def _require_go() -> bool:
-    return os.environ.get("SERF_REQUIRE_GO", "").strip() not in ("", "0", "false", "no")
-
-
 @pytest.fixture(scope="module")
 def go_serf() -> Path:
-    if not go_available():
-        if _require_go():
-            pytest.fail("SERF_REQUIRE_GO=1 but go is not installed")
-        pytest.skip("go is not installed")
-    return install_go_serf()
+    return go_serf_or_skip()
 
 
 class SerfLikeDelegate:
