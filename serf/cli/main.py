@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from serf import __version__
-from serf.cli import admin, events, membership
+from serf.cli import admin, demo, events, membership
 
 __all__ = ["main", "PROTOCOL_MIN", "PROTOCOL_MAX"]
 
@@ -52,6 +52,7 @@ def _agent(args: Sequence[str]) -> int:
 
 COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "agent": (_agent, "Runs a Serf agent"),
+    "demo": (demo.demo, "Runs a local demo cluster of agents on loopback"),
     "event": (events.event, "Send a custom event through the Serf cluster"),
     "force-leave": (
         membership.force_leave,

@@ -50,13 +50,11 @@ def test_help_lists_the_client_commands() -> None:
         assert f"    {name} " in out.stdout
 
 
-def test_agent_placeholder_until_the_agent_exists() -> None:
-    import importlib.util
-
-    out = _serf("agent")
-    if importlib.util.find_spec("serf.agent.run") is None:
-        assert out.returncode == 1
-        assert out.stderr.strip() == "agent: not available yet"
+def test_agent_rejects_a_bad_flag_with_one_line() -> None:
+    out = _serf("agent", "-no-such-flag")
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no-such-flag" in lines[0], out.stderr
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,448 @@
+"""The serf agent: an :class:`~serf.agent.config.AgentConfig` wired to a running node.
+
+How this works: :class:`Agent` turns the agent configuration into a
+:class:`~serf.config.SerfConfig` (memberlist profile, bind/advertise, tags or tags file,
+keyring, snapshot, limits, and the Go agent's coalescing overrides: 3 s / 1 s for member and
+user events) and starts :class:`~serf.runtime.serf.Serf`. One task reads ``Serf.events()``
+and fans each event out, in order, to the event-handler runner (mapped to the handlers'
+inputs; a query script's output is sent back with ``Query.respond``) and to every registered
+listener (the RPC server's ``stream`` subscriptions). :class:`LogBroker` is a
+:mod:`logging` handler that formats lines as Go's agent does (``2006/01/02 15:04:05 [INFO]
+...``), keeps the last 512 for ``monitor`` replays and pushes live lines to the monitors.
+``start_join`` happens in :meth:`Agent.start` (an error when no address works);
+``retry_join`` runs in the background and, when its attempts run out, ends the agent with
+exit status 1. :meth:`Agent.reload` applies SIGHUP's changes: log level, handlers, tags.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import platform
+import re
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from serf.address import Address, bytes_to_ip
+from serf.agent.config import AgentConfig
+from serf.agent.handlers import (
+    EventHandlerRunner,
+    MemberEventInfo,
+    MemberInfo,
+    QueryInfo,
+    UserEventInfo,
+    parse_handlers,
+)
+from serf.config import SerfConfig, lan, local, wan
+from serf.core import io as sio
+from serf.core.keyring_file import parse_keyring
+from serf.runtime.serf import Event, Query, Serf, SerfError
+from serf.wire.keyring import Keyring
+
+__all__ = ["Agent", "AgentError", "LogBroker", "LEVELS", "TRACE", "go_level", "member_event_type"]
+
+log = logging.getLogger("serf.agent")
+
+#: Go's log levels, lowest first.
+LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERR")
+#: A logging level below DEBUG for Go's TRACE.
+TRACE = 5
+logging.addLevelName(TRACE, "TRACE")
+
+_PY_LEVEL = {"TRACE": TRACE, "DEBUG": logging.DEBUG, "INFO": logging.INFO}
+_PY_LEVEL.update({"WARN": logging.WARNING, "ERR": logging.ERROR})
+
+#: The coalescing the Go agent sets on its serf config (member and user events).
+AGENT_COALESCE = {
+    "coalesce_period": 3.0,
+    "quiescent_period": 1.0,
+    "user_coalesce_period": 3.0,
+    "user_quiescent_period": 1.0,
+}
+
+
+class AgentError(Exception):
+    """The agent could not start (the text is the one line to print)."""
+
+
+def go_level(levelno: int) -> str:
+    """Go's level name for a :mod:`logging` level number."""
+    if levelno >= logging.ERROR:
+        return "ERR"
+    if levelno >= logging.WARNING:
+        return "WARN"
+    if levelno >= logging.INFO:
+        return "INFO"
+    if levelno >= logging.DEBUG:
+        return "DEBUG"
+    return "TRACE"
+
+
+def python_level(name: str) -> int:
+    """The :mod:`logging` level number for a Go level name (case-insensitive)."""
+    return _PY_LEVEL[name.upper()]
+
+
+def member_event_type(event: object) -> str | None:
+    """``member-join`` ... ``member-reap`` for a member event, else None."""
+    return {
+        sio.MemberJoined: "member-join",
+        sio.MemberLeft: "member-leave",
+        sio.MemberFailed: "member-failed",
+        sio.MemberUpdated: "member-update",
+        sio.MemberReaped: "member-reap",
+    }.get(type(event))
+
+
+Monitor = Callable[[str, int], None]
+_PREFIXED = re.compile(r"^[\w.-]+: ")
+
+
+class LogBroker(logging.Handler):
+    """Formats records as Go's agent log lines; keeps 512 for replay; feeds monitors."""
+
+    def __init__(self, buffer: int = 512, stream: Any = None) -> None:
+        super().__init__(TRACE)
+        self.lines: deque[tuple[str, int]] = deque(maxlen=buffer)
+        self.monitors: list[Monitor] = []
+        self.stream = stream
+        self.stream_level = logging.INFO
+
+    def format_line(self, record: logging.LogRecord) -> str:
+        """``2006/01/02 15:04:05 [LEVEL] logger: message``."""
+        stamp = time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(record.created))
+        msg = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            msg += f": {record.exc_info[1]!r}"
+        if not _PREFIXED.match(msg):  # Go's lines name their subsystem: "agent: ..."
+            msg = f"{record.name.removeprefix('serf.').split('.')[0]}: {msg}"
+        return f"{stamp} [{go_level(record.levelno)}] {msg}"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Buffer the line, print it to the stream at the stream's level, feed monitors."""
+        try:
+            line = self.format_line(record)
+        except Exception:  # a bad format string must not break logging
+            return
+        self.lines.append((line, record.levelno))
+        if self.stream is not None and record.levelno >= self.stream_level:
+            with contextlib.suppress(Exception):
+                self.stream.write(f"    {line}\n")
+                self.stream.flush()
+        for monitor in list(self.monitors):
+            with contextlib.suppress(Exception):
+                monitor(line, record.levelno)
+
+    def replay(self, level: int) -> list[str]:
+        """The buffered lines at ``level`` or above, oldest first."""
+        return [line for line, lvl in self.lines if lvl >= level]
+
+
+def _read_tags_file(path: str) -> dict[str, str]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise AgentError(f"Failed to read tags file: {exc}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise AgentError(f"Failed to decode tags file: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise AgentError("Failed to decode tags file: not an object of strings")
+    return {str(k): v for k, v in data.items()}
+
+
+def write_tags_file(path: str, tags: Mapping[str, str]) -> None:
+    """Write ``tags`` pretty-printed, mode 0600 (as Go's agent)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(dict(tags), indent="  ", sort_keys=True))
+
+
+def _addr(text: str, what: str) -> Address:
+    try:
+        return Address.parse(text, default_port=7946)
+    except ValueError as exc:
+        raise AgentError(f"Invalid {what} address {text!r}: {exc}") from None
+
+
+class Agent:
+    """One running agent: the serf node, event handlers, listeners and the log broker."""
+
+    def __init__(self, config: AgentConfig, broker: LogBroker | None = None) -> None:
+        self.config = config
+        self.broker = broker or LogBroker()
+        self.serf: Serf | None = None
+        self.node_name = config.node_name or socket.gethostname()
+        self.tags: dict[str, str] = {}
+        self.keyring: Keyring | None = None
+        self.listeners: list[Callable[[Event], None]] = []
+        self.runner: EventHandlerRunner | None = None
+        self.scripts = parse_handlers(config.event_handlers)
+        self.shutdown_event = asyncio.Event()
+        self.exit_code = 0
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._handler_queries: dict[int, tuple[QueryInfo, Query]] = {}
+        self._shutting_down = False
+
+    # -- configuration -----------------------------------------------------------------
+
+    def serf_config(self) -> SerfConfig:
+        """The library configuration for this agent's settings."""
+        cfg = self.config
+        profile = {"lan": lan, "wan": wan, "local": local}[cfg.profile]
+        bind = _addr(cfg.bind, "bind")
+        ml = replace(
+            profile(self.node_name),
+            bind_addr=bind.host,
+            bind_port=bind.port,
+            enable_compression=cfg.enable_compression,
+            codec=cfg.codec,
+        )
+        if cfg.advertise:
+            adv = _addr(cfg.advertise, "advertise")
+            ml = replace(ml, advertise_addr=adv.host, advertise_port=adv.port)
+        extra: dict[str, Any] = {}
+        for key in ("reconnect_interval", "reconnect_timeout", "tombstone_timeout"):
+            if getattr(cfg, key) > 0:
+                extra[key] = getattr(cfg, key)
+        try:
+            return SerfConfig(
+                node_name=self.node_name,
+                tags=dict(self.tags),
+                protocol_version=cfg.protocol,
+                broadcast_timeout=cfg.broadcast_timeout,
+                query_response_size_limit=cfg.query_response_size_limit,
+                query_size_limit=cfg.query_size_limit,
+                user_event_size_limit=cfg.user_event_size_limit,
+                memberlist=ml,
+                snapshot_path=cfg.snapshot_path,
+                rejoin_after_leave=cfg.rejoin_after_leave,
+                enable_name_conflict_resolution=not cfg.disable_name_resolution,
+                disable_coordinates=cfg.disable_coordinates,
+                keyring_file=cfg.keyring_file,
+                validate_node_names=cfg.validate_node_names,
+                coalesce_period=AGENT_COALESCE["coalesce_period"],
+                quiescent_period=AGENT_COALESCE["quiescent_period"],
+                user_coalesce_period=AGENT_COALESCE["user_coalesce_period"],
+                user_quiescent_period=AGENT_COALESCE["user_quiescent_period"],
+                **extra,
+            )
+        except ValueError as exc:
+            raise AgentError(f"Invalid configuration: {exc}") from None
+
+    def _load_keyring(self) -> Keyring | None:
+        cfg = self.config
+        if cfg.keyring_file:
+            try:
+                text = Path(cfg.keyring_file).read_text(encoding="utf-8")
+                return Keyring(parse_keyring(text))
+            except (OSError, ValueError) as exc:
+                raise AgentError(f"Failed to load keyring file: {exc}") from None
+        key = cfg.encrypt_bytes()
+        return Keyring([key]) if key else None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the serf node and the event pump (AgentError on a setup failure)."""
+        cfg = self.config
+        root = logging.getLogger("serf")
+        if self.broker not in root.handlers:
+            root.addHandler(self.broker)
+        root.setLevel(min(root.level or logging.WARNING, TRACE))
+        self.tags = cfg.effective_tags()
+        if cfg.tags_file:
+            self.tags.update(_read_tags_file(cfg.tags_file))
+        self.keyring = self._load_keyring()
+        serf_cfg = self.serf_config()
+        try:
+            self.serf = await Serf.create(serf_cfg, keyring=self.keyring)
+        except (OSError, ValueError, SerfError) as exc:
+            raise AgentError(f"Failed to start the Serf agent: {exc}") from None
+        self.runner = self._make_runner()
+        events = self.serf.events()
+        self._tasks.append(asyncio.create_task(self._pump(events), name="serf-agent-events"))
+
+    def _make_runner(self) -> EventHandlerRunner:
+        return EventHandlerRunner(
+            self.scripts,
+            self_name=self.node_name,
+            self_tags=lambda: self.tags,
+            respond=self._respond_handler,
+        )
+
+    async def start_join(self) -> None:
+        """Join ``start_join`` (AgentError when none can be reached)."""
+        if not self.config.start_join:
+            return
+        log.info(
+            "agent: joining: %s replay: %s", self.config.start_join, self.config.replay_on_join
+        )
+        try:
+            n = await self.join(self.config.start_join, self.config.replay_on_join)
+        except (SerfError, OSError, ValueError) as exc:
+            raise AgentError(f"Failed to join: {exc}") from None
+        log.info("agent: joined: %d nodes", n)
+
+    def start_retry_join(self) -> None:
+        """Run ``retry_join`` in the background."""
+        if self.config.retry_join:
+            self._tasks.append(asyncio.create_task(self._retry_join(), name="serf-retry-join"))
+
+    async def _retry_join(self) -> None:
+        cfg = self.config
+        attempt = 0
+        while not self.shutdown_event.is_set():
+            attempt += 1
+            try:
+                n = await self.join(cfg.retry_join, cfg.replay_on_join)
+                log.info("agent: Join completed. Synced with %d initial agents", n)
+                return
+            except (SerfError, OSError, ValueError) as exc:
+                log.warning("agent: Join failed: %s, retrying in %ss", exc, cfg.retry_interval)
+            if cfg.retry_max_attempts > 0 and attempt >= cfg.retry_max_attempts:
+                log.error("agent: max join retry exhausted, exiting")
+                self.exit_code = 1
+                self.shutdown_event.set()
+                return
+            await asyncio.sleep(cfg.retry_interval)
+
+    async def join(self, addrs: list[str], replay: bool) -> int:
+        """Join through ``addrs`` (replay: deliver old user events); nodes contacted."""
+        return await self._serf().join(addrs, ignore_old=not replay)
+
+    def _serf(self) -> Serf:
+        if self.serf is None:
+            raise SerfError("agent is not started")
+        return self.serf
+
+    async def leave(self) -> None:
+        """Gracefully leave the cluster."""
+        log.info("agent: requesting graceful leave from Serf")
+        await self._serf().leave()
+
+    async def shutdown(self) -> None:
+        """Stop everything (without leaving). Idempotent."""
+        if self._shutting_down:
+            return
+        self._shutting_down = True
+        log.info("agent: requesting serf shutdown")
+        if self.serf is not None:
+            await self.serf.shutdown()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.runner is not None:
+            await self.runner.aclose()
+        log.info("agent: shutdown complete")
+        logging.getLogger("serf").removeHandler(self.broker)
+        self.shutdown_event.set()
+
+    # -- events ------------------------------------------------------------------------
+
+    async def _pump(self, events: Any) -> None:
+        async for event in events:
+            self._dispatch(event)
+        if not self._shutting_down:  # serf shut itself down (e.g. a name conflict)
+            self.shutdown_event.set()
+
+    def _dispatch(self, event: Event) -> None:
+        info: MemberEventInfo | UserEventInfo | QueryInfo
+        kind = member_event_type(event)
+        if kind is not None:
+            members = getattr(event, "members", ())
+            info = MemberEventInfo(
+                kind,
+                tuple(MemberInfo(m.name, bytes_to_ip(m.addr), dict(m.tags)) for m in members),
+            )
+        elif isinstance(event, sio.UserEventReceived):
+            info = UserEventInfo(event.ltime, event.name, event.payload, event.coalesce)
+        elif isinstance(event, Query):
+            info = QueryInfo(event.ltime, event.name, event.payload)
+            self._remember_query(info, event)
+        else:
+            return
+        if self.runner is not None and self.scripts:
+            self.runner.submit(info)
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:  # one listener must not starve the others
+                log.exception("agent: event listener failed")
+
+    def _remember_query(self, info: QueryInfo, query: Query) -> None:
+        key = id(info)
+        self._handler_queries[key] = (info, query)
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, query.handle.deadline - loop.time()) + 1.0
+        loop.call_later(delay, self._handler_queries.pop, key, None)
+
+    async def _respond_handler(self, info: QueryInfo, payload: bytes) -> None:
+        entry = self._handler_queries.get(id(info))
+        if entry is None or entry[0] is not info:
+            log.warning("agent: query response for an expired query %r", info.name)
+            return
+        try:
+            await entry[1].respond(payload)
+        except SerfError as exc:
+            log.warning("agent: failed to respond to query %r: %s", info.name, exc)
+
+    # -- operations used by the RPC server ---------------------------------------------
+
+    async def set_tags(self, tags: Mapping[str, str], delete: list[str]) -> None:
+        """(current - delete) | tags; gossip, then persist to the tags file."""
+        new = {k: v for k, v in self.tags.items() if k not in set(delete)}
+        new.update(tags)
+        await self._serf().set_tags(new)
+        self.tags = new
+        if self.config.tags_file:
+            write_tags_file(self.config.tags_file, new)
+
+    def stats(self) -> dict[str, dict[str, str]]:
+        """The ``stats`` sections: agent, runtime, serf, tags, event_handlers."""
+        handlers: dict[str, str] = {}
+        for script in self.scripts:
+            handlers[f"{script.filter.event}:{script.filter.name}"] = script.script
+        return {
+            "agent": {"name": self.node_name},
+            "runtime": {
+                "os": sys.platform,
+                "arch": platform.machine(),
+                "version": f"python{platform.python_version()}",
+                "max_procs": str(os.cpu_count() or 1),
+                "goroutines": str(len(asyncio.all_tasks())),
+                "cpu_count": str(os.cpu_count() or 1),
+            },
+            "serf": dict(self._serf().stats()),
+            "tags": dict(self.tags),
+            "event_handlers": handlers,
+        }
+
+    async def reload(self, config: AgentConfig) -> None:
+        """SIGHUP: take the new log level, event handlers and tags."""
+        self.broker.stream_level = python_level(config.log_level)
+        self.scripts = parse_handlers(config.event_handlers)
+        if self.runner is not None:
+            self.runner.scripts = list(self.scripts)
+        new_tags = config.effective_tags()
+        if config.tags_file:
+            new_tags.update(_read_tags_file(config.tags_file))
+        if new_tags != self.tags:
+            await self.set_tags(new_tags, [k for k in self.tags if k not in new_tags])
+        self.config = config
+        log.info("agent: reloaded configuration")

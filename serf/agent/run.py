@@ -1,0 +1,194 @@
+"""``serf agent``: load the configuration, run an :class:`~serf.agent.agent.Agent`, handle signals.
+
+How this works: :func:`main` parses the flags and config files (one-line error and exit 1 on
+a problem), sets up logging through a :class:`~serf.agent.agent.LogBroker` (stderr at the
+configured level, every level buffered for ``monitor``), then runs :func:`run` on a fresh
+event loop. :func:`run` starts the agent, the RPC server and ``start_join`` (exit 1 when no
+address works), prints Go's startup banner, starts ``retry_join`` and waits for a signal or
+for the agent to end (``leave`` over RPC: exit 0; ``retry_join`` exhausted: exit 1).
+
+Signals as Go's agent: SIGINT leaves gracefully unless ``skip_leave_on_interrupt``; SIGTERM
+leaves only with ``leave_on_terminate`` (otherwise exit 1 at once); the graceful leave has
+3 s, and a second signal meanwhile forces exit 1; a completed leave exits 0. SIGHUP reloads
+the config files and flags and applies the log level, event handlers and tags.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from serf.agent.agent import Agent, AgentError, LogBroker, python_level
+from serf.agent.config import AgentConfig, ConfigError, load_config
+from serf.agent.rpc_server import RpcServer
+from serf.cli.flags import FlagError
+
+__all__ = ["main", "run", "GRACEFUL_TIMEOUT"]
+
+log = logging.getLogger("serf.agent")
+
+#: how long a graceful leave on a signal may take
+GRACEFUL_TIMEOUT = 3.0
+
+
+def _banner(agent: Agent, rpc_addr: str) -> str:
+    cfg = agent.config
+    serf = agent._serf()
+    local = serf.local_member
+    bind = cfg.bind if ":" in cfg.bind.rsplit("]", 1)[-1] else f"{cfg.bind}:7946"
+    lines = [
+        "==> Serf agent running!",
+        f"         Node name: '{agent.node_name}'",
+        f"         Bind addr: '{bind}'",
+    ]
+    if cfg.advertise:
+        lines.append(f"    Advertise addr: '{local.address}'")
+    lines += [
+        f"          RPC addr: '{rpc_addr}'",
+        f"         Encrypted: {'true' if agent.keyring is not None else 'false'}",
+        f"          Snapshot: {'true' if cfg.snapshot_path else 'false'}",
+        f"           Profile: {cfg.profile}",
+        *([f"      mDNS cluster: {cfg.discover}"] if cfg.discover else []),
+        f"    Message Compression Enabled: {'true' if cfg.enable_compression else 'false'}",
+        "",
+        "==> Log data will now stream in as it occurs:",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _setup_logging(cfg: AgentConfig) -> LogBroker:
+    broker = LogBroker(stream=sys.stderr)
+    broker.stream_level = python_level(cfg.log_level)
+    logging.getLogger("serf").propagate = False  # the agent attaches the broker
+    return broker
+
+
+async def run(cfg: AgentConfig, args: Sequence[str], broker: LogBroker) -> int:
+    """Run the agent until a signal or its end; the exit status."""
+    if cfg.discover:
+        from serf.agent import mdns
+
+        try:
+            mdns.check_available()
+        except mdns.MDNSUnavailable as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+    for warning in cfg.warnings:
+        print(f"==> {warning}", file=sys.stderr)
+    if cfg.enable_syslog:
+        print("==> Warning: syslog is not supported by pyserf; ignoring -syslog", file=sys.stderr)
+    print("==> Starting Serf agent...", flush=True)
+    agent = Agent(cfg, broker)
+    try:
+        await agent.start()
+    except AgentError as exc:
+        print(f"Failed to start the Serf agent: {exc}", file=sys.stderr)
+        return 1
+    print("==> Starting Serf agent RPC...", flush=True)
+    rpc = RpcServer(agent, cfg.rpc_addr, cfg.rpc_auth)
+    try:
+        bound = await rpc.start()
+    except (OSError, ValueError) as exc:
+        print(f"Error starting RPC listener: {exc}", file=sys.stderr)
+        await agent.shutdown()
+        return 1
+    discovery = None
+    try:
+        await agent.start_join()
+        if cfg.discover:
+            from serf.agent import mdns
+
+            discovery = mdns.Discovery(agent, cfg)
+            try:
+                await discovery.start()
+            except Exception as exc:  # zeroconf's errors: one line, exit 1
+                await discovery.stop()
+                discovery = None
+                raise AgentError(f"Error starting mDNS listener: {exc}") from None
+    except AgentError as exc:
+        print(str(exc), file=sys.stderr)
+        await rpc.stop()
+        await agent.shutdown()
+        return 1
+    print(_banner(agent, str(bound)), flush=True)
+    agent.start_retry_join()
+
+    loop = asyncio.get_running_loop()
+    signals: asyncio.Queue[int] = asyncio.Queue()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, signals.put_nowait, sig)
+    try:
+        code = await _wait(agent, cfg, args, signals)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        if discovery is not None:
+            await discovery.stop()
+        await rpc.stop()
+        await agent.shutdown()
+    return code
+
+
+async def _wait(
+    agent: Agent, cfg: AgentConfig, args: Sequence[str], signals: asyncio.Queue[int]
+) -> int:
+    while True:
+        sig_task: asyncio.Future[Any] = asyncio.ensure_future(signals.get())
+        end_task: asyncio.Future[Any] = asyncio.ensure_future(agent.shutdown_event.wait())
+        done, _ = await asyncio.wait({sig_task, end_task}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (sig_task, end_task):
+            if task not in done:
+                task.cancel()
+        if end_task in done:
+            return agent.exit_code
+        sig = sig_task.result()
+        if sig == signal.SIGHUP:
+            print("==> Caught signal: hangup", flush=True)
+            try:
+                new_cfg = load_config(args)
+                await agent.reload(new_cfg)
+                cfg = new_cfg
+            except (ConfigError, FlagError, AgentError, ValueError) as exc:
+                log.error("agent: failed to reload configuration: %s", exc)
+            continue
+        name = "interrupt" if sig == signal.SIGINT else "terminated"
+        print(f"==> Caught signal: {name}", flush=True)
+        graceful = (sig == signal.SIGINT and not cfg.skip_leave_on_interrupt) or (
+            sig == signal.SIGTERM and cfg.leave_on_terminate
+        )
+        if not graceful:
+            return 1
+        print("Gracefully shutting down agent...", flush=True)
+        leave = asyncio.ensure_future(agent.leave())
+        second = asyncio.ensure_future(signals.get())
+        done, _ = await asyncio.wait({leave, second}, timeout=GRACEFUL_TIMEOUT)
+        second.cancel()
+        if leave in done and leave.exception() is None:
+            return 0
+        if leave in done:
+            print(f"Error: {leave.exception()}", file=sys.stderr)
+        leave.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await leave
+        return 1
+
+
+def main(args: Sequence[str]) -> int:
+    """``serf agent [flags]``: the exit status."""
+    args = list(args)
+    try:
+        cfg = load_config(args)
+    except (ConfigError, FlagError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    broker = _setup_logging(cfg)
+    try:
+        return asyncio.run(run(cfg, args, broker))
+    except KeyboardInterrupt:  # pragma: no cover - signals are handled in the loop
+        return 1
