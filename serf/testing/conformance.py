@@ -31,11 +31,13 @@ from serf.transport.base import (
 )
 from serf.transport.memory import MemoryNetwork
 from serf.transport.net import NetTransport
+from serf.transport.quic import QuicTransport, self_signed_certificate
 
 __all__ = [
     "CHECKS",
     "MemoryFactory",
     "NetFactory",
+    "QuicFactory",
     "TransportFactory",
     "ipv6_loopback_available",
     "run_check",
@@ -73,6 +75,31 @@ class NetFactory:
         """A port the kernel just handed out and we released (TCP, so nothing listens)."""
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.bind((self.host, 0))
+            port = int(sock.getsockname()[1])
+        return Address(self.host, port)
+
+
+class QuicFactory:
+    """`QuicTransport` on a loopback host, port 0 by default; all share one self-signed
+    certificate (made once per factory, so each check does not pay for key generation)."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self._certificate, self._private_key = self_signed_certificate(host)
+
+    def new(self, bind: Address | None = None) -> Transport:
+        """A QuicTransport on ``bind`` or ``host:0``."""
+        return QuicTransport(
+            bind or Address(self.host, 0),
+            certificate=self._certificate,
+            private_key=self._private_key,
+        )
+
+    async def unused_address(self) -> Address:
+        """A UDP port the kernel just handed out and we released (nothing listens)."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
             sock.bind((self.host, 0))
             port = int(sock.getsockname()[1])
         return Address(self.host, port)

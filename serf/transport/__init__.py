@@ -1,7 +1,8 @@
 """Transports: how bytes move between nodes (packets and one-request streams).
 
 How this works: `base` defines the `Transport` / `Stream` protocols, `Address` and the name
-resolvers; `net` is UDP + TCP on one port; `memory` is the simulator's in-process network.
+resolvers; `net` is UDP + TCP on one port; `memory` is the simulator's in-process network;
+`quic` is QUIC (aioquic) with DATAGRAM-frame packets and one stream per request.
 Every transport passes the suite in `serf.testing.conformance`.
 """
 
@@ -22,6 +23,7 @@ from serf.transport.base import (
 )
 from serf.transport.memory import LinkModel, MemoryNetwork, MemoryStream, MemoryTransport
 from serf.transport.net import NetStream, NetTransport, install_uvloop
+from serf.transport.quic import QuicStream, QuicTransport
 
 __all__ = [
     "DEFAULT_STREAM_TIMEOUT",
@@ -38,6 +40,8 @@ __all__ = [
     "NetTransport",
     "PacketHandler",
     "PacketTooLargeError",
+    "QuicStream",
+    "QuicTransport",
     "StaticResolver",
     "Stream",
     "StreamHandler",
