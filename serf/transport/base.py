@@ -39,6 +39,7 @@ from serf.address import Address, AddressLike
 
 __all__ = [
     "TransportBase",
+    "UdpEndpoint",
     "DEFAULT_STREAM_TIMEOUT",
     "MAX_PACKET_SIZE",
     "Address",
@@ -129,6 +130,36 @@ PacketHandler = Callable[[bytes, Address, float], None]
 
 StreamHandler = Callable[[Stream], Awaitable[None]]
 """``on_stream(stream)``: run as its own task; the stream is closed when it returns."""
+
+
+class UdpEndpoint(asyncio.DatagramProtocol):
+    """The protocol of a transport's UDP socket: each datagram goes to ``on_datagram``; ICMP
+    errors for earlier sends (port unreachable and the like) are counted in ``stats``."""
+
+    def __init__(
+        self, on_datagram: Callable[[bytes, Any], None], stats: TransportStats, name: str
+    ) -> None:
+        self._on_datagram = on_datagram
+        self._stats = stats
+        self._name = name
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    async def wait_closed(self) -> None:
+        """Wait until the socket is really closed (asyncio closes it a loop turn later)."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            async with asyncio.timeout(1.0):
+                await asyncio.shield(self.closed)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self._on_datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        self._stats.errors += 1
+        log.debug("%s error: %r", self._name, exc)
 
 
 class TransportBase:

@@ -29,6 +29,7 @@ from serf.transport.base import (
     AddressLike,
     Stream,
     TransportBase,
+    UdpEndpoint,
 )
 
 __all__ = ["NetStream", "NetTransport", "install_uvloop"]
@@ -120,30 +121,6 @@ class NetStream:
                 await self._writer.wait_closed()
 
 
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, owner: NetTransport) -> None:
-        self._owner = owner
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-    async def wait_closed(self) -> None:
-        """Wait until the socket is really closed (asyncio closes it a loop turn later)."""
-        with contextlib.suppress(asyncio.TimeoutError):
-            async with asyncio.timeout(1.0):
-                await asyncio.shield(self.closed)
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self._owner._packet_received(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP errors (port unreachable and the like) for earlier sendto calls.
-        self._owner.stats.errors += 1
-        log.debug("udp error: %r", exc)
-
-
 class NetTransport(TransportBase):
     """UDP packets + TCP streams on one address (see the module comment).
 
@@ -164,7 +141,7 @@ class NetTransport(TransportBase):
         self._bind = Address.of(bind)
         self._bind_attempts = max(1, bind_attempts)
         self._udp: asyncio.DatagramTransport | None = None
-        self._udp_protocol: _UdpProtocol | None = None
+        self._udp_protocol: UdpEndpoint | None = None
         self._server: asyncio.Server | None = None
         self._literal_hosts: set[str] = set()
 
@@ -190,7 +167,7 @@ class NetTransport(TransportBase):
                 sock.close()
                 raise
             udp, proto = await self._loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(self), sock=sock
+                lambda: UdpEndpoint(self._packet_received, self._stats, "udp"), sock=sock
             )
             port = _address_from_sockname(udp.get_extra_info("sockname")).port
             try:

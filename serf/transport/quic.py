@@ -81,6 +81,7 @@ from serf.transport.base import (
     AddressLike,
     Stream,
     TransportBase,
+    UdpEndpoint,
 )
 
 __all__ = [
@@ -496,30 +497,6 @@ def _consume_exception(future: asyncio.Future[None]) -> None:
         future.exception()
 
 
-class _Endpoint(asyncio.DatagramProtocol):
-    """The shared UDP socket: hands every datagram to `QuicTransport._datagram_received`."""
-
-    def __init__(self, owner: QuicTransport) -> None:
-        self._owner = owner
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-    async def wait_closed(self) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            async with asyncio.timeout(1.0):
-                await asyncio.shield(self.closed)
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self._owner._datagram_received(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        self._owner.stats.errors += 1
-        log.debug("quic udp error: %r", exc)
-
-
 class QuicTransport(TransportBase):
     """Packets and streams over QUIC on one UDP address (see the module comment).
 
@@ -568,7 +545,7 @@ class QuicTransport(TransportBase):
         self._idle_timeout = idle_timeout
         self._max_connections = max_connections
         self._udp: asyncio.DatagramTransport | None = None
-        self._endpoint: _Endpoint | None = None
+        self._endpoint: UdpEndpoint | None = None
         self._server_config: QuicConfiguration | None = None
         self._client_config: QuicConfiguration | None = None
         self._cids: dict[bytes, _Connection] = {}
@@ -592,7 +569,7 @@ class QuicTransport(TransportBase):
                 sock.close()
                 raise
             udp, endpoint = await self._loop.create_datagram_endpoint(
-                lambda: _Endpoint(self), sock=sock
+                lambda: UdpEndpoint(self._datagram_received, self._stats, "quic udp"), sock=sock
             )
         except BaseException:
             self._started = False
