@@ -36,7 +36,7 @@ import msgpack
 import pytest
 
 from serf import _speedups
-from serf.wire import encryption, framing, get_codec, lzw
+from serf.wire import encryption, framing, get_codec
 from serf.wire import messages as m
 
 # ---------------------------------------------------------------------------------------------
@@ -102,12 +102,12 @@ SEAL_KEY = bytes(range(32))
 
 def seal(packet: bytes) -> bytes:
     """LZW-compress then encrypt, as a node with compression and a key sends a packet."""
-    return encryption.encrypt_payload(1, SEAL_KEY, lzw.compress(packet), b"", os.urandom)
+    return encryption.encrypt_payload(1, SEAL_KEY, _speedups.lzw.compress(packet), b"", os.urandom)
 
 
 def unseal(blob: bytes) -> bytes:
     """Decrypt then decompress."""
-    return lzw.decompress(encryption.decrypt_payload([SEAL_KEY], blob, b""))
+    return _speedups.lzw.decompress(encryption.decrypt_payload([SEAL_KEY], blob, b""))
 
 
 # ---------------------------------------------------------------------------------------------

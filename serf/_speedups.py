@@ -15,13 +15,23 @@ import os
 from types import ModuleType
 from typing import Literal
 
-__all__ = ["IMPLEMENTATION", "TWIN_MODULES", "load", "twins", "lpe", "broadcast", "suspicion"]
+__all__ = [
+    "IMPLEMENTATION",
+    "TWIN_MODULES",
+    "load",
+    "twins",
+    "lpe",
+    "broadcast",
+    "suspicion",
+    "lzw",
+]
 
 #: compiled module name -> its pure-Python twin
 TWIN_MODULES: dict[str, str] = {
     "lpe": "serf.wire.lpe",
     "broadcast": "serf.memberlist.broadcast",
     "suspicion": "serf.memberlist.suspicion",
+    "lzw": "serf.wire.lzw",
 }
 
 
@@ -63,10 +73,11 @@ IMPLEMENTATION, _ACTIVE = _select()
 lpe: ModuleType = _ACTIVE["lpe"]
 broadcast: ModuleType = _ACTIVE["broadcast"]
 suspicion: ModuleType = _ACTIVE["suspicion"]
+lzw: ModuleType = _ACTIVE["lzw"]
 
 
 def load(short: str) -> ModuleType:
-    """The active twin of ``short`` ("lpe", "broadcast", "suspicion")."""
+    """The active twin of ``short`` ("lpe", "broadcast", "suspicion", "lzw")."""
     return _ACTIVE[short]
 
 

@@ -33,6 +33,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from serf import _speedups
 from serf.wire import lzw
 from serf.wire.codec import Codec, get_codec
 from serf.wire.encryption import (
@@ -368,7 +369,7 @@ class PacketFramer:
         return key
 
     def _compress(self, payload: bytes) -> bytes:
-        return self.codec.encode(Compress(algo=LZW_ALGO, buf=lzw.compress(payload)))
+        return self.codec.encode(Compress(algo=LZW_ALGO, buf=_speedups.lzw.compress(payload)))
 
     # -- packets ---------------------------------------------------------------------------
 
@@ -475,7 +476,8 @@ class PacketFramer:
             raise DecodeError(f"expected a compress message, got {type(msg).__name__}")
         if msg.algo != LZW_ALGO:
             raise DecodeError(f"cannot decompress unknown algorithm {msg.algo}")
-        return lzw.decompress(msg.buf or b"", max_size=limit)
+        out: bytes = _speedups.lzw.decompress(msg.buf or b"", max_size=limit)
+        return out
 
     # -- streams ---------------------------------------------------------------------------
 
@@ -715,7 +717,9 @@ class StreamReader:
             if msg.algo != LZW_ALGO:
                 raise StreamRejected(f"cannot decompress unknown algorithm {msg.algo}")
             try:
-                inner = lzw.decompress(msg.buf or b"", max_size=framer.max_decompressed_bytes)
+                inner = _speedups.lzw.decompress(
+                    msg.buf or b"", max_size=framer.max_decompressed_bytes
+                )
             except DecodeError as exc:
                 raise StreamRejected(str(exc)) from None
             if not inner:

@@ -1,5 +1,8 @@
 """LZW compatible with Go's compress/lzw (LSB, literal width 8): vectors, round trips, fuzzing.
 
+Every test runs on both twins (``serf._speedups.twins("lzw")``), and the differential
+tests at the end check that they give identical bytes and identical exception classes.
+
 The ``GO_VECTORS`` below were produced by Go 1.26's ``compress/lzw`` (``lzw.NewWriter(w,
 lzw.LSB, 8)``) on the deterministic inputs of :func:`gen`; the ``go``-marked tests re-run Go
 live, when a Go toolchain is present, to compare random inputs too.
@@ -13,13 +16,25 @@ import random
 import shutil
 import subprocess
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serf.wire import DecodeError, lzw
+from serf._speedups import twins
+from serf.wire import DecodeError
+
+TWINS = twins("lzw")
+
+
+@pytest.fixture(params=sorted(TWINS), scope="module")
+def lzw(request: pytest.FixtureRequest) -> ModuleType:
+    """Each test runs on every twin built here (compiled and pure)."""
+    module: ModuleType = TWINS[request.param]
+    return module
 
 
 def pack(codes: list[tuple[int, int]]) -> bytes:
@@ -77,12 +92,14 @@ GO_VECTORS = [
         (b"TOBEORNOTTOBEORTOBEORNOT", True, "00a93c1152e48914274fa80824687061c183090302"),
     ],
 )
-def test_reference_vectors(data: bytes, leading_clear: bool, expected: str) -> None:
+def test_reference_vectors(
+    lzw: ModuleType, data: bytes, leading_clear: bool, expected: str
+) -> None:
     assert lzw.compress(data, leading_clear=leading_clear).hex() == expected
     assert lzw.decompress(bytes.fromhex(expected)) == data
 
 
-def test_go_vector_small_prefix() -> None:
+def test_go_vector_small_prefix(lzw: ModuleType) -> None:
     # First bytes of Go's output for gen("lcg", 300): the 9-bit codes, LSB first.
     out = lzw.compress(gen("lcg", 300))
     assert len(out) == 345
@@ -90,7 +107,7 @@ def test_go_vector_small_prefix() -> None:
 
 
 @pytest.mark.parametrize(("kind", "n", "size", "digest"), GO_VECTORS)
-def test_go_vectors(kind: str, n: int, size: int, digest: str) -> None:
+def test_go_vectors(lzw: ModuleType, kind: str, n: int, size: int, digest: str) -> None:
     # 70,000 and 300,000 bytes fill the 12-bit table several times (clear + reset each time).
     data = gen(kind, n)
     out = lzw.compress(data)
@@ -99,7 +116,7 @@ def test_go_vectors(kind: str, n: int, size: int, digest: str) -> None:
     assert lzw.decompress(out) == data
 
 
-def test_old_go_stream_without_leading_clear_has_same_codes() -> None:
+def test_old_go_stream_without_leading_clear_has_same_codes(lzw: ModuleType) -> None:
     # Older Go emits no leading clear; the rest of the code sequence is identical, so the
     # two streams are the same bit string shifted by 9 bits.
     data = gen("text", 20000)
@@ -110,7 +127,7 @@ def test_old_go_stream_without_leading_clear_has_same_codes() -> None:
     assert lzw.decompress(lzw.compress(data, leading_clear=False)) == data
 
 
-def test_width_grows_after_code_511() -> None:
+def test_width_grows_after_code_511(lzw: ModuleType) -> None:
     # After the 255th code, hi reaches 512 and the next code is 10 bits wide.
     codes = [(256, 9)] + [(i % 256, 9) for i in range(255)] + [(257, 10)]
     data = bytes(i % 256 for i in range(255))
@@ -130,7 +147,7 @@ def test_width_grows_after_code_511() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=3000), st.booleans())
-def test_round_trip(data: bytes, leading_clear: bool) -> None:
+def test_round_trip(lzw: ModuleType, data: bytes, leading_clear: bool) -> None:
     assert lzw.decompress(lzw.compress(data, leading_clear=leading_clear)) == data
 
 
@@ -138,7 +155,7 @@ def test_round_trip(data: bytes, leading_clear: bool) -> None:
 @given(
     st.lists(st.sampled_from([b"a", b"b", b"ab", b"ba", b"aaaa", b"\x00", b"\xff"]), max_size=800)
 )
-def test_round_trip_repetitive(chunks: list[bytes]) -> None:
+def test_round_trip_repetitive(lzw: ModuleType, chunks: list[bytes]) -> None:
     data = b"".join(chunks)
     assert lzw.decompress(lzw.compress(data)) == data
 
@@ -150,7 +167,9 @@ def test_round_trip_repetitive(chunks: list[bytes]) -> None:
     st.sampled_from(["random", "words", "runs"]),
     st.booleans(),
 )
-def test_round_trip_large_forces_resets(seed: int, n: int, kind: str, leading_clear: bool) -> None:
+def test_round_trip_large_forces_resets(
+    lzw: ModuleType, seed: int, n: int, kind: str, leading_clear: bool
+) -> None:
     rng = random.Random(seed)
     if kind == "random":
         data = rng.randbytes(n)
@@ -167,7 +186,7 @@ def test_round_trip_large_forces_resets(seed: int, n: int, kind: str, leading_cl
 # ------------------------------------------------------------------------------------------
 
 
-def test_missing_eof_is_an_error() -> None:
+def test_missing_eof_is_an_error(lzw: ModuleType) -> None:
     out = lzw.compress(b"hello hello hello")
     with pytest.raises(DecodeError, match="EOF"):
         lzw.decompress(out[:-2])
@@ -177,12 +196,12 @@ def test_missing_eof_is_an_error() -> None:
         lzw.decompress(pack([(256, 9), (ord("x"), 9)]))
 
 
-def test_bytes_after_eof_are_ignored() -> None:
+def test_bytes_after_eof_are_ignored(lzw: ModuleType) -> None:
     out = lzw.compress(b"payload")
     assert lzw.decompress(out + b"\xff\x00garbage") == b"payload"
 
 
-def test_invalid_codes() -> None:
+def test_invalid_codes(lzw: ModuleType) -> None:
     # a dictionary code before anything was defined
     with pytest.raises(DecodeError, match="invalid code"):
         lzw.decompress(pack([(258, 9), (257, 9)]))
@@ -195,7 +214,7 @@ def test_invalid_codes() -> None:
     assert lzw.decompress(pack([(97, 9), (258, 9), (257, 9)])) == b"aaa"
 
 
-def test_full_table_stops_adding_until_clear() -> None:
+def test_full_table_stops_adding_until_clear(lzw: ModuleType) -> None:
     # Send literals only: the table fills at 12 bits, then stays frozen (no error), and
     # codes keep being read at 12 bits until a clear code comes.
     codes: list[tuple[int, int]] = []
@@ -217,7 +236,7 @@ def test_full_table_stops_adding_until_clear() -> None:
     assert out.endswith(b"a")
 
 
-def test_max_size_is_enforced_while_decoding() -> None:
+def test_max_size_is_enforced_while_decoding(lzw: ModuleType) -> None:
     data = bytes(2_000_000)
     bomb = lzw.compress(data)
     assert len(bomb) < 10_000
@@ -228,13 +247,13 @@ def test_max_size_is_enforced_while_decoding() -> None:
         lzw.decompress(bomb, max_size=1000)
 
 
-def test_default_limit_is_40_mib() -> None:
+def test_default_limit_is_40_mib(lzw: ModuleType) -> None:
     assert lzw.MAX_DECOMPRESSED_BYTES == 40 * 1024 * 1024
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=600))
-def test_fuzz_random_bytes(data: bytes) -> None:
+def test_fuzz_random_bytes(lzw: ModuleType, data: bytes) -> None:
     try:
         out = lzw.decompress(data, max_size=100_000)
     except DecodeError:
@@ -247,7 +266,7 @@ def test_fuzz_random_bytes(data: bytes) -> None:
     st.binary(min_size=1, max_size=400),
     st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1, max_size=8),
 )
-def test_fuzz_mutated_streams(data: bytes, edits: list[tuple[int, int]]) -> None:
+def test_fuzz_mutated_streams(lzw: ModuleType, data: bytes, edits: list[tuple[int, int]]) -> None:
     stream = bytearray(lzw.compress(data))
     for pos, value in edits:
         stream[pos % len(stream)] = value
@@ -256,6 +275,130 @@ def test_fuzz_mutated_streams(data: bytes, edits: list[tuple[int, int]]) -> None
     except DecodeError:
         return
     assert len(out) <= 50_000
+
+
+# ------------------------------------------------------------------------------------------
+# differential tests: compiled twin against pure twin
+# ------------------------------------------------------------------------------------------
+
+needs_both = pytest.mark.skipif(len(TWINS) < 2, reason="compiled twin not built in this run")
+
+
+def _outcome(run: Callable[[], object]) -> tuple[str, object]:
+    """What a call did: its result, or its exception class (and message, for DecodeError;
+    Python's own TypeError messages differ between a def and a compiled function)."""
+    try:
+        return "ok", run()
+    except DecodeError as exc:
+        return type(exc).__name__, str(exc)
+    except Exception as exc:
+        return type(exc).__name__, None
+
+
+def _both(name: str, *args: object, **kwargs: object) -> tuple[tuple[str, object], ...]:
+    return tuple(
+        _outcome(lambda m=TWINS[t]: getattr(m, name)(*args, **kwargs)) for t in sorted(TWINS)
+    )
+
+
+@needs_both
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=5000), st.booleans(), st.booleans())
+def test_differential_compress_same_bytes(data: bytes, leading_clear: bool, mutable: bool) -> None:
+    arg = bytearray(data) if mutable else data
+    compiled, pure = _both("compress", arg, leading_clear=leading_clear)
+    assert compiled == pure
+    assert compiled[0] == "ok"
+    assert type(compiled[1]) is bytes
+
+
+@needs_both
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=0, max_value=2**32 - 1), st.integers(60_000, 150_000))
+def test_differential_compress_large(seed: int, n: int) -> None:
+    rng = random.Random(seed)
+    words = [rng.randbytes(rng.randint(1, 6)) for _ in range(rng.randint(2, 300))]
+    data = b"".join(rng.choice(words) for _ in range(n // 3))[:n]
+    compiled, pure = _both("compress", data)
+    assert compiled == pure
+
+
+_limits = st.one_of(st.integers(-3, 3000), st.just(2**70), st.just(-(2**70)))
+
+
+@needs_both
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=600), _limits)
+def test_differential_decompress_random(data: bytes, max_size: int) -> None:
+    compiled, pure = _both("decompress", data, max_size=max_size)
+    assert compiled == pure
+
+
+@needs_both
+@settings(max_examples=500, deadline=None)
+@given(
+    st.binary(max_size=2000),
+    st.booleans(),
+    st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), max_size=8),
+    _limits,
+)
+def test_differential_decompress_mutated(
+    data: bytes, leading_clear: bool, edits: list[tuple[int, int]], max_size: int
+) -> None:
+    stream = bytearray(TWINS["pure"].compress(data, leading_clear=leading_clear))
+    for pos, value in edits:
+        stream[pos % len(stream)] = value
+    compiled, pure = _both("decompress", bytes(stream), max_size=max_size)
+    assert compiled == pure
+    compiled, pure = _both("decompress", stream, max_size=max_size)
+    assert compiled == pure
+
+
+@needs_both
+@pytest.mark.parametrize(
+    ("name", "args", "kwargs"),
+    [
+        ("compress", ("text",), {}),
+        ("compress", ("",), {}),
+        ("compress", (5,), {}),
+        ("compress", (None,), {}),
+        ("compress", ([1, 2, 3],), {}),
+        ("compress", (memoryview(b"abcabcabc"),), {}),
+        ("compress", (b"abc",), {"leading_clear": 0}),
+        ("compress", (b"abc", True), {}),
+        ("decompress", ("text",), {}),
+        ("decompress", (None,), {}),
+        ("decompress", (memoryview(bytes.fromhex("00c30404")),), {}),
+        ("decompress", (bytes.fromhex("00c30404"),), {"max_size": None}),
+        ("decompress", (bytes.fromhex("00c30404"),), {"max_size": 1.5}),
+        ("decompress", (bytes.fromhex("00c30404"),), {"max_size": 0.5}),
+        ("decompress", (bytes.fromhex("00c30404"),), {"max_size": True}),
+        ("decompress", (bytes.fromhex("00c30404"),), {"max_size": False}),
+        ("decompress", (b"",), {"max_size": None}),
+    ],
+)
+def test_differential_odd_arguments(
+    name: str, args: tuple[object, ...], kwargs: dict[str, object]
+) -> None:
+    compiled, pure = _both(name, *args, **kwargs)
+    assert compiled == pure
+
+
+@needs_both
+def test_differential_bomb_limit() -> None:
+    bomb = TWINS["pure"].compress(bytes(3_000_000))
+    for limit in (0, 1, 4095, 2_999_999, 3_000_000):
+        compiled, pure = _both("decompress", bomb, max_size=limit)
+        assert compiled == pure
+
+
+def test_twin_names_match() -> None:
+    names = set(TWINS["pure"].__all__)
+    for module in TWINS.values():
+        assert set(module.__all__) == names
+        assert module.MAX_DECOMPRESSED_BYTES == 40 * 1024 * 1024
+        for name in names:
+            assert hasattr(module, name)
 
 
 # ------------------------------------------------------------------------------------------
@@ -328,7 +471,7 @@ def _ask_go(exe: Path, lines: list[str]) -> list[str]:
 
 
 @pytest.mark.go
-def test_go_differential_compress(go_lzw: Path) -> None:
+def test_go_differential_compress(lzw: ModuleType, go_lzw: Path) -> None:
     rng = random.Random(7)
     inputs = [rng.randbytes(rng.randint(0, 3000)) for _ in range(100)]
     inputs += [bytes(rng.choice(b"ab") for _ in range(rng.randint(0, 20000))) for _ in range(20)]
@@ -339,7 +482,7 @@ def test_go_differential_compress(go_lzw: Path) -> None:
 
 
 @pytest.mark.go
-def test_go_differential_decompress(go_lzw: Path) -> None:
+def test_go_differential_decompress(lzw: ModuleType, go_lzw: Path) -> None:
     rng = random.Random(11)
     streams: list[bytes] = []
     for _ in range(400):
