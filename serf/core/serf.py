@@ -23,6 +23,15 @@ queues of unique broadcasts sized by serf's own member count, drained in that or
 
 Events go through the reference's chain: snapshot recorder -> internal-query filter -> user
 coalescer -> member coalescer -> effects. Where we differ from Go on purpose it says so.
+
+Layout. :class:`SerfCore` is the coordinator: it owns every table, clock, queue and timer,
+drives memberlist, and delivers events. Three helpers it owns work on it through a ``core``
+reference: :class:`serf.core.queries.QueryManager` (queries started and received, filters,
+acks, responses, relays), :class:`serf.core.internal.InternalQueries` (``_serf_`` queries,
+key-request aggregation, name-conflict votes) and :class:`serf.core.intents.Membership`
+(join/leave intents and the member status machine). :mod:`serf.core.state` holds
+:class:`SerfState` and the member record. The public names (``SerfState``, the
+``QUERY_FLAG_*`` constants, ``INTERNAL_QUERY_PREFIX``) are still importable from here.
 """
 
 from __future__ import annotations
@@ -30,11 +39,10 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from serf import _speedups
-from serf.address import Address, normalize_ip
+from serf.address import Address
 from serf.config import META_MAX_SIZE, USER_EVENT_SIZE_LIMIT, SerfConfig, node_name_error
 from serf.core import io as sio
 from serf.core.coalesce import (
@@ -43,10 +51,17 @@ from serf.core.coalesce import (
     UserEventCoalescer,
     UserEventRecord,
 )
-from serf.core.filters import matches_encoded
+from serf.core.intents import Membership
+from serf.core.internal import InternalQueries
 from serf.core.lamport import LamportClock
-from serf.core.members import JOIN_INTENT, LEAVE_INTENT, NODE_JOIN, NODE_LEAVE, transition
+from serf.core.queries import (
+    INTERNAL_QUERY_PREFIX,
+    QUERY_FLAG_ACK,
+    QUERY_FLAG_NO_BROADCAST,
+    QueryManager,
+)
 from serf.core.snapshot import SnapshotRecorder, SnapshotState
+from serf.core.state import MemberRecord, SerfState
 from serf.core.vivaldi import CoordinateCache, CoordinateClient
 from serf.memberlist import io as mio
 from serf.memberlist.core import MemberlistCore
@@ -54,20 +69,13 @@ from serf.memberlist.delegates import CompositeDelegate
 from serf.memberlist.state import Node, NodeState, StateTable
 from serf.wire.messages import (
     Coordinate,
-    FilterNode,
-    FilterTag,
-    Member,
-    MessageConflictResponse,
     MessageJoin,
-    MessageKeyRequest,
-    MessageKeyResponse,
     MessageLeave,
     MessagePushPull,
     MessageQuery,
     MessageQueryResponse,
     MessageRelay,
     MessageUserEvent,
-    UDPAddr,
     UserEvent,
     UserEvents,
 )
@@ -87,15 +95,10 @@ __all__ = [
     "INTERNAL_QUERY_PREFIX",
 ]
 
-QUERY_FLAG_ACK = 1
-QUERY_FLAG_NO_BROADCAST = 2
-INTERNAL_QUERY_PREFIX = "_serf_"
 _PING_VERSION = 1
 _SNAPSHOT_CLOCK_INTERVAL = 0.5
 _MIN_QUEUE_MULT = 2
 
-_TYPE_LEAVE = 0
-_TYPE_JOIN = 1
 _TYPE_PUSH_PULL = 2
 _TYPE_USER_EVENT = 3
 _TYPE_QUERY = 4
@@ -119,16 +122,6 @@ _SERF_REQUESTS = (
     sio.ForceLeaveRequest,
     sio.KeyRequest,
 )
-_KEY_OPS = {"install": "install-key", "use": "use-key", "remove": "remove-key", "list": "list-keys"}
-
-
-class SerfState(IntEnum):
-    """Go's ``SerfState``."""
-
-    ALIVE = 0
-    LEAVING = 1
-    LEFT = 2
-    SHUTDOWN = 3
 
 
 class SerfMergeDelegate(Protocol):
@@ -145,73 +138,6 @@ class ReconnectDelegate(Protocol):
     def reconnect_timeout(self, member: sio.SerfMember, default: float) -> float:
         """The timeout (s) after which ``member`` (failed or left) is reaped."""
         ...
-
-
-class _Member:
-    """One serf member's mutable record (Go's ``memberState``)."""
-
-    __slots__ = ("addr", "leave_time", "name", "port", "status", "status_ltime", "tags", "vsn")
-
-    def __init__(self, name: str, addr: bytes, port: int) -> None:
-        self.name = name
-        self.addr = addr
-        self.port = port
-        self.tags: dict[str, str] = {}
-        self.status = sio.MemberStatus.NONE
-        self.status_ltime = 0
-        self.leave_time = 0.0
-        self.vsn = b""
-
-    def snapshot(self) -> sio.SerfMember:
-        v = self.vsn if len(self.vsn) >= 6 else b"\x00" * 6
-        return sio.SerfMember(self.name, self.addr, self.port, dict(self.tags), self.status, *v[:6])
-
-
-class _OutQuery:
-    """A query we started: its answers so far and who consumes them."""
-
-    __slots__ = (
-        "acks",
-        "deadline",
-        "finished",
-        "id",
-        "ltime",
-        "on_finish",
-        "on_response",
-        "request_ack",
-        "request_id",
-        "responses",
-        "token",
-    )
-
-    def __init__(self, request_id: int, ltime: int, qid: int, deadline: float, ack: bool) -> None:
-        self.request_id = request_id
-        self.ltime = ltime
-        self.id = qid
-        self.deadline = deadline
-        self.request_ack = ack
-        self.acks: set[str] = set()
-        self.responses: set[str] = set()
-        self.finished = False
-        self.token = 0
-        self.on_response: Callable[[_OutQuery, str, bytes], None] | None = None
-        self.on_finish: Callable[[], None] | None = None
-
-
-class _InQuery:
-    """A query we received and may answer once."""
-
-    __slots__ = ("addr", "deadline", "port", "relay_factor", "responded", "source")
-
-    def __init__(
-        self, addr: bytes, port: int, relay_factor: int, deadline: float, source: str
-    ) -> None:
-        self.source = source
-        self.addr = addr
-        self.port = port
-        self.relay_factor = relay_factor
-        self.deadline = deadline
-        self.responded = False
 
 
 class _Hooks:
@@ -253,7 +179,7 @@ class _Hooks:
         return self._core._merge_veto([node])
 
     def notify_conflict(self, existing: Node, other: Node) -> None:
-        self._core._conflict(existing, other)
+        self._core._internal.conflict(existing, other)
 
     def ack_payload(self) -> bytes:
         return self._core._ack_payload()
@@ -354,21 +280,21 @@ class SerfCore:
             self._recorder = SnapshotRecorder(
                 snapshot, rejoin_after_leave=config.rejoin_after_leave
             )
-        self._members: dict[str, _Member] = {}
+        self._members: dict[str, MemberRecord] = {}
         self._failed: dict[str, None] = {}
         self._left: dict[str, None] = {}
         self._intents: dict[str, tuple[int, int, float]] = {}  # name -> (type, ltime, when)
         self._event_buf: list[tuple[int, list[tuple[str, bytes]]] | None] = [
             None
         ] * config.event_buffer
-        self._query_buf: list[tuple[int, set[int]] | None] = [None] * config.query_buffer
         tlq = _speedups.broadcast.TransmitLimitedQueue
         mult = ml_config.retransmit_mult
         self.intent_queue = tlq(mult, self._num_serf_members)
         self.event_queue = tlq(mult, self._num_serf_members)
         self.query_queue = tlq(mult, self._num_serf_members)
-        self._out_queries: dict[int, _OutQuery] = {}  # by ltime
-        self._in_queries: dict[tuple[int, int], _InQuery] = {}
+        self._queries = QueryManager(self, config.query_buffer)
+        self._internal = InternalQueries(self)
+        self._membership = Membership(self)
         self._member_coalescer: MemberEventCoalescer | None = None
         if config.coalesce_period > 0 and config.quiescent_period > 0:
             self._member_coalescer = MemberEventCoalescer(
@@ -394,7 +320,6 @@ class SerfCore:
         self._out: list[Any] = []
         self._now = 0.0
         self._ignore_old = 0
-        self._conflict_running = False
         self._started = False
         self.flaps = 0
         self.stats_counters: dict[str, int] = {
@@ -516,9 +441,9 @@ class SerfCore:
         elif isinstance(inp, sio.UserEventRequest):
             self._user_event(inp)
         elif isinstance(inp, sio.QueryRequest):
-            self._query(inp)
+            self._queries.query(inp)
         elif isinstance(inp, sio.RespondRequest):
-            err = self._respond(inp.query.ltime, inp.query.id, inp.payload)
+            err = self._queries.respond(inp.query.ltime, inp.query.id, inp.payload)
             out.append(mio.RequestCompleted(inp.request_id, error=err))
         elif isinstance(inp, sio.SetTagsRequest):
             self._set_tags(inp)
@@ -529,7 +454,7 @@ class SerfCore:
         elif isinstance(inp, sio.ForceLeaveRequest):
             self._force_leave(inp)
         elif isinstance(inp, sio.KeyRequest):
-            self._key_request(inp)
+            self._internal.key_request(inp)
         else:
             self._ml(inp)
         self._drain()
@@ -620,8 +545,8 @@ class SerfCore:
         self._sample_clock()
         self._timers.clear()
         self._live.clear()
-        for q in list(self._out_queries.values()):
-            self._finish_query(q)
+        for q in list(self._queries.out_queries.values()):
+            self._queries.finish_query(q)
 
     def _sample_clock(self) -> None:
         if self._recorder is not None:
@@ -638,7 +563,7 @@ class SerfCore:
     # event delivery chain
     # ------------------------------------------------------------------------------------
 
-    def _member_event(self, etype: str, members: list[_Member]) -> None:
+    def _member_event(self, etype: str, members: list[MemberRecord]) -> None:
         snaps = tuple(m.snapshot() for m in members)
         if self._recorder is not None:
             self._lines(self._recorder.record_member_event(etype, snaps, self.clock.time()))
@@ -701,69 +626,23 @@ class SerfCore:
     # memberlist event hooks: the member status machine (reference 3.2)
     # ------------------------------------------------------------------------------------
 
-    def _refresh(self, m: _Member, node: Node) -> None:
-        m.addr = bytes(node.addr)
-        m.port = node.port
-        m.tags = self._decode_tags(node.meta)
-        m.vsn = bytes(node.vsn)
+    # The status machine and the intents live in serf.core.intents.Membership; these are the
+    # entry points the memberlist hooks (and tests) call.
 
     def _node_join(self, node: Node) -> None:
-        m = self._members.get(node.name)
-        old = sio.MemberStatus.NONE
-        if m is None:
-            m = _Member(node.name, bytes(node.addr), node.port)
-            m.status = sio.MemberStatus.ALIVE
-            intent = self._intents.pop(node.name, None)
-            if intent is not None:
-                m.status_ltime = intent[1]
-                if intent[0] == _TYPE_LEAVE:
-                    m.status = sio.MemberStatus.LEAVING
-            self._members[node.name] = m
-        else:
-            old = m.status
-            if old is sio.MemberStatus.FAILED and self._now - m.leave_time < (
-                self.config.flap_timeout
-            ):
-                self.flaps += 1
-            step = transition(NODE_JOIN, old)
-            m.status = step[0] if step is not None else sio.MemberStatus.ALIVE
-            m.leave_time = 0.0
-            self._failed.pop(node.name, None)
-            self._left.pop(node.name, None)
-        self._refresh(m, node)
-        self._member_event("member-join", [m])
+        self._membership.node_join(node)
 
     def _node_leave(self, node: Node) -> None:
-        m = self._members.get(node.name)
-        if m is None:
-            return
-        step = transition(NODE_LEAVE, m.status)
-        if step is None:
-            return
-        m.status, etype = step
-        if m.status is sio.MemberStatus.LEFT:
-            self._left[m.name] = None
-        else:
-            self._failed[m.name] = None
-        m.leave_time = self._now
-        if etype is not None:
-            self._member_event(etype, [m])
+        self._membership.node_leave(node)
 
     def _node_update(self, node: Node) -> None:
-        m = self._members.get(node.name)
-        if m is None:
-            return
-        self._refresh(m, node)
-        self._member_event("member-update", [m])
+        self._membership.node_update(node)
 
-    def _erase(self, m: _Member) -> None:
-        self._members.pop(m.name, None)
-        self._failed.pop(m.name, None)
-        self._left.pop(m.name, None)
-        if self.coordinates is not None:
-            self.coordinates.forget_node(m.name)
-        self.coordinate_cache.remove(m.name)
-        self._member_event("member-reap", [m])
+    def _leave_intent(self, msg: MessageLeave) -> bool:
+        return self._membership.leave_intent(msg)
+
+    def _join_intent(self, msg: MessageJoin) -> bool:
+        return self._membership.join_intent(msg)
 
     def _merge_veto(self, nodes: list[Node]) -> str | None:
         if self._merge_delegate is None:
@@ -781,7 +660,7 @@ class SerfCore:
             status = (
                 sio.MemberStatus.LEFT if node.state is NodeState.LEFT else sio.MemberStatus.NONE
             )
-            m = _Member(node.name, bytes(node.addr), node.port)
+            m = MemberRecord(node.name, bytes(node.addr), node.port)
             m.tags = self._decode_tags(node.meta)
             m.status = status
             m.vsn = bytes(node.vsn)
@@ -837,19 +716,19 @@ class SerfCore:
             self._drop(f"bad serf message type {kind}: {exc}")
             return
         if isinstance(msg, MessageLeave):
-            if self._leave_intent(msg):
+            if self._membership.leave_intent(msg):
                 self.intent_queue.queue_broadcast(raw, unique=True)
         elif isinstance(msg, MessageJoin):
-            if self._join_intent(msg):
+            if self._membership.join_intent(msg):
                 self.intent_queue.queue_broadcast(raw, unique=True)
         elif isinstance(msg, MessageUserEvent):
             if self._handle_user_event(msg):
                 self.event_queue.queue_broadcast(raw, unique=True)
         elif isinstance(msg, MessageQuery):
-            if self._handle_query(msg):
+            if self._queries.handle_query(msg):
                 self.query_queue.queue_broadcast(raw, unique=True)
         elif isinstance(msg, MessageQueryResponse):
-            self._handle_query_response(msg)
+            self._queries.handle_query_response(msg)
         elif isinstance(msg, MessageRelay):
             ip = msg.dest_addr.ip
             try:
@@ -872,67 +751,6 @@ class SerfCore:
             if self._pending_log is not None:
                 self._pending_log.append(send)
 
-    def _record_intent(self, name: str, kind: int, ltime: int) -> bool:
-        old = self._intents.get(name)
-        if old is None or ltime > old[1]:
-            self._intents[name] = (kind, ltime, self._now)
-            return True
-        return False
-
-    def _leave_intent(self, msg: MessageLeave) -> bool:
-        self.clock.witness(msg.ltime)
-        m = self._members.get(msg.node)
-        if m is None:
-            return self._record_intent(msg.node, _TYPE_LEAVE, msg.ltime)
-        if msg.ltime <= m.status_ltime:
-            return False
-        if msg.node == self.name and self.serf_state is SerfState.ALIVE:
-            self._broadcast_join(self.clock.time())  # refute
-            return False
-        m.status_ltime = msg.ltime
-        step = transition(LEAVE_INTENT, m.status)
-        if step is not None:
-            old, (m.status, etype) = m.status, step
-            if old is sio.MemberStatus.FAILED and m.status is sio.MemberStatus.LEFT:
-                self._failed.pop(m.name, None)
-                self._left[m.name] = None
-            if etype is not None:
-                self._member_event(etype, [m])
-        if msg.prune:
-            self._prune(m)
-        return True
-
-    def _prune(self, m: _Member) -> None:
-        if m.status is sio.MemberStatus.LEAVING:
-            delay = self.config.broadcast_timeout + self.config.leave_propagate_delay
-            self._after(delay, lambda: self._prune_now(m.name))
-        else:
-            self._prune_now(m.name)
-
-    def _prune_now(self, name: str) -> None:
-        m = self._members.get(name)
-        if m is not None:
-            self._erase(m)
-
-    def _join_intent(self, msg: MessageJoin) -> bool:
-        self.clock.witness(msg.ltime)
-        m = self._members.get(msg.node)
-        if m is None:
-            return self._record_intent(msg.node, _TYPE_JOIN, msg.ltime)
-        if msg.ltime <= m.status_ltime:
-            return False
-        m.status_ltime = msg.ltime
-        step = transition(JOIN_INTENT, m.status)
-        if step is not None:
-            m.status = step[0]
-        return True
-
-    def _broadcast_join(self, ltime: int) -> None:
-        msg = MessageJoin(ltime, self.name)
-        self.clock.witness(ltime)
-        self._join_intent(msg)
-        self.intent_queue.queue_broadcast(self.codec.encode(msg), unique=True)
-
     def _handle_user_event(self, msg: MessageUserEvent, from_push_pull: bool = False) -> bool:
         self.event_clock.witness(msg.ltime)
         if msg.ltime < self.event_min_time:
@@ -953,107 +771,6 @@ class SerfCore:
             self._event_buf[idx] = (msg.ltime, [(msg.name, payload)])
         self._user_event_out(msg.ltime, msg.name, payload, msg.cc and not from_push_pull)
         return True
-
-    def _handle_query(self, msg: MessageQuery) -> bool:
-        self.query_clock.witness(msg.ltime)
-        if msg.ltime < self.query_min_time:
-            return False
-        cur = self.query_clock.time()
-        size = len(self._query_buf)
-        if cur > size and msg.ltime < cur - size:
-            self.stats_counters["queries_dropped_old"] += 1
-            return False
-        idx = msg.ltime % size
-        slot = self._query_buf[idx]
-        if slot is not None and slot[0] == msg.ltime:
-            if msg.id in slot[1]:
-                return False
-            slot[1].add(msg.id)
-        else:
-            self._query_buf[idx] = (msg.ltime, {msg.id})
-        rebroadcast = not msg.flags & QUERY_FLAG_NO_BROADCAST
-        if not matches_encoded(msg.filters, self.codec.decode_filter, self.name, self.tags):
-            return rebroadcast
-        addr = bytes(msg.addr or b"")
-        if msg.flags & QUERY_FLAG_ACK:
-            ack = MessageQueryResponse(msg.ltime, msg.id, self.name, QUERY_FLAG_ACK, None)
-            raw = self.codec.encode(ack)
-            self._send_response(addr, msg.port, msg.source_node, raw, msg.relay_factor)
-        deadline = self._now + msg.timeout / 1e9
-        if self._recorder is not None:
-            self._lines(self._recorder.record_query(msg.ltime))
-        key = (msg.ltime, msg.id)
-        self._in_queries[key] = _InQuery(
-            addr, msg.port, msg.relay_factor, deadline, msg.source_node
-        )
-        self._after(max(0.0, deadline - self._now), lambda: self._forget_in_query(key))
-        handle = sio.QueryHandle(
-            msg.ltime, msg.id, msg.name, bytes(msg.payload or b""), msg.source_node, deadline
-        )
-        if msg.name.startswith(INTERNAL_QUERY_PREFIX):
-            self._internal_query(handle)
-        else:
-            self._emit(sio.QueryReceived(handle))
-        return rebroadcast
-
-    def _forget_in_query(self, key: tuple[int, int]) -> None:
-        self._in_queries.pop(key, None)
-
-    def _send_response(
-        self, addr: bytes, port: int, source: str, raw: bytes, relay_factor: int
-    ) -> str | None:
-        try:
-            dest = Address.from_ip(addr, port)
-        except ValueError as exc:
-            return f"bad query source address: {exc}"
-        self._send(dest, raw)
-        return self._relay(addr, port, source, raw, relay_factor)
-
-    def _relay(self, addr: bytes, port: int, source: str, raw: bytes, factor: int) -> str | None:
-        if factor <= 0 or len(self._members) < factor + 1:
-            return None
-        relay = self.codec.encode(MessageRelay(UDPAddr(addr, port, ""), source, raw))
-        if len(relay) > self.config.query_response_size_limit:
-            return (
-                f"relayed response exceeds limit of {self.config.query_response_size_limit} bytes"
-            )
-        candidates = [
-            m
-            for m in self._members.values()
-            if m.status is sio.MemberStatus.ALIVE
-            and m.name != self.name
-            and len(m.vsn) >= 2
-            and m.vsn[1] >= 5
-        ]
-        chosen: dict[str, _Member] = {}
-        for _ in range(3 * factor):
-            if len(chosen) >= factor or not candidates:
-                break
-            m = candidates[self.rng.randrange(len(candidates))]
-            chosen[m.name] = m
-        for m in chosen.values():
-            self._send(Address.from_ip(m.addr, m.port), relay)
-        return None
-
-    def _handle_query_response(self, msg: MessageQueryResponse) -> None:
-        q = self._out_queries.get(msg.ltime)
-        if q is None or q.id != msg.id or q.finished:
-            return
-        if msg.flags & QUERY_FLAG_ACK:
-            if msg.from_ in q.acks:
-                return
-            q.acks.add(msg.from_)
-            if q.request_ack and q.request_id >= 0:
-                self._emit(sio.QueryAckReceived(q.request_id, msg.from_))
-            return
-        if msg.from_ in q.responses:
-            return
-        q.responses.add(msg.from_)
-        payload = bytes(msg.payload or b"")
-        if q.on_response is not None:
-            q.on_response(q, msg.from_, payload)
-        else:
-            self._emit(sio.QueryResponseReceived(q.request_id, msg.from_, payload))
 
     # ------------------------------------------------------------------------------------
     # push/pull user state
@@ -1096,10 +813,10 @@ class SerfCore:
         status = msg.status_ltimes or {}
         left = set(msg.left_members or ())
         for name in left:
-            self._leave_intent(MessageLeave(status.get(name, 0) + 1, name))
+            self._membership.leave_intent(MessageLeave(status.get(name, 0) + 1, name))
         for name, ltime in status.items():
             if name not in left:
-                self._join_intent(MessageJoin(ltime, name))
+                self._membership.join_intent(MessageJoin(ltime, name))
         if join and self._ignore_old > 0 and msg.event_ltime > self.event_min_time:
             self.event_min_time = msg.event_ltime
         for events in msg.events or ():
@@ -1137,7 +854,7 @@ class SerfCore:
         self.coordinate_cache.set(self.name, self.coordinates.get_coordinate())
 
     # ------------------------------------------------------------------------------------
-    # requests: user events, queries, responses
+    # requests: user events (queries and responses: serf.core.queries)
     # ------------------------------------------------------------------------------------
 
     def _user_event(self, req: sio.UserEventRequest) -> None:
@@ -1168,285 +885,6 @@ class SerfCore:
         scale = max(1, math.ceil(math.log10(n + 1)))
         return self.memberlist.config.gossip_interval * self.config.query_timeout_mult * scale
 
-    def _start_query(
-        self,
-        request_id: int,
-        name: str,
-        payload: bytes,
-        *,
-        filter_nodes: tuple[str, ...] = (),
-        filter_tags: tuple[tuple[str, str], ...] = (),
-        request_ack: bool = False,
-        relay_factor: int = 0,
-        timeout: float = 0.0,
-        on_response: Callable[[_OutQuery, str, bytes], None] | None = None,
-        on_finish: Callable[[], None] | None = None,
-    ) -> tuple[_OutQuery | None, str | None]:
-        if self.config.protocol_version < 4:
-            return None, "Feature not supported"
-        if self.serf_state is SerfState.SHUTDOWN:
-            return None, "Serf is shut down"
-        if timeout <= 0:
-            timeout = self.default_query_timeout()
-        filters: list[bytes] = []
-        if filter_nodes:
-            filters.append(self.codec.encode_filter(FilterNode(list(filter_nodes))))
-        for tag, expr in filter_tags:
-            filters.append(self.codec.encode_filter(FilterTag(tag, expr)))
-        ltime = self.query_clock.time()
-        qid = self.rng.getrandbits(31)
-        msg = MessageQuery(
-            ltime,
-            qid,
-            self._ip,
-            self.advertise.port,
-            self.name,
-            filters or None,
-            QUERY_FLAG_ACK if request_ack else 0,
-            relay_factor,
-            round(timeout * 1e9),
-            name,
-            payload,
-        )
-        raw = self.codec.encode(msg)
-        if len(raw) > self.config.query_size_limit:
-            return None, f"query exceeds limit of {self.config.query_size_limit} bytes"
-        q = _OutQuery(request_id, ltime, qid, self._now + timeout, request_ack)
-        q.on_response = on_response
-        q.on_finish = on_finish
-        old = self._out_queries.get(ltime)
-        if old is not None:
-            self._finish_query(old)
-        self._out_queries[ltime] = q
-        q.token = self._after(timeout, lambda: self._finish_query(q))
-        self._handle_query(msg)  # processed locally first; witnesses (advances) the clock
-        self.query_queue.queue_broadcast(raw, unique=True)
-        return q, None
-
-    def _finish_query(self, q: _OutQuery) -> None:
-        if q.finished:
-            return
-        q.finished = True
-        self._live.discard(q.token)
-        if self._out_queries.get(q.ltime) is q:
-            del self._out_queries[q.ltime]
-        if q.on_finish is not None:
-            q.on_finish()
-        elif q.request_id >= 0:
-            self._emit(sio.QueryFinished(q.request_id))
-
-    def _query(self, req: sio.QueryRequest) -> None:
-        q, err = self._start_query(
-            req.request_id,
-            req.name,
-            req.payload,
-            filter_nodes=req.filter_nodes,
-            filter_tags=req.filter_tags,
-            request_ack=req.request_ack,
-            relay_factor=req.relay_factor,
-            timeout=req.timeout,
-        )
-        result = None if q is None else (q.ltime, q.id)
-        self._emit(mio.RequestCompleted(req.request_id, result=result, error=err))
-
-    def _respond(self, ltime: int, qid: int, payload: bytes) -> str | None:
-        st = self._in_queries.get((ltime, qid))
-        if st is None:
-            return "Response is past the deadline"
-        if st.responded:
-            return "Response already sent"
-        if self._now > st.deadline:
-            return "Response is past the deadline"
-        resp = MessageQueryResponse(ltime, qid, self.name, 0, payload)
-        raw = self.codec.encode(resp)
-        limit = self.config.query_response_size_limit
-        if len(raw) > limit:
-            return f"response exceeds limit of {limit} bytes"
-        err = self._send_response(st.addr, st.port, st.source, raw, st.relay_factor)
-        if err is None:
-            st.responded = True
-        return err
-
-    # ------------------------------------------------------------------------------------
-    # internal queries (reference 3.7) and the key manager
-    # ------------------------------------------------------------------------------------
-
-    def _internal_query(self, q: sio.QueryHandle) -> None:
-        op = q.name[len(INTERNAL_QUERY_PREFIX) :]
-        if op == "ping":
-            return
-        if op == "conflict":
-            node = q.payload.decode("utf-8", "replace")
-            if node == self.name:
-                return
-            m = self._members.get(node)
-            member = None
-            if m is not None:
-                s = m.snapshot()
-                member = Member(
-                    s.name, s.addr, s.port, dict(s.tags), int(s.status),
-                    s.protocol_min, s.protocol_max, s.protocol_cur,
-                    s.delegate_min, s.delegate_max, s.delegate_cur,
-                )  # fmt: skip
-            self._respond(q.ltime, q.id, self.codec.encode(MessageConflictResponse(member)))
-            return
-        if op in ("install-key", "use-key", "remove-key"):
-            result, message = self._key_op(op, q.payload)
-            resp = MessageKeyResponse(result, message, None, "")
-            self._respond(q.ltime, q.id, self.codec.encode(resp))
-            return
-        if op == "list-keys":
-            self._list_keys(q)
-
-    def _key_op(self, op: str, payload: bytes) -> tuple[bool, str]:
-        try:
-            req = self.codec.decode_serf(payload)
-        except Exception:
-            return False, ""
-        if not isinstance(req, MessageKeyRequest):
-            return False, ""
-        keyring = self.memberlist.keyring
-        if keyring is None:
-            return False, "No keyring to modify (encryption not enabled)"
-        key = bytes(req.key or b"")
-        try:
-            if op == "install-key":
-                keyring.add_key(key)
-            elif op == "use-key":
-                keyring.use_key(key)
-            else:
-                keyring.remove_key(key)
-        except ValueError as exc:
-            return False, str(exc)
-        self._emit(sio.KeyringChanged(tuple(keyring.keys)))
-        return True, ""
-
-    def _list_keys(self, q: sio.QueryHandle) -> None:
-        keyring = self.memberlist.keyring
-        if keyring is None:
-            resp = MessageKeyResponse(False, "Keyring is empty (encryption not enabled)", None)
-            self._respond(q.ltime, q.id, self.codec.encode(resp))
-            return
-        keys = keyring.to_base64()
-        primary = keys[0] if keys else ""
-        limit = self.config.query_response_size_limit
-        resp = MessageKeyResponse(True, "", keys, primary)
-        raw = self.codec.encode(resp)
-        probe = MessageQueryResponse(q.ltime, q.id, self.name, 0, raw)
-        if len(self.codec.encode(probe)) > limit:
-            n = len(keys)
-            i = min(n, limit // 25)
-            while i >= 0:
-                msg = f"truncated key list response, showing first {i} of {n} keys"
-                raw = self.codec.encode(MessageKeyResponse(True, msg, keys[:i], primary))
-                probe = MessageQueryResponse(q.ltime, q.id, self.name, 0, raw)
-                if len(self.codec.encode(probe)) <= limit:
-                    break
-                i -= 1
-            else:
-                return
-        self._respond(q.ltime, q.id, raw)
-
-    def _key_request(self, req: sio.KeyRequest) -> None:
-        op = _KEY_OPS.get(req.op)
-        if op is None:
-            bad = f"unknown key operation {req.op!r}"
-            self._emit(mio.RequestCompleted(req.request_id, error=bad))
-            return
-        agg = sio.KeyResponse(num_nodes=self.memberlist.num_members())
-        payload = self.codec.encode(MessageKeyRequest(req.key if op != "list-keys" else b""))
-
-        def on_response(q: _OutQuery, node: str, body: bytes) -> None:
-            agg.num_resp += 1
-            try:
-                resp = self.codec.decode_serf(body)
-                if not isinstance(resp, MessageKeyResponse):
-                    raise ValueError("Invalid key query response type")
-            except Exception as exc:
-                agg.messages[node] = f"Failed to decode key query response: {exc}"
-                agg.num_err += 1
-            else:
-                if not resp.result:
-                    agg.messages[node] = resp.message
-                    agg.num_err += 1
-                elif resp.message:
-                    agg.messages[node] = resp.message
-                for k in resp.keys or ():
-                    agg.keys[k] = agg.keys.get(k, 0) + 1
-                agg.primary_keys[resp.primary_key] = agg.primary_keys.get(resp.primary_key, 0) + 1
-            if agg.num_resp == agg.num_nodes:
-                self._finish_query(q)
-
-        def on_finish() -> None:
-            err: str | None = None
-            if agg.num_err > 0:
-                err = f"{agg.num_err}/{agg.num_nodes} nodes reported failure"
-            elif agg.num_resp != agg.num_nodes:
-                err = f"{agg.num_resp}/{agg.num_nodes} nodes reported success"
-            self._emit(mio.RequestCompleted(req.request_id, result=agg, error=err))
-
-        q, err = self._start_query(
-            -1,
-            INTERNAL_QUERY_PREFIX + op,
-            payload,
-            relay_factor=req.relay_factor,
-            on_response=on_response,
-            on_finish=on_finish,
-        )
-        if q is None:
-            self._emit(mio.RequestCompleted(req.request_id, error=err))
-
-    # ------------------------------------------------------------------------------------
-    # name conflicts (reference 3.8)
-    # ------------------------------------------------------------------------------------
-
-    def _conflict(self, existing: Node, other: Node) -> None:
-        if existing.name != self.name or not self.config.enable_name_conflict_resolution:
-            return
-        if self._conflict_running or self.serf_state is SerfState.SHUTDOWN:
-            return
-        self._conflict_running = True
-        votes = [0, 0]  # responses, matching
-
-        def on_response(q: _OutQuery, node: str, body: bytes) -> None:
-            if not body or body[0] != 6:
-                return
-            try:
-                resp = self.codec.decode_serf(body)
-            except Exception:
-                return
-            if not isinstance(resp, MessageConflictResponse):
-                return
-            votes[0] += 1
-            m = resp.member
-            if (
-                m is not None
-                and m.addr is not None
-                and normalize_ip(bytes(m.addr)) == normalize_ip(self._ip)
-                and m.port == self.advertise.port
-            ):
-                votes[1] += 1
-
-        def on_finish() -> None:
-            self._conflict_running = False
-            if votes[1] < votes[0] // 2 + 1:
-                self._shutdown()
-                self._emit(
-                    sio.ShutdownRequired(
-                        f"name conflict for {self.name!r} lost: {votes[1]}/{votes[0]} votes"
-                    )
-                )
-
-        q, _ = self._start_query(
-            -1,
-            INTERNAL_QUERY_PREFIX + "conflict",
-            self.name.encode(),
-            on_response=on_response,
-            on_finish=on_finish,
-        )
-        if q is None:
-            self._conflict_running = False
-
     # ------------------------------------------------------------------------------------
     # join / leave / force-leave (reference 3.12)
     # ------------------------------------------------------------------------------------
@@ -1463,7 +901,7 @@ class SerfCore:
             if req.ignore_old:
                 self._ignore_old -= 1
             if res.result and self.serf_state is SerfState.ALIVE:
-                self._broadcast_join(self.clock.time())
+                self._membership.broadcast_join(self.clock.time())
             self._emit(mio.RequestCompleted(req.request_id, result=res.result, error=res.error))
 
         self._ml_request(lambda rid: mio.JoinRequest(rid, req.addresses), done)
@@ -1508,7 +946,7 @@ class SerfCore:
             self._lines(self._recorder.leave())
         msg = MessageLeave(self.clock.time(), self.name)
         self.clock.increment()
-        self._leave_intent(msg)
+        self._membership.leave_intent(msg)
         cfg = self.config
 
         def finish() -> None:
@@ -1532,7 +970,7 @@ class SerfCore:
     def _force_leave(self, req: sio.ForceLeaveRequest) -> None:
         msg = MessageLeave(self.clock.time(), req.node, req.prune)
         self.clock.increment()
-        self._leave_intent(msg)
+        self._membership.leave_intent(msg)
         if not self._others_alive():
             self._emit(mio.RequestCompleted(req.request_id))
             return
@@ -1547,7 +985,7 @@ class SerfCore:
     # periodic work: reap, reconnect
     # ------------------------------------------------------------------------------------
 
-    def _timeout_for(self, m: _Member, default: float) -> float:
+    def _timeout_for(self, m: MemberRecord, default: float) -> float:
         if self._reconnect_delegate is None:
             return default
         return self._reconnect_delegate.reconnect_timeout(m.snapshot(), default)
@@ -1565,7 +1003,7 @@ class SerfCore:
                     names.pop(name, None)
                     continue
                 if now - m.leave_time > self._timeout_for(m, default):
-                    self._erase(m)
+                    self._membership.erase(m)
         for name, (_, _, when) in list(self._intents.items()):
             if now - when > cfg.recent_intent_timeout:
                 del self._intents[name]

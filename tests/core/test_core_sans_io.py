@@ -24,6 +24,10 @@ MODULES = [
     "serf.core.coalesce",
     "serf.core.filters",
     "serf.core.keyring_file",
+    "serf.core.state",
+    "serf.core.queries",
+    "serf.core.internal",
+    "serf.core.intents",
 ]
 
 

@@ -13,7 +13,15 @@ import pytest
 
 from serf.testing.sansio import FORBIDDEN, probe_imports
 
-MODULES = ["serf.core.serf", "serf.core.io", "serf.core.members"]
+MODULES = [
+    "serf.core.serf",
+    "serf.core.io",
+    "serf.core.members",
+    "serf.core.state",
+    "serf.core.queries",
+    "serf.core.internal",
+    "serf.core.intents",
+]
 
 
 @pytest.mark.parametrize("target", MODULES)

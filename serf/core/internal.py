@@ -1,0 +1,217 @@
+"""Internal queries (reference 3.7), the key manager's aggregation, and name conflicts (3.8).
+
+:class:`InternalQueries` answers the ``_serf_`` queries we receive (ping, conflict, the key
+operations) and runs the ones we start ourselves: a key request aggregated over every
+member's response, and a name-conflict vote. It works through the owning
+:class:`serf.core.serf.SerfCore` and its :class:`serf.core.queries.QueryManager`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from serf.address import normalize_ip
+from serf.core import io as sio
+from serf.core.queries import INTERNAL_QUERY_PREFIX, OutQuery
+from serf.core.state import SerfState
+from serf.memberlist import io as mio
+from serf.memberlist.state import Node
+from serf.wire.messages import (
+    Member,
+    MessageConflictResponse,
+    MessageKeyRequest,
+    MessageKeyResponse,
+    MessageQueryResponse,
+)
+
+if TYPE_CHECKING:
+    from serf.core.serf import SerfCore
+
+__all__ = ["KEY_OPS", "InternalQueries"]
+
+KEY_OPS = {"install": "install-key", "use": "use-key", "remove": "remove-key", "list": "list-keys"}
+
+
+class InternalQueries:
+    """The internal-query side of one :class:`~serf.core.serf.SerfCore`."""
+
+    def __init__(self, core: SerfCore) -> None:
+        self.core = core
+        self.conflict_running = False
+
+    def internal_query(self, q: sio.QueryHandle) -> None:
+        core = self.core
+        op = q.name[len(INTERNAL_QUERY_PREFIX) :]
+        if op == "ping":
+            return
+        if op == "conflict":
+            node = q.payload.decode("utf-8", "replace")
+            if node == core.name:
+                return
+            m = core._members.get(node)
+            member = None
+            if m is not None:
+                s = m.snapshot()
+                member = Member(
+                    s.name, s.addr, s.port, dict(s.tags), int(s.status),
+                    s.protocol_min, s.protocol_max, s.protocol_cur,
+                    s.delegate_min, s.delegate_max, s.delegate_cur,
+                )  # fmt: skip
+            core._queries.respond(q.ltime, q.id, core.codec.encode(MessageConflictResponse(member)))
+            return
+        if op in ("install-key", "use-key", "remove-key"):
+            result, message = self.key_op(op, q.payload)
+            resp = MessageKeyResponse(result, message, None, "")
+            core._queries.respond(q.ltime, q.id, core.codec.encode(resp))
+            return
+        if op == "list-keys":
+            self.list_keys(q)
+
+    def key_op(self, op: str, payload: bytes) -> tuple[bool, str]:
+        core = self.core
+        try:
+            req = core.codec.decode_serf(payload)
+        except Exception:
+            return False, ""
+        if not isinstance(req, MessageKeyRequest):
+            return False, ""
+        keyring = core.memberlist.keyring
+        if keyring is None:
+            return False, "No keyring to modify (encryption not enabled)"
+        key = bytes(req.key or b"")
+        try:
+            if op == "install-key":
+                keyring.add_key(key)
+            elif op == "use-key":
+                keyring.use_key(key)
+            else:
+                keyring.remove_key(key)
+        except ValueError as exc:
+            return False, str(exc)
+        core._emit(sio.KeyringChanged(tuple(keyring.keys)))
+        return True, ""
+
+    def list_keys(self, q: sio.QueryHandle) -> None:
+        core = self.core
+        keyring = core.memberlist.keyring
+        if keyring is None:
+            resp = MessageKeyResponse(False, "Keyring is empty (encryption not enabled)", None)
+            core._queries.respond(q.ltime, q.id, core.codec.encode(resp))
+            return
+        keys = keyring.to_base64()
+        primary = keys[0] if keys else ""
+        limit = core.config.query_response_size_limit
+        resp = MessageKeyResponse(True, "", keys, primary)
+        raw = core.codec.encode(resp)
+        probe = MessageQueryResponse(q.ltime, q.id, core.name, 0, raw)
+        if len(core.codec.encode(probe)) > limit:
+            n = len(keys)
+            i = min(n, limit // 25)
+            while i >= 0:
+                msg = f"truncated key list response, showing first {i} of {n} keys"
+                raw = core.codec.encode(MessageKeyResponse(True, msg, keys[:i], primary))
+                probe = MessageQueryResponse(q.ltime, q.id, core.name, 0, raw)
+                if len(core.codec.encode(probe)) <= limit:
+                    break
+                i -= 1
+            else:
+                return
+        core._queries.respond(q.ltime, q.id, raw)
+
+    def key_request(self, req: sio.KeyRequest) -> None:
+        core = self.core
+        op = KEY_OPS.get(req.op)
+        if op is None:
+            bad = f"unknown key operation {req.op!r}"
+            core._emit(mio.RequestCompleted(req.request_id, error=bad))
+            return
+        agg = sio.KeyResponse(num_nodes=core.memberlist.num_members())
+        payload = core.codec.encode(MessageKeyRequest(req.key if op != "list-keys" else b""))
+
+        def on_response(q: OutQuery, node: str, body: bytes) -> None:
+            agg.num_resp += 1
+            try:
+                resp = core.codec.decode_serf(body)
+                if not isinstance(resp, MessageKeyResponse):
+                    raise ValueError("Invalid key query response type")
+            except Exception as exc:
+                agg.messages[node] = f"Failed to decode key query response: {exc}"
+                agg.num_err += 1
+            else:
+                if not resp.result:
+                    agg.messages[node] = resp.message
+                    agg.num_err += 1
+                elif resp.message:
+                    agg.messages[node] = resp.message
+                for k in resp.keys or ():
+                    agg.keys[k] = agg.keys.get(k, 0) + 1
+                agg.primary_keys[resp.primary_key] = agg.primary_keys.get(resp.primary_key, 0) + 1
+            if agg.num_resp == agg.num_nodes:
+                core._queries.finish_query(q)
+
+        def on_finish() -> None:
+            err: str | None = None
+            if agg.num_err > 0:
+                err = f"{agg.num_err}/{agg.num_nodes} nodes reported failure"
+            elif agg.num_resp != agg.num_nodes:
+                err = f"{agg.num_resp}/{agg.num_nodes} nodes reported success"
+            core._emit(mio.RequestCompleted(req.request_id, result=agg, error=err))
+
+        q, err = core._queries.start_query(
+            -1,
+            INTERNAL_QUERY_PREFIX + op,
+            payload,
+            relay_factor=req.relay_factor,
+            on_response=on_response,
+            on_finish=on_finish,
+        )
+        if q is None:
+            core._emit(mio.RequestCompleted(req.request_id, error=err))
+
+    def conflict(self, existing: Node, other: Node) -> None:
+        core = self.core
+        if existing.name != core.name or not core.config.enable_name_conflict_resolution:
+            return
+        if self.conflict_running or core.serf_state is SerfState.SHUTDOWN:
+            return
+        self.conflict_running = True
+        votes = [0, 0]  # responses, matching
+
+        def on_response(q: OutQuery, node: str, body: bytes) -> None:
+            if not body or body[0] != 6:
+                return
+            try:
+                resp = core.codec.decode_serf(body)
+            except Exception:
+                return
+            if not isinstance(resp, MessageConflictResponse):
+                return
+            votes[0] += 1
+            m = resp.member
+            if (
+                m is not None
+                and m.addr is not None
+                and normalize_ip(bytes(m.addr)) == normalize_ip(core._ip)
+                and m.port == core.advertise.port
+            ):
+                votes[1] += 1
+
+        def on_finish() -> None:
+            self.conflict_running = False
+            if votes[1] < votes[0] // 2 + 1:
+                core._shutdown()
+                core._emit(
+                    sio.ShutdownRequired(
+                        f"name conflict for {core.name!r} lost: {votes[1]}/{votes[0]} votes"
+                    )
+                )
+
+        q, _ = core._queries.start_query(
+            -1,
+            INTERNAL_QUERY_PREFIX + "conflict",
+            core.name.encode(),
+            on_response=on_response,
+            on_finish=on_finish,
+        )
+        if q is None:
+            self.conflict_running = False

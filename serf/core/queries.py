@@ -1,0 +1,306 @@
+"""Queries (reference 3.7): the queries we start, the ones we receive, responses and relays.
+
+:class:`QueryManager` is owned by :class:`serf.core.serf.SerfCore` and works on its state
+(clocks, members, timers, effects) through the ``core`` it is given; it owns only the query
+bookkeeping: the queries we started (by ltime), the ones we may still answer, and the
+duplicate-suppression buffer. Internal (``_serf_``) queries go to
+:class:`serf.core.internal.InternalQueries` once they pass the filters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from serf.address import Address
+from serf.core import io as sio
+from serf.core.filters import matches_encoded
+from serf.core.state import MemberRecord, SerfState
+from serf.memberlist import io as mio
+from serf.wire.messages import (
+    FilterNode,
+    FilterTag,
+    MessageQuery,
+    MessageQueryResponse,
+    MessageRelay,
+    UDPAddr,
+)
+
+if TYPE_CHECKING:
+    from serf.core.serf import SerfCore
+
+__all__ = [
+    "INTERNAL_QUERY_PREFIX",
+    "QUERY_FLAG_ACK",
+    "QUERY_FLAG_NO_BROADCAST",
+    "InQuery",
+    "OutQuery",
+    "QueryManager",
+]
+
+QUERY_FLAG_ACK = 1
+QUERY_FLAG_NO_BROADCAST = 2
+INTERNAL_QUERY_PREFIX = "_serf_"
+
+
+class OutQuery:
+    """A query we started: its answers so far and who consumes them."""
+
+    __slots__ = (
+        "acks",
+        "deadline",
+        "finished",
+        "id",
+        "ltime",
+        "on_finish",
+        "on_response",
+        "request_ack",
+        "request_id",
+        "responses",
+        "token",
+    )
+
+    def __init__(self, request_id: int, ltime: int, qid: int, deadline: float, ack: bool) -> None:
+        self.request_id = request_id
+        self.ltime = ltime
+        self.id = qid
+        self.deadline = deadline
+        self.request_ack = ack
+        self.acks: set[str] = set()
+        self.responses: set[str] = set()
+        self.finished = False
+        self.token = 0
+        self.on_response: Callable[[OutQuery, str, bytes], None] | None = None
+        self.on_finish: Callable[[], None] | None = None
+
+
+class InQuery:
+    """A query we received and may answer once."""
+
+    __slots__ = ("addr", "deadline", "port", "relay_factor", "responded", "source")
+
+    def __init__(
+        self, addr: bytes, port: int, relay_factor: int, deadline: float, source: str
+    ) -> None:
+        self.source = source
+        self.addr = addr
+        self.port = port
+        self.relay_factor = relay_factor
+        self.deadline = deadline
+        self.responded = False
+
+
+class QueryManager:
+    """Query state and handling for one :class:`~serf.core.serf.SerfCore`."""
+
+    def __init__(self, core: SerfCore, query_buffer: int) -> None:
+        self.core = core
+        self.query_buf: list[tuple[int, set[int]] | None] = [None] * query_buffer
+        self.out_queries: dict[int, OutQuery] = {}  # by ltime
+        self.in_queries: dict[tuple[int, int], InQuery] = {}
+
+    def handle_query(self, msg: MessageQuery) -> bool:
+        core = self.core
+        core.query_clock.witness(msg.ltime)
+        if msg.ltime < core.query_min_time:
+            return False
+        cur = core.query_clock.time()
+        size = len(self.query_buf)
+        if cur > size and msg.ltime < cur - size:
+            core.stats_counters["queries_dropped_old"] += 1
+            return False
+        idx = msg.ltime % size
+        slot = self.query_buf[idx]
+        if slot is not None and slot[0] == msg.ltime:
+            if msg.id in slot[1]:
+                return False
+            slot[1].add(msg.id)
+        else:
+            self.query_buf[idx] = (msg.ltime, {msg.id})
+        rebroadcast = not msg.flags & QUERY_FLAG_NO_BROADCAST
+        if not matches_encoded(msg.filters, core.codec.decode_filter, core.name, core.tags):
+            return rebroadcast
+        addr = bytes(msg.addr or b"")
+        if msg.flags & QUERY_FLAG_ACK:
+            ack = MessageQueryResponse(msg.ltime, msg.id, core.name, QUERY_FLAG_ACK, None)
+            raw = core.codec.encode(ack)
+            self.send_response(addr, msg.port, msg.source_node, raw, msg.relay_factor)
+        deadline = core._now + msg.timeout / 1e9
+        if core._recorder is not None:
+            core._lines(core._recorder.record_query(msg.ltime))
+        key = (msg.ltime, msg.id)
+        self.in_queries[key] = InQuery(addr, msg.port, msg.relay_factor, deadline, msg.source_node)
+        core._after(max(0.0, deadline - core._now), lambda: self.forget_in_query(key))
+        handle = sio.QueryHandle(
+            msg.ltime, msg.id, msg.name, bytes(msg.payload or b""), msg.source_node, deadline
+        )
+        if msg.name.startswith(INTERNAL_QUERY_PREFIX):
+            core._internal.internal_query(handle)
+        else:
+            core._emit(sio.QueryReceived(handle))
+        return rebroadcast
+
+    def forget_in_query(self, key: tuple[int, int]) -> None:
+        self.in_queries.pop(key, None)
+
+    def send_response(
+        self, addr: bytes, port: int, source: str, raw: bytes, relay_factor: int
+    ) -> str | None:
+        core = self.core
+        try:
+            dest = Address.from_ip(addr, port)
+        except ValueError as exc:
+            return f"bad query source address: {exc}"
+        core._send(dest, raw)
+        return self.relay(addr, port, source, raw, relay_factor)
+
+    def relay(self, addr: bytes, port: int, source: str, raw: bytes, factor: int) -> str | None:
+        core = self.core
+        if factor <= 0 or len(core._members) < factor + 1:
+            return None
+        relay = core.codec.encode(MessageRelay(UDPAddr(addr, port, ""), source, raw))
+        if len(relay) > core.config.query_response_size_limit:
+            return (
+                f"relayed response exceeds limit of {core.config.query_response_size_limit} bytes"
+            )
+        candidates = [
+            m
+            for m in core._members.values()
+            if m.status is sio.MemberStatus.ALIVE
+            and m.name != core.name
+            and len(m.vsn) >= 2
+            and m.vsn[1] >= 5
+        ]
+        chosen: dict[str, MemberRecord] = {}
+        for _ in range(3 * factor):
+            if len(chosen) >= factor or not candidates:
+                break
+            m = candidates[core.rng.randrange(len(candidates))]
+            chosen[m.name] = m
+        for m in chosen.values():
+            core._send(Address.from_ip(m.addr, m.port), relay)
+        return None
+
+    def handle_query_response(self, msg: MessageQueryResponse) -> None:
+        core = self.core
+        q = self.out_queries.get(msg.ltime)
+        if q is None or q.id != msg.id or q.finished:
+            return
+        if msg.flags & QUERY_FLAG_ACK:
+            if msg.from_ in q.acks:
+                return
+            q.acks.add(msg.from_)
+            if q.request_ack and q.request_id >= 0:
+                core._emit(sio.QueryAckReceived(q.request_id, msg.from_))
+            return
+        if msg.from_ in q.responses:
+            return
+        q.responses.add(msg.from_)
+        payload = bytes(msg.payload or b"")
+        if q.on_response is not None:
+            q.on_response(q, msg.from_, payload)
+        else:
+            core._emit(sio.QueryResponseReceived(q.request_id, msg.from_, payload))
+
+    def start_query(
+        self,
+        request_id: int,
+        name: str,
+        payload: bytes,
+        *,
+        filter_nodes: tuple[str, ...] = (),
+        filter_tags: tuple[tuple[str, str], ...] = (),
+        request_ack: bool = False,
+        relay_factor: int = 0,
+        timeout: float = 0.0,
+        on_response: Callable[[OutQuery, str, bytes], None] | None = None,
+        on_finish: Callable[[], None] | None = None,
+    ) -> tuple[OutQuery | None, str | None]:
+        core = self.core
+        if core.config.protocol_version < 4:
+            return None, "Feature not supported"
+        if core.serf_state is SerfState.SHUTDOWN:
+            return None, "Serf is shut down"
+        if timeout <= 0:
+            timeout = core.default_query_timeout()
+        filters: list[bytes] = []
+        if filter_nodes:
+            filters.append(core.codec.encode_filter(FilterNode(list(filter_nodes))))
+        for tag, expr in filter_tags:
+            filters.append(core.codec.encode_filter(FilterTag(tag, expr)))
+        ltime = core.query_clock.time()
+        qid = core.rng.getrandbits(31)
+        msg = MessageQuery(
+            ltime,
+            qid,
+            core._ip,
+            core.advertise.port,
+            core.name,
+            filters or None,
+            QUERY_FLAG_ACK if request_ack else 0,
+            relay_factor,
+            round(timeout * 1e9),
+            name,
+            payload,
+        )
+        raw = core.codec.encode(msg)
+        if len(raw) > core.config.query_size_limit:
+            return None, f"query exceeds limit of {core.config.query_size_limit} bytes"
+        q = OutQuery(request_id, ltime, qid, core._now + timeout, request_ack)
+        q.on_response = on_response
+        q.on_finish = on_finish
+        old = self.out_queries.get(ltime)
+        if old is not None:
+            self.finish_query(old)
+        self.out_queries[ltime] = q
+        q.token = core._after(timeout, lambda: self.finish_query(q))
+        self.handle_query(msg)  # processed locally first; witnesses (advances) the clock
+        core.query_queue.queue_broadcast(raw, unique=True)
+        return q, None
+
+    def finish_query(self, q: OutQuery) -> None:
+        core = self.core
+        if q.finished:
+            return
+        q.finished = True
+        core._live.discard(q.token)
+        if self.out_queries.get(q.ltime) is q:
+            del self.out_queries[q.ltime]
+        if q.on_finish is not None:
+            q.on_finish()
+        elif q.request_id >= 0:
+            core._emit(sio.QueryFinished(q.request_id))
+
+    def query(self, req: sio.QueryRequest) -> None:
+        core = self.core
+        q, err = self.start_query(
+            req.request_id,
+            req.name,
+            req.payload,
+            filter_nodes=req.filter_nodes,
+            filter_tags=req.filter_tags,
+            request_ack=req.request_ack,
+            relay_factor=req.relay_factor,
+            timeout=req.timeout,
+        )
+        result = None if q is None else (q.ltime, q.id)
+        core._emit(mio.RequestCompleted(req.request_id, result=result, error=err))
+
+    def respond(self, ltime: int, qid: int, payload: bytes) -> str | None:
+        core = self.core
+        st = self.in_queries.get((ltime, qid))
+        if st is None:
+            return "Response is past the deadline"
+        if st.responded:
+            return "Response already sent"
+        if core._now > st.deadline:
+            return "Response is past the deadline"
+        resp = MessageQueryResponse(ltime, qid, core.name, 0, payload)
+        raw = core.codec.encode(resp)
+        limit = core.config.query_response_size_limit
+        if len(raw) > limit:
+            return f"response exceeds limit of {limit} bytes"
+        err = self.send_response(st.addr, st.port, st.source, raw, st.relay_factor)
+        if err is None:
+            st.responded = True
+        return err
