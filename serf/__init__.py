@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, tuple[str, str]] = {
     "Serf": ("serf.runtime.serf", "Serf"),
     "SerfError": ("serf.runtime.serf", "SerfError"),
+    "KeyManagerError": ("serf.runtime.serf", "KeyManagerError"),
     "Query": ("serf.runtime.serf", "Query"),
     "QueryAck": ("serf.runtime.serf", "QueryAck"),
     "QueryResponseItem": ("serf.runtime.serf", "QueryResponseItem"),

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from serf.address import Address
 from serf.agent.handlers import parse_event_filter
 from serf.core import io as sio
-from serf.runtime.serf import Query, QueryAck, QueryResponseItem, SerfError
+from serf.runtime.serf import KeyManagerError, Query, QueryAck, QueryResponseItem, SerfError
 from serf.wire.errors import DecodeError, EncodeError
 from serf.wire.rpc import RpcDecoder, encode_rpc
 
@@ -625,14 +625,11 @@ async def _key_op(c: _Conn, seq: int, body: dict[str, Any], op: str) -> None:
     result = sio.KeyResponse()
     try:
         raw = base64.b64decode(key_text, validate=True) if op != "list" else b""
-        driver = serf._driver  # the KeyManager raises away the body; Go sends both
-        if driver is None:
-            raise SerfError("serf is shut down")
-        make: Any = lambda rid: sio.KeyRequest(rid, op, raw, 0)  # noqa: E731
-        done = await driver.request(make)
-        if isinstance(done.result, sio.KeyResponse):
-            result = done.result
-        error = done.error or ""
+        km = serf.key_manager
+        run = {"install": km.install_key, "use": km.use_key, "remove": km.remove_key}
+        result = await (km.list_keys() if op == "list" else run[op](raw))
+    except KeyManagerError as exc:  # Go sends the body with the error
+        result, error = exc.response, str(exc)
     except (binascii.Error, ValueError):
         error = f"illegal base64 data at input byte {_bad_base64_offset(key_text)}"
     except (SerfError, RuntimeError) as exc:
@@ -686,8 +683,6 @@ async def _get_coordinate(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     node = _str(body.get("Node"))
     serf = c.agent._serf()
     coord = serf.get_cached_coordinate(node)
-    if coord is None and node == c.agent.node_name:
-        coord = serf.get_coordinate()  # Go's cache always holds our own coordinate
     if coord is None:
         out: dict[str, Any] = {
             "Coord": {"Adjustment": 0.0, "Error": 0.0, "Height": 0.0, "Vec": None},

@@ -309,6 +309,8 @@ class SerfCore:
         self.coordinate_cache = CoordinateCache()
         if not config.disable_coordinates:
             self.coordinates = CoordinateClient(None, rng)
+            # as Go's Create: the cache holds our own coordinate from the start
+            self.coordinate_cache.set(self.name, self.coordinates.get_coordinate())
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._live: set[int] = set()
         self._seq = 0

@@ -20,7 +20,7 @@ import random
 import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -39,6 +39,7 @@ from serf.wire.messages import Coordinate
 __all__ = [
     "Serf",
     "SerfError",
+    "KeyManagerError",
     "SerfDriver",
     "Query",
     "QueryAck",
@@ -55,6 +56,14 @@ _EVENT_QUEUE_SIZE = 4096
 
 class SerfError(Exception):
     """An operation of the serf layer failed; the text is serf's (Go's where it has one)."""
+
+
+class KeyManagerError(SerfError):
+    """A key operation failed on some members; ``response`` holds what every member said."""
+
+    def __init__(self, message: str, response: sio.KeyResponse) -> None:
+        super().__init__(message)
+        self.response = response
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,9 +211,19 @@ class KeyManager:
         self._serf = serf
 
     async def _op(self, op: str, key: str | bytes, relay_factor: int) -> sio.KeyResponse:
+        """Run one key query; KeyManagerError (with the response) when members failed."""
         raw = base64.b64decode(key, validate=True) if isinstance(key, str) else bytes(key)
-        done = await self._serf._request(lambda rid: sio.KeyRequest(rid, op, raw, relay_factor))
-        result: sio.KeyResponse = done.result
+        driver = self._serf._driver
+        if driver is None or self._serf._closed:
+            raise SerfError("serf is shut down")
+        make: Any = lambda rid: sio.KeyRequest(rid, op, raw, relay_factor)  # noqa: E731
+        try:
+            done = await driver.request(make)
+        except RuntimeError as exc:
+            raise SerfError(str(exc)) from None
+        result = done.result if isinstance(done.result, sio.KeyResponse) else sio.KeyResponse()
+        if done.error:
+            raise KeyManagerError(done.error, result)
         return result
 
     async def install_key(self, key: str | bytes, relay_factor: int = 0) -> sio.KeyResponse:
@@ -231,7 +250,6 @@ class _Files:
     snapshot_path: str = ""
     keyring_path: str = ""
     snapshot: Any = None
-    pending: list[str] = field(default_factory=list)
 
     def open(self) -> None:
         if self.snapshot_path:
@@ -406,17 +424,8 @@ class Serf:
         for item in addresses:
             if isinstance(item, Address):
                 out.append(item)
-                continue
-            text = item.rsplit("/", 1)[-1]  # Go accepts "name/ip:port"
-            try:
-                out.append(Address.parse(text, default_port=7946))
-                Address.parse(text, default_port=7946).ip_bytes()
-            except ValueError:
-                host = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
-                port = int(text.rsplit(":", 1)[1]) if text.count(":") == 1 else 7946
-                if out and out[-1].host == host:
-                    out.pop()
-                out.extend(await self._resolver.resolve(f"{host}:{port}"))
+            else:  # the resolver returns IP literals as they are; Go accepts "name/ip:port"
+                out.extend(await self._resolver.resolve(item.rsplit("/", 1)[-1]))
         return tuple(out)
 
     async def join(self, addresses: Iterable[str | Address], ignore_old: bool = False) -> int:
@@ -428,7 +437,6 @@ class Serf:
     async def leave(self) -> None:
         """Leave gracefully: broadcast the intent, wait for it, then stop gossiping."""
         await self._request(lambda rid: sio.SerfLeaveRequest(rid))
-        self._files.append(())
 
     async def force_leave(self, node: str, prune: bool = False) -> None:
         """Mark a failed member as left (``prune``: forget it at once)."""
