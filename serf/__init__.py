@@ -4,23 +4,58 @@ Decentralized cluster membership, failure detection and orchestration: members a
 status, user events, queries, tags, encryption, network coordinates, snapshots and rejoin.
 
 >>> from serf import Serf, SerfConfig            # doctest: +SKIP
->>> node = await Serf.create(SerfConfig(node_name="a"))
+>>> async with Serf.create(SerfConfig(node_name="a")) as node:
+...     print(node.members())
 
-The names below are imported lazily, so that importing a sans-IO module such as
-``serf.memberlist.state`` or ``serf.core.serf`` pulls in no asyncio.
+The names below are imported lazily at run time, so that importing a sans-IO module such as
+``serf.memberlist.state`` or ``serf.core.serf`` pulls in no asyncio; type checkers see the
+real classes through the ``TYPE_CHECKING`` imports, and ``dir(serf)`` / ``help(serf)`` list
+them.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from serf.address import Address
+    from serf.config import MemberlistConfig, SerfConfig, lan, local, wan
+    from serf.core.io import (
+        KeyResponse,
+        MemberFailed,
+        MemberJoined,
+        MemberLeft,
+        MemberReaped,
+        MemberStatus,
+        MemberUpdated,
+        SerfMember,
+    )
+    from serf.core.io import UserEventReceived as UserEvent
+    from serf.core.serf import ReconnectDelegate
+    from serf.core.serf import SerfMergeDelegate as MergeDelegate
+    from serf.memberlist.delegates import CompositeDelegate
+    from serf.runtime.serf import (
+        Event,
+        KeyManager,
+        KeyManagerError,
+        Query,
+        QueryAck,
+        QueryResponse,
+        QueryResponseItem,
+        Serf,
+        SerfError,
+    )
+    from serf.wire.keyring import Keyring
+
+# name -> (module, attribute): must list exactly the TYPE_CHECKING imports above
 _LAZY: dict[str, tuple[str, str]] = {
     "Serf": ("serf.runtime.serf", "Serf"),
     "SerfError": ("serf.runtime.serf", "SerfError"),
     "KeyManagerError": ("serf.runtime.serf", "KeyManagerError"),
+    "Event": ("serf.runtime.serf", "Event"),
     "Query": ("serf.runtime.serf", "Query"),
     "QueryAck": ("serf.runtime.serf", "QueryAck"),
     "QueryResponseItem": ("serf.runtime.serf", "QueryResponseItem"),
@@ -47,14 +82,50 @@ _LAZY: dict[str, tuple[str, str]] = {
     "CompositeDelegate": ("serf.memberlist.delegates", "CompositeDelegate"),
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = [
+    "__version__",
+    "Address",
+    "CompositeDelegate",
+    "Event",
+    "KeyManager",
+    "KeyManagerError",
+    "KeyResponse",
+    "Keyring",
+    "MemberFailed",
+    "MemberJoined",
+    "MemberLeft",
+    "MemberReaped",
+    "MemberStatus",
+    "MemberUpdated",
+    "MemberlistConfig",
+    "MergeDelegate",
+    "Query",
+    "QueryAck",
+    "QueryResponse",
+    "QueryResponseItem",
+    "ReconnectDelegate",
+    "Serf",
+    "SerfConfig",
+    "SerfError",
+    "SerfMember",
+    "UserEvent",
+    "lan",
+    "local",
+    "wan",
+]
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'serf' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), attr)
-    globals()[name] = value
-    return value
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+if not TYPE_CHECKING:  # hidden from type checkers, so an unknown name is an error there
+
+    def __getattr__(name: str) -> Any:
+        try:
+            module, attr = _LAZY[name]
+        except KeyError:
+            raise AttributeError(f"module 'serf' has no attribute {name!r}") from None
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
