@@ -29,13 +29,13 @@ import binascii
 import contextlib
 import itertools
 import logging
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from serf.address import Address
 from serf.agent.handlers import parse_event_filter
 from serf.core import io as sio
+from serf.core.filters import GoRegexp, compile_anchored
 from serf.runtime.serf import KeyManagerError, Query, QueryAck, QueryResponseItem, SerfError
 from serf.wire.errors import DecodeError, EncodeError
 from serf.wire.rpc import RpcDecoder, encode_rpc
@@ -434,11 +434,11 @@ async def _members(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     await c.send(seq, body={"Members": members}, has_body=True)
 
 
-def _anchored(pattern: str) -> re.Pattern[str]:
+def _anchored(pattern: str) -> GoRegexp:
     try:
-        return re.compile("^" + pattern + r"\Z")  # Go's "$" is end of text only
-    except (re.error, RecursionError, OverflowError) as exc:
-        raise _Close(f"invalid regular expression {pattern!r}: {exc}") from None
+        return compile_anchored(pattern)  # RE2, as Go: linear time whatever the pattern
+    except ValueError as exc:
+        raise _Close(str(exc)) from None
 
 
 async def _members_filtered(c: _Conn, seq: int, body: dict[str, Any]) -> None:

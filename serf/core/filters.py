@@ -7,9 +7,12 @@ is found anywhere in the tag's value (Go ``regexp.MatchString``: unanchored); a 
 tag is matched as the empty string. A filter of an unknown kind, one that fails to decode,
 or a regex that fails to compile means "don't process".
 
-Python's ``re`` is not Go's RE2: most everyday patterns behave the same, but syntax only
-one of them accepts, and ``$`` before a final newline (Python matches there, Go does not),
-can differ. Python's engine also backtracks, so a hostile pattern can be slow.
+Patterns are matched with RE2 (``google-re2``), the engine Go's ``regexp`` implements:
+linear time in the text, so a hostile pattern such as ``(.*.*)*Z`` costs microseconds, not
+the event loop (Python's backtracking ``re`` froze a node for minutes). A pattern RE2
+rejects, or one that is not valid UTF-8 (Go: "invalid UTF-8"), does not compile. Text that
+holds bytes which are not UTF-8 (kept as ``surrogateescape`` code points) is matched as Go
+matches it: each such byte reads as U+FFFD. Compiled patterns are cached (bounded).
 
 ``anchored_match`` is the RPC ``members-filtered`` flavour: Go compiles ``"^" + p + "$"``,
 so a top-level alternation such as ``a|b`` stays only half anchored, exactly as in Go.
@@ -17,18 +20,100 @@ so a top-level alternation such as ``a|b`` stays only half anchored, exactly as 
 
 from __future__ import annotations
 
-import re
+import functools
 from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
+
+import re2
 
 from serf.wire.messages import Filter, FilterNode, FilterTag
 
-__all__ = ["anchored_match", "filter_matches", "matches", "matches_encoded"]
+__all__ = [
+    "GoRegexp",
+    "anchored_match",
+    "compile_anchored",
+    "compile_go",
+    "filter_matches",
+    "matches",
+    "matches_encoded",
+]
+
+#: compiled patterns kept (a sender may send a new pattern per query: the cache is bounded)
+PATTERN_CACHE_SIZE = 256
+
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False  # a rejected pattern is a return value, not a line on stderr
+
+# surrogateescape code points (one per byte that is not UTF-8) -> U+FFFD, as Go reads them
+_AS_GO_READS = {cp: "\ufffd" for cp in range(0xDC80, 0xDD00)}
 
 
-def _compile(pattern: str) -> re.Pattern[str] | None:
+class GoRegexp(Protocol):
+    """A compiled pattern: ``search(text)`` is truthy when it matches somewhere in text."""
+
+    def search(self, text: str) -> object: ...
+
+
+class _Matcher:
+    """An RE2 pattern that matches surrogate-escaped text the way Go's regexp does."""
+
+    __slots__ = ("_rx",)
+
+    def __init__(self, rx: GoRegexp) -> None:
+        self._rx = rx
+
+    def search(self, text: str) -> object:
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                text = text.translate(_AS_GO_READS)
+        return self._rx.search(text)
+
+
+@functools.lru_cache(maxsize=PATTERN_CACHE_SIZE)
+def _compile_cached(pattern: str) -> _Matcher | str:
     try:
-        return re.compile(pattern)
-    except (re.error, TypeError, ValueError, RecursionError, OverflowError):
+        pattern.encode("utf-8")
+    except UnicodeEncodeError:
+        return "invalid UTF-8"
+    try:
+        return _Matcher(re2.compile(pattern, _OPTIONS))
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+
+
+def compile_go(pattern: str) -> GoRegexp:
+    """Compile ``pattern`` with RE2 syntax (Go ``regexp.Compile``), linear-time matching.
+
+    Raises ValueError naming the pattern and RE2's reason if it does not compile.
+    """
+    if not isinstance(pattern, str):
+        raise ValueError(f"invalid regular expression: not a string ({type(pattern).__name__})")
+    compiled = _compile_cached(pattern)
+    if isinstance(compiled, str):
+        raise ValueError(f"invalid regular expression {pattern!r}: {compiled}")
+    return compiled
+
+
+def compile_anchored(pattern: str) -> GoRegexp:
+    """``compile_go("^" + pattern + "$")``: the RPC ``members-filtered`` flavour.
+
+    A top-level alternation such as ``a|b`` stays only half anchored, exactly as in Go.
+    """
+    if not isinstance(pattern, str):
+        return compile_go(pattern)
+    compiled = _compile_cached("^" + pattern + "$")
+    if isinstance(compiled, str):
+        raise ValueError(f"invalid regular expression {pattern!r}: {compiled}")
+    return compiled
+
+
+def _compile(pattern: str) -> GoRegexp | None:
+    try:
+        return compile_go(pattern)
+    except ValueError:
         return None
 
 
@@ -78,8 +163,4 @@ def anchored_match(pattern: str, value: str) -> bool:
     Raises ValueError with the compile error if the pattern is not a valid regex (the RPC
     server returns that error to its client).
     """
-    try:
-        compiled = re.compile("^" + pattern + r"\Z")
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
-    return compiled.search(value) is not None
+    return compile_anchored(pattern).search(value) is not None

@@ -89,3 +89,20 @@ def test_anchored_match() -> None:
     assert anchored_match("a|b", "a-anything")
     with pytest.raises(ValueError, match="invalid regular expression"):
         anchored_match("(", "x")
+
+
+def test_patterns_follow_re2_syntax_as_go() -> None:
+    # Python's re accepts these; Go's regexp (RE2) rejects them, so they match nothing
+    assert not matches([FilterTag("role", "(?=web)web")], "n1", TAGS)
+    assert not matches([FilterTag("role", r"(w)\1")], "n1", TAGS)
+    with pytest.raises(ValueError, match="web"):
+        anchored_match("(?<!x)web", "web")
+    # RE2 syntax Python's re lacks
+    assert matches([FilterTag("role", r"\pL+-\pL+")], "n1", TAGS)
+
+
+def test_bytes_that_are_not_utf8_match_as_go_reads_them() -> None:
+    odd = b"\x9aA".decode("utf-8", "surrogateescape")
+    assert matches([FilterTag("role", "^.A$")], "n1", {"role": odd})
+    assert anchored_match("\ufffdA", odd)
+    assert not matches([FilterTag("role", odd)], "n1", {"role": odd})  # pattern: invalid UTF-8
