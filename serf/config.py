@@ -421,6 +421,6 @@ def node_name_error(name: str) -> str | None:
             f"Node name contains invalid characters {name!r}, "
             "Valid characters include all alpha-numerics and dashes and '.'"
         )
-    if len(name.encode("utf-8")) > MAX_NODE_NAME_LENGTH:
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NODE_NAME_LENGTH:
         return f"Node name is {len(name)} characters. Valid length is between 1 and 128 characters"
     return None

@@ -148,8 +148,10 @@ class LogBroker(logging.Handler):
 
 
 def _read_tags_file(path: str) -> dict[str, str]:
+    """Tags are Go strings (bytes): values that are not UTF-8 round-trip as surrogate
+    escapes (``write_tags_file`` writes them as ``\\udcXX``, which reads back the same)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
     except FileNotFoundError:
         return {}
     except OSError as exc:

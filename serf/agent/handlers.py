@@ -218,7 +218,7 @@ def build_stdin(event: Event) -> bytes:
             tags = ",".join(f"{k}={v}" for k, v in m.tags.items())
             role = m.tags.get("role", "")
             lines.append(f"{_clean(m.name)}\t{m.addr}\t{_clean(role)}\t{_clean(tags)}\n")
-        return "".join(lines).encode()
+        return "".join(lines).encode("utf-8", "surrogateescape")  # names are bytes in Go
     payload = bytes(event.payload)
     if payload and not payload.endswith(b"\n"):
         payload += b"\n"
@@ -319,7 +319,9 @@ async def run_script(
             await feeder
     code = None if timed_out else proc.returncode
     duration = loop.time() - start
-    log.debug("agent: Event '%s' script output: %s", script, output.decode(errors="replace"))
+    log.debug(
+        "agent: Event '%s' script output: %s", script, output.decode("utf-8", "surrogateescape")
+    )
     return HandlerResult(script, code, output, timed_out, duration)
 
 

@@ -103,7 +103,7 @@ class _Close(Exception):
 
 def _str(value: Any) -> str:
     if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("utf-8", "replace")
+        return bytes(value).decode("utf-8", "surrogateescape")  # Go strings are bytes
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -115,7 +115,7 @@ def _bytes(value: Any) -> bytes | None:
     if value is None:
         return None
     if isinstance(value, str):
-        return value.encode("utf-8")
+        return value.encode("utf-8", "surrogateescape")
     if isinstance(value, bytes | bytearray):
         return bytes(value)
     if isinstance(value, list) and all(isinstance(x, int) and 0 <= x < 256 for x in value):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -54,7 +55,8 @@ def _name_and_payload(rest: list[str], what: str) -> tuple[str, bytes | None]:
         raise CommandError(
             "Too many command line arguments. Only a name and payload must be specified."
         )
-    return rest[0], (rest[1].encode() if len(rest) == 2 else None)
+    # argv holds the bytes the shell passed (surrogate-escaped): send them as they were
+    return rest[0], (os.fsencode(rest[1]) if len(rest) == 2 else None)
 
 
 @command
@@ -126,10 +128,10 @@ def query(args: Sequence[str]) -> int:
             elif rec.type == "response":
                 num_resp += 1
                 data = rec.payload or b""
-                responses[rec.from_] = data.decode(errors="replace")
+                responses[rec.from_] = data.decode("utf-8", "surrogateescape")
                 if fmt == "text":
                     shown = data[:-1] if data.endswith(b"\n") else data
-                    out(f"Response from '{rec.from_}': {shown.decode(errors='replace')}")
+                    out(f"Response from '{rec.from_}': {shown.decode('utf-8', 'surrogateescape')}")
         if fmt == "json":
             out(format_json({"Acks": acks or None, "Responses": responses}))
         else:

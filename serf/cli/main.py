@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import importlib
 import importlib.util
+import io
 import secrets
 import sys
 from collections.abc import Callable, Sequence
@@ -79,8 +80,20 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _pass_bytes_through() -> None:
+    """Names, tags and payloads are bytes (Go strings): print them as they came, as Go does.
+
+    Text from the agent holds bytes that are not UTF-8 as surrogate escapes (as argv does);
+    writing with ``surrogateescape`` puts the original bytes back on the terminal.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="surrogateescape")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; returns the exit status."""
+    _pass_bytes_through()
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "-help", "--help", "help"):
         print(_usage(), file=sys.stderr if not args else sys.stdout)

@@ -45,7 +45,7 @@ class InternalQueries:
         if op == "ping":
             return
         if op == "conflict":
-            node = q.payload.decode("utf-8", "replace")
+            node = q.payload.decode("utf-8", "surrogateescape")
             if node == core.name:
                 return
             m = core._members.get(node)
@@ -209,7 +209,7 @@ class InternalQueries:
         q, _ = core._queries.start_query(
             -1,
             INTERNAL_QUERY_PREFIX + "conflict",
-            core.name.encode(),
+            core.name.encode("utf-8", "surrogateescape"),
             on_response=on_response,
             on_finish=on_finish,
         )

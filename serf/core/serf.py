@@ -277,8 +277,11 @@ class SerfCore:
             rng.shuffle(self._rejoin)
         self._recorder: SnapshotRecorder | None = None
         if config.snapshot_path:
+            # resume counting at the file's size (as Go), so a large file compacts at once
             self._recorder = SnapshotRecorder(
-                snapshot, rejoin_after_leave=config.rejoin_after_leave
+                snapshot,
+                rejoin_after_leave=config.rejoin_after_leave,
+                offset=snapshot.size if snapshot is not None else 0,
             )
         self._members: dict[str, MemberRecord] = {}
         self._failed: dict[str, None] = {}
@@ -601,7 +604,7 @@ class SerfCore:
 
     def _encode_tags(self, tags: dict[str, str]) -> bytes:
         if self.config.protocol_version < 3:
-            return tags.get("role", "").encode("utf-8")
+            return tags.get("role", "").encode("utf-8", "surrogateescape")
         return self.codec.encode_tags(tags)
 
     def _decode_tags(self, meta: bytes) -> dict[str, str]:
@@ -861,7 +864,7 @@ class SerfCore:
 
     def _user_event(self, req: sio.UserEventRequest) -> None:
         limit = self.config.user_event_size_limit
-        size = len(req.name.encode("utf-8")) + len(req.payload)
+        size = len(req.name.encode("utf-8", "surrogateescape")) + len(req.payload)
         err = None
         if size > limit:
             err = f"user event exceeds configured limit of {limit} bytes before encoding"

@@ -42,6 +42,7 @@ __all__ = [
     "not_alive_line",
     "query_clock_line",
     "replay",
+    "replay_lines",
 ]
 
 LEAVE_LINE = "leave\n"
@@ -49,6 +50,9 @@ LEAVE_LINE = "leave\n"
 SNAPSHOT_BYTES_PER_NODE = 128
 _COMPACTION_FACTOR = 2
 COMPACTION_MIN_BYTES = 128 * 1024
+
+#: skipped lines kept as warnings per replay (the rest are only counted)
+MAX_REPLAY_WARNINGS = 100
 
 _UINT64_MAX = (1 << 64) - 1
 _DIGITS = re.compile(r"[0-9]+")
@@ -135,7 +139,9 @@ class SnapshotState:
     """What a snapshot says: alive nodes (name -> ``ip:port``), the three clocks, and more.
 
     ``left`` is True when a ``leave`` line was replayed and no ``alive:`` line followed it.
-    ``warnings`` lists the lines that were skipped (unknown, unparsable), for logging.
+    ``warnings`` lists the lines that were skipped (unknown, unparsable), for logging: the
+    first ``MAX_REPLAY_WARNINGS`` of them; ``warnings_dropped`` counts the rest. ``size`` is
+    the byte length of the text replayed, where a recorder resuming the file starts counting.
     """
 
     alive_nodes: dict[str, str] = field(default_factory=dict)
@@ -144,6 +150,15 @@ class SnapshotState:
     last_query_clock: int = 0
     left: bool = False
     warnings: list[str] = field(default_factory=list)
+    warnings_dropped: int = field(default=0, compare=False)
+    size: int = field(default=0, compare=False)
+
+    def warn(self, text: str) -> None:
+        """Record a skipped line (kept while under the bound, else only counted)."""
+        if len(self.warnings) < MAX_REPLAY_WARNINGS:
+            self.warnings.append(text)
+        else:
+            self.warnings_dropped += 1
 
 
 def _parse_uint64(text: str) -> int | None:
@@ -159,14 +174,38 @@ def _parse_uint64(text: str) -> int | None:
 
 def replay(text: str, rejoin_after_leave: bool) -> SnapshotState:
     """Replay a snapshot's text. Never raises; odd lines are recorded in ``warnings``."""
+    pieces = text.split("\n")
+    lines = [piece + "\n" for piece in pieces[:-1]]
+    if pieces[-1]:
+        lines.append(pieces[-1])
+    return replay_lines(lines, rejoin_after_leave)
+
+
+def _byte_length(line: str) -> int:
+    if line.isascii():
+        return len(line)
+    try:
+        return len(line.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:  # a surrogate no decoder made: never raise, count it as 3 bytes
+        return len(line.encode("utf-8", "surrogatepass"))
+
+
+def replay_lines(lines: Iterable[str], rejoin_after_leave: bool) -> SnapshotState:
+    """Replay a snapshot line by line (each ending ``\n``; one without is incomplete and
+    ignored, as Go's reader does), holding only the state, never the whole file: what a
+    driver uses on a file opened with ``newline="\n"``. Never raises."""
     state = SnapshotState()
-    lines = text.split("\n")
-    for line in lines[:-1]:  # the last piece has no trailing newline: incomplete, ignored
+    size = 0
+    for raw in lines:
+        size += _byte_length(raw)
+        if not raw.endswith("\n"):
+            continue  # no trailing newline: incomplete, ignored
+        line = raw[:-1]
         if line.startswith(_ALIVE):
             info = line[len(_ALIVE) :]
             cut = info.rfind(" ")
             if cut == -1:
-                state.warnings.append(f"Failed to parse address: {line!r}")
+                state.warn(f"Failed to parse address: {line!r}")
                 continue
             state.alive_nodes[info[:cut]] = info[cut + 1 :]
             state.left = False
@@ -197,14 +236,15 @@ def replay(text: str, rejoin_after_leave: bool) -> SnapshotState:
         elif line.startswith("#"):
             continue
         else:
-            state.warnings.append(f"Unrecognized snapshot line: {line!r}")
+            state.warn(f"Unrecognized snapshot line: {line!r}")
+    state.size = size
     return state
 
 
 def _parse_clock(line: str, prefix: str, state: SnapshotState) -> int | None:
     value = _parse_uint64(line[len(prefix) :])
     if value is None:
-        state.warnings.append(f"Failed to convert {prefix.rstrip(': ')} time: {line!r}")
+        state.warn(f"Failed to convert {prefix.rstrip(': ')} time: {line!r}")
     return value
 
 

@@ -29,7 +29,7 @@ from serf.config import SerfConfig, lan
 from serf.core import io as sio
 from serf.core.keyring_file import format_keyring
 from serf.core.serf import ReconnectDelegate, SerfCore, SerfMergeDelegate
-from serf.core.snapshot import SnapshotState, replay
+from serf.core.snapshot import SnapshotState, replay_lines
 from serf.memberlist.io import Effect, RequestCompleted
 from serf.runtime.driver import MemberlistDriver
 from serf.transport.base import AddressResolver, DnsResolver, Transport
@@ -243,6 +243,23 @@ class KeyManager:
         return await self._op("list", b"", relay_factor)
 
 
+def _open_snapshot(path: str, mode: str) -> Any:
+    """The snapshot as text whose names keep any bytes (Go strings): lines split on ``\n``
+    only, bytes that are not UTF-8 read and written back as surrogate escapes."""
+    return open(path, mode, encoding="utf-8", errors="surrogateescape", newline="\n")
+
+
+def _read_snapshot(path: str, rejoin_after_leave: bool) -> SnapshotState:
+    """Replay the snapshot file line by line (never whole in memory); log skipped lines."""
+    with _open_snapshot(path, "r") as fh:
+        state = replay_lines(fh, rejoin_after_leave)
+    for warning in state.warnings:
+        log.warning("serf: %s", warning)
+    if state.warnings_dropped:
+        log.warning("serf: %d more snapshot lines skipped", state.warnings_dropped)
+    return state
+
+
 @dataclass
 class _Files:
     """The snapshot and keyring files (the only file IO of a serf node)."""
@@ -254,7 +271,7 @@ class _Files:
     def open(self) -> None:
         if self.snapshot_path:
             Path(self.snapshot_path).parent.mkdir(parents=True, exist_ok=True)
-            self.snapshot = open(self.snapshot_path, "a", encoding="utf-8")  # noqa: SIM115
+            self.snapshot = _open_snapshot(self.snapshot_path, "a")
 
     def append(self, lines: Iterable[str]) -> None:
         if self.snapshot is None:
@@ -268,21 +285,26 @@ class _Files:
         if self.snapshot is None:
             return
         tmp = self.snapshot_path + ".compact"
-        with open(tmp, "w", encoding="utf-8") as out:
+        with _open_snapshot(tmp, "w") as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
         self.snapshot.close()
         os.replace(tmp, self.snapshot_path)
-        self.snapshot = open(self.snapshot_path, "a", encoding="utf-8")  # noqa: SIM115
+        self.snapshot = _open_snapshot(self.snapshot_path, "a")
 
     def write_keyring(self, keys: Sequence[bytes]) -> None:
         if not self.keyring_path:
             return
         path = Path(self.keyring_path)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(format_keyring(list(keys)), encoding="utf-8")
-        tmp.chmod(0o600)
+        # created 0600 before a key is written (the mode applies only to a new file, so a
+        # leftover temp file is removed first)
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(format_keyring(list(keys)))
         os.replace(tmp, path)
 
     def close(self) -> None:
@@ -338,8 +360,7 @@ class Serf:
             self._resolver = resolver
         snapshot: SnapshotState | None = None
         if config.snapshot_path and os.path.exists(config.snapshot_path):
-            text = Path(config.snapshot_path).read_text(encoding="utf-8", errors="replace")
-            snapshot = replay(text, config.rejoin_after_leave)
+            snapshot = _read_snapshot(config.snapshot_path, config.rejoin_after_leave)
         self._files = _Files(config.snapshot_path, config.keyring_file)
         driver = SerfDriver(transport, self, stream_timeout=ml.tcp_timeout)
         await driver.start_transport()

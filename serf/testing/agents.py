@@ -54,13 +54,13 @@ async def cluster(n: int = 1, **overrides: Any) -> AsyncIterator[list[Node]]:
     nodes: list[Node] = []
     try:
         for i in range(n):
-            cfg = AgentConfig(
-                node_name=f"n{i}",
-                bind="127.0.0.1:0",
-                rpc_addr="127.0.0.1:0",
-                profile="local",
-                **overrides,
-            )
+            settings: dict[str, Any] = {
+                "node_name": f"n{i}",
+                "bind": "127.0.0.1:0",
+                "rpc_addr": "127.0.0.1:0",
+                "profile": "local",
+            }
+            cfg = AgentConfig(**{**settings, **overrides})
             agent = Agent(cfg)
             await agent.start()
             rpc = RpcServer(agent, cfg.rpc_addr, cfg.rpc_auth)

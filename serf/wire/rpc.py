@@ -4,6 +4,13 @@ Go's agent and client use ``MsgpackHandle{WriteExt: true}``: strings are new-spe
 (fixstr, str8, str16, str32) and ``[]byte`` fields are ``bin``. A request or response is a header
 map followed, for some commands, by a body map, with no length prefix between objects, so the
 reader here is incremental: feed it what the socket gave, take whole objects out.
+
+Go strings are bytes: a name, tag or payload need not be UTF-8. Both directions use
+``surrogateescape``, so such bytes decode to a ``str`` (each stray byte as one surrogate
+code point, as the gossip codecs and ``os.fsdecode`` keep them) and encode back to the same
+bytes. Old-style clients (msgpack 0.x, older asyncserf) send strings as raw ``str``-family
+bytes of any content; new-style ones may send ``bin``: both are accepted where a string is
+expected.
 """
 
 from __future__ import annotations
@@ -32,7 +39,9 @@ def _sorted(value: Any) -> Any:
 def encode_rpc(obj: Any) -> bytes:
     """One RPC object: str as str, bytes as bin, map keys sorted like Go's struct fields."""
     try:
-        packed: bytes = msgpack.packb(_sorted(obj), use_bin_type=True)
+        packed: bytes = msgpack.packb(
+            _sorted(obj), use_bin_type=True, unicode_errors="surrogateescape"
+        )
     except (TypeError, ValueError, OverflowError) as exc:
         raise EncodeError(f"cannot encode RPC value: {exc}") from None
     return packed
@@ -43,7 +52,10 @@ class RpcDecoder:
 
     def __init__(self, max_buffer_size: int = MAX_RPC_BUFFER) -> None:
         self._unpacker = msgpack.Unpacker(
-            raw=False, strict_map_key=False, max_buffer_size=max_buffer_size
+            raw=False,
+            strict_map_key=False,
+            max_buffer_size=max_buffer_size,
+            unicode_errors="surrogateescape",
         )
 
     def feed(self, data: bytes) -> None:
