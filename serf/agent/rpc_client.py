@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import ipaddress
 import os
+import socket
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -217,15 +218,29 @@ class RPCClient:
 
     @classmethod
     async def connect(
-        cls, addr: str = DEFAULT_RPC_ADDR, auth_key: str = "", *, timeout: float = 10.0
+        cls,
+        addr: str = DEFAULT_RPC_ADDR,
+        auth_key: str = "",
+        *,
+        timeout: float = 10.0,
+        sock: socket.socket | None = None,
     ) -> RPCClient:
-        """Connect, handshake and (with a key) authenticate; RPCConnectionError if unreachable."""
+        """Connect, handshake and (with a key) authenticate; RPCConnectionError if unreachable.
+
+        ``sock``, an already connected TCP socket (e.g. one opened inside another network
+        namespace), is used instead of dialling ``addr``.
+        """
         try:
             host, port = split_addr(addr)
         except ValueError as exc:
             raise RPCConnectionError(str(exc)) from None
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+            opening = (
+                asyncio.open_connection(sock=sock)
+                if sock is not None
+                else asyncio.open_connection(host, port)
+            )
+            reader, writer = await asyncio.wait_for(opening, timeout)
         except TimeoutError:
             raise RPCConnectionError(f"dial tcp {addr}: i/o timeout") from None
         except OSError as exc:

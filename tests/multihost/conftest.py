@@ -1,0 +1,32 @@
+"""Shared pieces of the multi-host tests: every one needs root and network namespaces."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from serf.testing.bedagent import BedAgent
+from serf.testing.netbed import Host, netbed_or_skip
+
+
+@pytest.fixture(autouse=True)
+def _need_bed() -> None:
+    netbed_or_skip()
+
+
+@pytest.fixture
+def agents(tmp_path: Path) -> Iterator[Callable[..., BedAgent]]:
+    """Make :class:`BedAgent`s in ``tmp_path``; every one is killed at the end."""
+    made: list[BedAgent] = []
+
+    def make(host: Host, name: str, **kwargs: Any) -> BedAgent:
+        agent = BedAgent(host, name, tmp_path, **kwargs)
+        made.append(agent)
+        return agent
+
+    yield make
+    for agent in made:
+        agent.kill()

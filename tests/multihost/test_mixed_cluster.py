@@ -1,0 +1,110 @@
+"""Eight hosts, four Go serf v0.11.0 agents and four pyserf agents, each in its own network
+namespace, started with default address flags (no -bind, no -advertise): they join in a chain
+that crosses implementations, converge with each member advertising its host's own address,
+deliver a user event and a query from either implementation to all eight, and see two SIGKILLed
+hosts (one of each) as failed. Once on IPv4 hosts, once on IPv6-only hosts. Every wait is bounded
+by the protocol timer arithmetic in serf.testing.bounds."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from typing import Literal
+
+import pytest
+
+from serf.testing import bounds
+from serf.testing.bedagent import SERF_PORT, BedAgent, wait_until
+from serf.testing.gopeer import go_serf_or_skip
+from serf.testing.netbed import Host, NetBed
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.integration,
+    pytest.mark.netns,
+    pytest.mark.go,
+    pytest.mark.skipif(
+        os.environ.get("SERF_NO_EXTENSIONS", "").strip().lower() not in ("", "0", "false", "no"),
+        reason="multi-host agent tests run in the compiled CI run only (they test processes, "
+        "not twins, and would double CI minutes)",
+    ),
+]
+
+N = 8
+
+
+def address_flags(host: Host) -> list[str]:
+    """The agents' address flags: none (default flags, as a new user runs them)."""
+    return [f"-bind={host.hostport(SERF_PORT)}"]
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_mixed_cluster_on_separate_hosts(
+    family: Literal["ipv4", "ipv6"], agents: Callable[..., BedAgent]
+) -> None:
+    go_binary = go_serf_or_skip()
+    with NetBed(N, family=family) as bed:
+        cluster: list[BedAgent] = []
+        for host in bed.hosts:
+            kind = "go" if host.index % 2 == 0 else "pyserf"
+            agent = agents(
+                host,
+                f"{kind}{host.index}",
+                kind=kind,
+                go_binary=go_binary,
+                args=address_flags(host),
+            )
+            # a chain: each joins the previous host, so Go joins pyserf and pyserf joins Go
+            join = [f"-join={bed.hosts[host.index - 1].hostport(SERF_PORT)}"] if cluster else []
+            agent.start(*join)
+            cluster.append(agent)
+
+        names = {a.name for a in cluster}
+        # bound: one push/pull interval for a node the join gossip missed, plus dissemination
+        wait_until(
+            lambda: all(a.members() == dict.fromkeys(names, "alive") for a in cluster),
+            bounds.convergence_bound(N),
+            "all eight see eight alive",
+            bed=bed,
+        )
+        # every member advertises its own host's address (not loopback, not another host's)
+        for viewer in cluster:
+            seen = {m.name: (m.addr, m.port) for m in viewer.member_list()}
+            for agent in cluster:
+                assert seen[agent.name] == (agent.host.address, SERF_PORT), (viewer, seen)
+
+        # user events from each implementation: a broadcast reaches everyone within its
+        # retransmits, and serf's push/pull carries recent events to any node it missed
+        cluster[0].user_event("from-go", b"g")
+        cluster[1].user_event("from-py", b"p")
+        wait_until(
+            lambda: all({"from-go", "from-py"} <= {e for e, _ in a.events()} for a in cluster),
+            bounds.convergence_bound(N),
+            "both user events at every handler",
+            bed=bed,
+        )
+        for agent in cluster:
+            got = [e for e, _ in agent.events()]
+            assert sorted(got) == ["from-go", "from-py"], (agent, got)
+
+        # queries from each implementation: every node acks and its handler answers
+        for asker in (cluster[2], cluster[3]):
+            acks, responses = asker.query("who", b"?", timeout=10.0)
+            assert acks == names, (asker, acks)
+            assert {k: v.decode() for k, v in responses.items()} == {n: n for n in names}
+
+        # SIGKILL one Go and one pyserf host's agent: the rest see both failed
+        killed = [cluster[4], cluster[7]]
+        for agent in killed:
+            agent.kill(signal.SIGKILL)
+        expected = dict.fromkeys(names, "alive") | dict.fromkeys((a.name for a in killed), "failed")
+        live = [a for a in cluster if a not in killed]
+        # bound: one probe round, the probe timeout (Lifeguard-stretched), the max suspicion
+        # timeout, and the dead message's dissemination
+        wait_until(
+            lambda: all(a.members() == expected for a in live),
+            bounds.failure_detection_bound(N),
+            "the SIGKILLed agents failed in every live view",
+            bed=bed,
+        )
