@@ -50,6 +50,7 @@ from serf.wire.encryption import (
 from serf.wire.errors import DecodeError, EncodeError
 from serf.wire.keyring import Keyring
 from serf.wire.messages import Compress, MemberlistMessage, Message
+from serf.wire.stream_sizer import sizer_for
 
 __all__ = [
     "COMPOUND_HEADER_OVERHEAD",
@@ -560,13 +561,12 @@ class StreamReader:
       raises :class:`DecodeError`); a dialer reader (reading the reply) expects none.
     * An encrypted message (``[0x0A][len][blob]``) is complete when ``len`` bytes have arrived;
       ``len`` over 20 MiB is refused at once.
-    * A plaintext message has no length prefix: its length is implied by the codec. The reader
-      therefore calls the codec on everything buffered after each :meth:`feed`, and takes a
-      :class:`DecodeError` to mean "not complete yet"; after :meth:`feed_eof`, or once the
-      buffer exceeds ``max_plain_bytes``, the error is final. A malformed plaintext message is
-      thus reported only when the peer closes or the driver's stream timeout fires. (Each
-      attempt re-decodes the buffer, which is cheap for the sizes gossip uses; encrypted streams
-      avoid it entirely.)
+    * A plaintext message has no length prefix: its length is implied by the codec. The
+      codec's :mod:`~serf.wire.stream_sizer` reads the lengths the message's headers announce
+      as bytes arrive (each byte looked at once), and the message is decoded once, when all of
+      it is in; bytes after its end are ignored however TCP split them. A codec without a sizer
+      (a user's own) is decoded after each :meth:`feed` instead, a :class:`DecodeError`
+      meaning "not complete yet" until :meth:`feed_eof` or ``max_plain_bytes``.
 
     Errors are raised from :meth:`feed`/:meth:`feed_eof`; :class:`StreamRejected` marks the
     ones to answer with an ``errResp``. After an error every later call raises it again; after
@@ -580,6 +580,7 @@ class StreamReader:
         "_label",
         "_max_plain_bytes",
         "_result",
+        "_sizer",
         "_state",
     )
 
@@ -597,6 +598,7 @@ class StreamReader:
         self._max_plain_bytes = max_plain_bytes
         self._result: StreamMessage | None = None
         self._error: DecodeError | None = None
+        self._sizer = sizer_for(framer.codec, max_plain_bytes)
 
     @property
     def result(self) -> StreamMessage | None:
@@ -697,6 +699,11 @@ class StreamReader:
             return self._unwrap(plain, encrypted=True, partial=False)
         if framer.encryption_enabled and framer.gossip_verify_incoming:
             raise StreamRejected("encryption is configured but remote state is not encrypted")
+        if self._sizer is not None:
+            total = self._sizer.extent(buf)
+            if total is None or len(buf) < total:
+                raise _NeedMore
+            return self._unwrap(bytes(buf[:total]), encrypted=False, partial=False)
         partial = not eof
         if len(buf) > self._max_plain_bytes:
             partial = False  # stop waiting: the error (if any) is final

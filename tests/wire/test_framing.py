@@ -627,8 +627,8 @@ def test_plain_stream_completes_without_eof(codec: Codec) -> None:
 def test_plain_stream_errors_surface_at_eof(codec: Codec) -> None:
     node = framer(codec, compression=False)
     reader = node.stream_reader(listener=True)
-    assert reader.feed(b"\x00\xc1\xc1\xc1") is None  # malformed, but it might still grow
-    with pytest.raises(DecodeError) as info:
+    with pytest.raises(DecodeError) as info:  # malformed: known at once, or at EOF at the latest
+        reader.feed(b"\x00\xc1\xc1\xc1")
         reader.feed_eof()
     assert not isinstance(info.value, StreamRejected)
     with pytest.raises(DecodeError):  # errors are sticky
@@ -638,8 +638,8 @@ def test_plain_stream_errors_surface_at_eof(codec: Codec) -> None:
 def test_plain_stream_size_cap(codec: Codec) -> None:
     node = framer(codec, compression=False)
     reader = StreamReader(node, listener=False, max_plain_bytes=100)
-    assert reader.feed(b"\x00" + b"\xc1" * 50) is None
     with pytest.raises(DecodeError):
+        reader.feed(b"\x00" + b"\xc1" * 50)
         reader.feed(b"\xc1" * 60)
 
 
