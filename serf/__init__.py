@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from serf.address import Address
-    from serf.config import MemberlistConfig, SerfConfig, lan, local, wan
+    from serf.config import MemberlistConfig, SerfConfig, lan, local, loopback, wan
     from serf.core.io import (
         KeyResponse,
         MemberFailed,
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from serf.core.io import UserEventReceived as UserEvent
     from serf.core.serf import ReconnectDelegate
     from serf.core.serf import SerfMergeDelegate as MergeDelegate
+    from serf.core.state import SerfState
     from serf.memberlist.delegates import CompositeDelegate
     from serf.runtime.serf import (
         Event,
@@ -47,7 +48,9 @@ if TYPE_CHECKING:
         QueryResponseItem,
         Serf,
         SerfError,
+        SerfStartup,
     )
+    from serf.runtime.subscription import Subscription
     from serf.wire.keyring import Keyring
 
 # name -> (module, attribute): must list exactly the TYPE_CHECKING imports above
@@ -61,11 +64,15 @@ _LAZY: dict[str, tuple[str, str]] = {
     "QueryResponseItem": ("serf.runtime.serf", "QueryResponseItem"),
     "QueryResponse": ("serf.runtime.serf", "QueryResponse"),
     "KeyManager": ("serf.runtime.serf", "KeyManager"),
+    "SerfStartup": ("serf.runtime.serf", "SerfStartup"),
+    "Subscription": ("serf.runtime.subscription", "Subscription"),
+    "SerfState": ("serf.core.state", "SerfState"),
     "SerfConfig": ("serf.config", "SerfConfig"),
     "MemberlistConfig": ("serf.config", "MemberlistConfig"),
     "lan": ("serf.config", "lan"),
     "wan": ("serf.config", "wan"),
     "local": ("serf.config", "local"),
+    "loopback": ("serf.config", "loopback"),
     "Address": ("serf.address", "Address"),
     "Keyring": ("serf.wire.keyring", "Keyring"),
     "SerfMember": ("serf.core.io", "SerfMember"),
@@ -108,9 +115,13 @@ __all__ = [
     "SerfConfig",
     "SerfError",
     "SerfMember",
+    "SerfStartup",
+    "SerfState",
+    "Subscription",
     "UserEvent",
     "lan",
     "local",
+    "loopback",
     "wan",
 ]
 

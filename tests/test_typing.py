@@ -2,7 +2,7 @@
 
 mypy --strict runs on ``tests/typecheck/user_app.py`` (a user's file, written as the README
 writes one) against the installed package, and must report exactly the lines marked
-``# expect-error: <code>`` there. ``dir(serf)`` and ``help(serf)`` show the classes.
+``# expect-error: <code>`` there, and nothing in the README's library example. ``dir(serf)`` and ``help(serf)`` show the classes.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import site
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,8 +31,8 @@ def _expected() -> set[tuple[int, str]]:
     return {(n, m.group(1)) for n, text in enumerate(lines, 1) if (m := _MARK.search(text))}
 
 
-@pytest.mark.slow
-def test_mypy_strict_rejects_exactly_the_marked_lines_of_a_user_file(tmp_path: Path) -> None:
+def _mypy_errors(targets: list[Path], tmp_path: Path) -> tuple[dict[Path, set[Any]], str]:
+    """mypy --strict on ``targets`` against the installed serf: each one's (line, code)s."""
     pytest.importorskip("mypy")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MYPY")}
     root = str(Path(serf.__file__).resolve().parent.parent)
@@ -39,7 +40,7 @@ def test_mypy_strict_rejects_exactly_the_marked_lines_of_a_user_file(tmp_path: P
         env["MYPYPATH"] = root  # an editable install: mypy does not follow import hooks
     cache = str(tmp_path / "cache")
     args = ["--strict", "--follow-imports=silent", "--no-error-summary", "--show-error-codes"]
-    args += ["--cache-dir", cache, "--config-file", os.devnull, str(USER_APP)]
+    args += ["--cache-dir", cache, "--config-file", os.devnull, *map(str, targets)]
     out = subprocess.run(
         [sys.executable, "-m", "mypy", *args],
         cwd=tmp_path,
@@ -48,12 +49,25 @@ def test_mypy_strict_rejects_exactly_the_marked_lines_of_a_user_file(tmp_path: P
         text=True,
         timeout=300,
     )
-    found = set()
+    found: dict[Path, set[Any]] = {target.resolve(): set() for target in targets}
     for line in out.stdout.splitlines():
-        if (m := _ERROR.match(line)) and Path(m["file"]).resolve() == USER_APP.resolve():
-            found.add((int(m["line"]), m["code"]))
+        if (m := _ERROR.match(line)) and (path := Path(m["file"]).resolve()) in found:
+            found[path].add((int(m["line"]), m["code"]))
+    return found, out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_mypy_strict_rejects_the_marked_lines_of_a_user_file_and_accepts_the_readme(
+    tmp_path: Path,
+) -> None:
+    from .test_readme import readme_example
+
+    example = tmp_path / "readme_example.py"
+    example.write_text(readme_example(), encoding="utf-8")
+    found, output = _mypy_errors([USER_APP, example], tmp_path)
     assert len(_expected()) == 2
-    assert found == _expected(), out.stdout + out.stderr
+    assert found[USER_APP.resolve()] == _expected(), output
+    assert found[example.resolve()] == set(), output
 
 
 def test_dir_and_help_list_the_public_classes() -> None:

@@ -200,7 +200,8 @@ class MemberlistDriver:
         await self.transport.start()
 
     async def start(self) -> None:
-        """Start the transport if needed, then the owner task, and feed ``Start``."""
+        """Start the transport if needed, then the owner task, and feed ``Start``; returns
+        once the core has handled it (so the core's state holds this node)."""
         if self.core is None:
             raise RuntimeError("no core attached")
         if self._running or self._stopped:
@@ -208,9 +209,11 @@ class MemberlistDriver:
         if self._loop is None:
             await self.start_transport()
         self._running = True
-        self._inbox.appendleft((Start(), None))
+        started: asyncio.Future[list[Effect]] = asyncio.get_running_loop().create_future()
+        self._inbox.appendleft((Start(), started))
         self._owner = asyncio.get_running_loop().create_task(self._run(), name="memberlist")
         self._wakeup.set()
+        await started
 
     async def stop(self, *, shutdown_input: bool = True) -> None:
         """Feed ``ShutdownRequest``, stop the owner and the timer, close the transport."""

@@ -18,8 +18,7 @@ import logging
 import os
 import random
 import secrets
-from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -30,8 +29,10 @@ from serf.core import io as sio
 from serf.core.keyring_file import format_keyring
 from serf.core.serf import ReconnectDelegate, SerfCore, SerfMergeDelegate
 from serf.core.snapshot import SnapshotState, replay_lines
+from serf.core.state import SerfState
 from serf.memberlist.io import Effect, RequestCompleted
 from serf.runtime.driver import MemberlistDriver
+from serf.runtime.subscription import DEFAULT_MAXSIZE, Subscription
 from serf.transport.base import AddressResolver, DnsResolver, Transport
 from serf.wire.keyring import Keyring
 from serf.wire.messages import Coordinate
@@ -47,11 +48,10 @@ __all__ = [
     "QueryResponse",
     "KeyManager",
     "Event",
+    "SerfStartup",
 ]
 
 log = logging.getLogger(__name__)
-
-_EVENT_QUEUE_SIZE = 4096
 
 
 class SerfError(Exception):
@@ -160,28 +160,7 @@ Event: TypeAlias = (
     | sio.UserEventReceived
     | Query
 )
-"""What :meth:`Serf.events` yields."""
-
-
-class _Subscription:
-    def __init__(self, maxsize: int = _EVENT_QUEUE_SIZE) -> None:
-        self._items: deque[Event | None] = deque()
-        self._maxsize = maxsize
-        self._ready = asyncio.Event()
-        self.dropped = 0
-
-    def push(self, item: Event | None) -> None:
-        if len(self._items) >= self._maxsize:
-            self._items.popleft()
-            self.dropped += 1
-        self._items.append(item)
-        self._ready.set()
-
-    async def get(self) -> Event | None:
-        while not self._items:
-            self._ready.clear()
-            await self._ready.wait()
-        return self._items.popleft()
+"""What :meth:`Serf.subscribe` and :meth:`Serf.events` yield."""
 
 
 class SerfDriver(MemberlistDriver):
@@ -325,18 +304,57 @@ class Serf:
     def __init__(self) -> None:
         self._core: SerfCore | None = None
         self._driver: SerfDriver | None = None
-        self._subscribers: list[_Subscription] = []
+        self._subscribers: list[Subscription[Event]] = []
         self._queries: dict[int, QueryResponse] = {}
         self._files = _Files()
         self._resolver: AddressResolver = DnsResolver()
         self._shutdown_task: asyncio.Task[None] | None = None
         self._closed = False
+        self._shut_down = asyncio.Event()
+        self.leave_on_exit = False
+        """Leave gracefully (then shut down) when an ``async with`` block on this node ends."""
         self.key_manager = KeyManager(self)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     @classmethod
-    async def create(
+    def create(
+        cls,
+        config: SerfConfig,
+        *,
+        transport: Transport | None = None,
+        keyring: Keyring | None = None,
+        resolver: AddressResolver | None = None,
+        merge_delegate: SerfMergeDelegate | None = None,
+        reconnect_delegate: ReconnectDelegate | None = None,
+        rng: random.Random | None = None,
+        leave_on_exit: bool = False,
+    ) -> SerfStartup:
+        """Start a node: bind the transport, restore the snapshot, rejoin known members.
+
+        Await it (``node = await Serf.create(cfg)``) or use it as a context manager
+        (``async with Serf.create(cfg) as node:``), which shuts the node down at the end of
+        the block, after leaving gracefully when ``leave_on_exit`` is set. When it returns,
+        :meth:`members` already holds this node.
+        """
+
+        async def start() -> Serf:
+            node = await cls._start(
+                config,
+                transport=transport,
+                keyring=keyring,
+                resolver=resolver,
+                merge_delegate=merge_delegate,
+                reconnect_delegate=reconnect_delegate,
+                rng=rng,
+            )
+            node.leave_on_exit = leave_on_exit
+            return node
+
+        return SerfStartup(start)
+
+    @classmethod
+    async def _start(
         cls,
         config: SerfConfig,
         *,
@@ -347,7 +365,6 @@ class Serf:
         reconnect_delegate: ReconnectDelegate | None = None,
         rng: random.Random | None = None,
     ) -> Serf:
-        """Start a node: bind the transport, restore the snapshot, rejoin known members."""
         self = cls()
         ml = config.memberlist or lan(config.node_name)
         if config.memberlist is None:
@@ -401,24 +418,55 @@ class Serf:
         log.warning("could not rejoin any previously known member")
 
     async def shutdown(self) -> None:
-        """Stop without leaving (others will see this node fail). Idempotent."""
+        """Stop without leaving (others will see this node fail). Idempotent; returns when
+        the node is shut down (as :meth:`wait_closed`)."""
         if self._closed:
+            await self._shut_down.wait()
             return
         self._closed = True
-        if self._driver is not None:
-            await self._driver.stop()
-        self._files.close()
-        for sub in self._subscribers:
-            sub.push(None)
-        for resp in self._queries.values():
-            resp._push(None)
-        self._queries.clear()
+        try:
+            if self._driver is not None:
+                await self._driver.stop()
+        finally:
+            self._files.close()
+            for sub in self._subscribers:
+                sub.end()
+            for resp in self._queries.values():
+                resp._push(None)
+            self._queries.clear()
+            self._shut_down.set()
+
+    @property
+    def closed(self) -> bool:
+        """True once the node is shutting down or shut down (by :meth:`shutdown`, the end of
+        an ``async with`` block, or a lost name conflict); requests then raise SerfError."""
+        return self._closed
+
+    async def wait_closed(self) -> None:
+        """Wait until the node is shut down, whatever shut it down (Go's ``ShutdownCh``)."""
+        await self._shut_down.wait()
+
+    @property
+    def state(self) -> SerfState:
+        """``ALIVE``, ``LEAVING``, ``LEFT`` (after :meth:`leave`) or ``SHUTDOWN``."""
+        if self._closed or self._core is None:
+            return SerfState.SHUTDOWN
+        return self._core.serf_state
 
     async def __aenter__(self) -> Serf:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.shutdown()
+        """Leave first when :attr:`leave_on_exit` is set (and the node is alive), then shut
+        down."""
+        try:
+            if self.leave_on_exit and self.state is SerfState.ALIVE:
+                try:
+                    await self.leave()
+                except SerfError as err:
+                    log.warning("leave on exit failed: %s", err)
+        finally:
+            await self.shutdown()
 
     # -- requests --------------------------------------------------------------------------
 
@@ -508,12 +556,19 @@ class Serf:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def members(self, status: str | None = None) -> list[sio.SerfMember]:
-        """Every known member (optionally only those whose status name equals ``status``)."""
+    def members(self, status: sio.MemberStatus | str | None = None) -> list[sio.SerfMember]:
+        """Every known member, this node included; with ``status`` (a :class:`MemberStatus`
+        or its name, e.g. ``MemberStatus.ALIVE`` or ``"alive"``) only the members in it."""
         found = self.core.members()
         if status is None:
             return found
-        return [m for m in found if m.status.name.lower() == status.lower()]
+        if isinstance(status, str):
+            try:
+                status = sio.MemberStatus[status.upper()]
+            except KeyError:
+                names = ", ".join(s.name.lower() for s in sio.MemberStatus)
+                raise ValueError(f"status must be one of {names}, got {status!r}") from None
+        return [m for m in found if m.status is status]
 
     @property
     def local_member(self) -> sio.SerfMember:
@@ -532,19 +587,37 @@ class Serf:
         """The last coordinate we learned for ``name`` (None if none)."""
         return self.core.cached_coordinate(name)
 
-    async def events(self) -> AsyncIterator[Event]:
-        """Member events, user events and queries, from now on, until shutdown."""
-        sub = _Subscription()
-        self._subscribers.append(sub)
-        try:
-            while True:
-                item = await sub.get()
-                if item is None:
-                    return
-                yield item
-        finally:
-            with contextlib.suppress(ValueError):
-                self._subscribers.remove(sub)
+    def subscribe(
+        self, *, kinds: Iterable[type[Event]] = (), maxsize: int = DEFAULT_MAXSIZE
+    ) -> Subscription[Event]:
+        """Receive this node's events from now on (registered before this returns).
+
+        ``kinds``: the event classes to keep (e.g. ``(UserEvent, Query)``; empty keeps
+        member events, user events and queries). ``maxsize``: unread events held before the
+        oldest is dropped (counted in ``dropped``, the first drop logged). Iterate it with
+        ``async for``; :meth:`Subscription.close` or the end of its ``with`` block ends it,
+        and so does this node's shutdown (after the buffered events). On a closed node it
+        ends at once.
+        """
+        sub: Subscription[Event] = Subscription(
+            kinds=kinds, maxsize=maxsize, on_close=self._unsubscribe, name=self._name()
+        )
+        if self._closed:
+            sub.end()
+        else:
+            self._subscribers.append(sub)
+        return sub
+
+    def events(self, maxsize: int = DEFAULT_MAXSIZE) -> Subscription[Event]:
+        """Every event from now on: :meth:`subscribe` with no ``kinds``."""
+        return self.subscribe(maxsize=maxsize)
+
+    def _unsubscribe(self, sub: Subscription[Event]) -> None:
+        with contextlib.suppress(ValueError):
+            self._subscribers.remove(sub)
+
+    def _name(self) -> str:
+        return self._core.name if self._core is not None else ""
 
     # -- effects of the serf layer (called by SerfDriver on the owner task) ----------------
 
@@ -591,3 +664,23 @@ class Serf:
         else:
             return False
         return True
+
+
+class SerfStartup:
+    """What :meth:`Serf.create` returns: await it for the node, or ``async with`` it to have
+    the node shut down (after leaving, with ``leave_on_exit``) when the block ends."""
+
+    def __init__(self, start: Callable[[], Coroutine[Any, Any, Serf]]) -> None:
+        self._start = start
+        self._node: Serf | None = None
+
+    def __await__(self) -> Generator[Any, None, Serf]:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> Serf:
+        self._node = await self._start()
+        return self._node
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._node is not None:
+            await self._node.__aexit__(*exc)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from serf.config import MemberlistConfig, lan, local, wan
+from serf.config import MemberlistConfig, lan, local, loopback, wan
 
 # Go's DefaultLANConfig (reference 1.1), durations in seconds.
 LAN: dict[str, Any] = {
@@ -181,3 +181,21 @@ GOOD: list[tuple[str, Any]] = [
 def test_good_edge_values_are_accepted(field: str, value: Any) -> None:
     cfg = MemberlistConfig(**{"name": "x", field: value})
     assert getattr(cfg, field) == value
+
+
+@pytest.mark.parametrize("preset", [lan, wan, local])
+def test_presets_take_field_overrides(preset: Any) -> None:
+    assert preset("x", bind_port=7999, codec="go") == dataclasses.replace(
+        preset("x"), bind_port=7999, codec="go"
+    )
+    with pytest.raises(TypeError, match="no_such_field"):
+        preset("x", no_such_field=1)
+    with pytest.raises(ValueError, match="bind_port"):
+        preset("x", bind_port=-1)
+
+
+def test_loopback_is_local_on_127_0_0_1_with_lans_retransmit_mult() -> None:
+    assert loopback("x") == dataclasses.replace(
+        local("x"), bind_addr="127.0.0.1", bind_port=0, retransmit_mult=lan("x").retransmit_mult
+    )
+    assert loopback("x", bind_port=7946).bind_port == 7946

@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 
 from serf import (
+    Event,
     Keyring,
     MemberJoined,
     Query,
     Serf,
     SerfConfig,
     SerfError,
+    Subscription,
     UserEvent,
     local,
 )
@@ -99,8 +101,7 @@ def test_user_event_reaches_every_member_exactly_once() -> None:
                     _collect(s, lambda e: isinstance(e, UserEvent) and e.name == "deploy", 5)
                 )
                 for s in streams
-            ]
-            await asyncio.sleep(0.1)
+            ]  # the subscriptions registered when made: no wait needed before sending
             await nodes[1].user_event("deploy", b"v42", coalesce=False)
             results = await asyncio.gather(*waits)
             for got in results:
@@ -126,13 +127,12 @@ def test_query_filters_get_exactly_the_expected_responders() -> None:
                 "the new tags everywhere",
             )
 
-            async def answer(node: Serf) -> None:
-                async for event in node.events():
+            async def answer(node: Serf, events: Subscription[Event]) -> None:
+                async for event in events:
                     if isinstance(event, Query) and event.name == "who":
                         await event.respond(node.local_member.name.encode())
 
-            tasks = [asyncio.create_task(answer(n)) for n in nodes]
-            await asyncio.sleep(0.1)
+            tasks = [asyncio.create_task(answer(n, n.subscribe(kinds=(Query,)))) for n in nodes]
             every = await nodes[0].query("who", request_ack=True, timeout=1.5)
             acks, responses = await every.collect()
             assert sorted(acks) == ["node0", "node1", "node2", "node3"]
