@@ -2,7 +2,8 @@
 
 mypy --strict runs on ``tests/typecheck/user_app.py`` (a user's file, written as the README
 writes one) against the installed package, and must report exactly the lines marked
-``# expect-error: <code>`` there, and nothing in the README's library example. ``dir(serf)`` and ``help(serf)`` show the classes.
+``# expect-error: <code>`` there, and nothing in the README's library example.
+``dir(serf)`` and ``help(serf)`` show the classes.
 """
 
 from __future__ import annotations
