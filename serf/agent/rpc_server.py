@@ -394,16 +394,24 @@ class _Conn:
     # -- query IDs for respond --------------------------------------------------------
 
     def register_query(self, query: Query) -> int:
-        """A fresh per-connection ID for ``query``, kept until its deadline."""
+        """A fresh per-connection ID for ``query``, answerable until its deadline.
+
+        No timer per query: expired entries leave from the front as new ones arrive, and
+        at most ``MAX_PENDING_QUERIES`` are kept (the oldest dropped first).
+        """
         qid = next(self.query_ids)
-        loop = asyncio.get_running_loop()
-        remaining = query.handle.deadline - loop.time()
-        if remaining <= 0:
+        now = asyncio.get_running_loop().time()
+        if query.handle.deadline <= now:
             return qid  # past its deadline: an ID, but never registered (as Go)
-        self.pending[qid] = query
-        if len(self.pending) > MAX_PENDING_QUERIES:
-            self.pending.pop(next(iter(self.pending)))
-        loop.call_later(remaining, self.pending.pop, qid, None)
+        pending = self.pending
+        for _ in range(2):
+            oldest = next(iter(pending), None)
+            if oldest is None or pending[oldest].handle.deadline > now:
+                break
+            del pending[oldest]
+        pending[qid] = query
+        if len(pending) > MAX_PENDING_QUERIES:
+            del pending[next(iter(pending))]
         return qid
 
 
@@ -607,8 +615,8 @@ async def _respond(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     qid = _int(body.get("ID"))
     payload = _bytes(body.get("Payload")) or b""
     query = c.pending.pop(qid, None)
-    if query is None:
-        await c.send(seq, NO_PENDING_QUERY)
+    if query is None or query.handle.deadline <= asyncio.get_running_loop().time():
+        await c.send(seq, NO_PENDING_QUERY)  # as Go, which forgets it at its deadline
         return
     error = ""
     try:

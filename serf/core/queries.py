@@ -5,6 +5,12 @@
 bookkeeping: the queries we started (by ltime), the ones we may still answer, and the
 duplicate-suppression buffer. Internal (``_serf_``) queries go to
 :class:`serf.core.internal.InternalQueries` once they pass the filters.
+
+What an inbound query leaves behind is bounded whatever its sender asks for (Go keeps
+nothing per query in its core): at most ``MAX_INBOUND_QUERIES`` entries, oldest forgotten
+first, each answerable for at most ``MAX_INBOUND_QUERY_LIFETIME`` seconds (a sender-chosen
+``Timeout`` of 2**62 ns no longer pins an entry and a timer for a century). Entries need no
+timers: they leave from the front as they age, or when newer ones push them out.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INTERNAL_QUERY_PREFIX",
+    "MAX_INBOUND_QUERIES",
+    "MAX_INBOUND_QUERY_LIFETIME",
     "QUERY_FLAG_ACK",
     "QUERY_FLAG_NO_BROADCAST",
     "InQuery",
@@ -41,6 +49,10 @@ __all__ = [
 QUERY_FLAG_ACK = 1
 QUERY_FLAG_NO_BROADCAST = 2
 INTERNAL_QUERY_PREFIX = "_serf_"
+#: inbound queries kept for answering (the oldest is forgotten when one more arrives)
+MAX_INBOUND_QUERIES = 4096
+#: the longest an inbound query stays answerable, whatever Timeout its sender chose (s)
+MAX_INBOUND_QUERY_LIFETIME = 3600.0
 
 
 class OutQuery:
@@ -77,16 +89,23 @@ class OutQuery:
 class InQuery:
     """A query we received and may answer once."""
 
-    __slots__ = ("addr", "deadline", "port", "relay_factor", "responded", "source")
+    __slots__ = ("addr", "deadline", "kept_until", "port", "relay_factor", "responded", "source")
 
     def __init__(
-        self, addr: bytes, port: int, relay_factor: int, deadline: float, source: str
+        self,
+        addr: bytes,
+        port: int,
+        relay_factor: int,
+        deadline: float,
+        source: str,
+        kept_until: float,
     ) -> None:
         self.source = source
         self.addr = addr
         self.port = port
         self.relay_factor = relay_factor
         self.deadline = deadline
+        self.kept_until = kept_until
         self.responded = False
 
 
@@ -125,12 +144,15 @@ class QueryManager:
             ack = MessageQueryResponse(msg.ltime, msg.id, core.name, QUERY_FLAG_ACK, None)
             raw = core.codec.encode(ack)
             self.send_response(addr, msg.port, msg.source_node, raw, msg.relay_factor)
-        deadline = core._now + msg.timeout / 1e9
+        now = core._now
+        deadline = now + min(max(msg.timeout, 0) / 1e9, MAX_INBOUND_QUERY_LIFETIME)
         if core._recorder is not None:
             core._lines(core._recorder.record_query(msg.ltime))
-        key = (msg.ltime, msg.id)
-        self.in_queries[key] = InQuery(addr, msg.port, msg.relay_factor, deadline, msg.source_node)
-        core._after(max(0.0, deadline - core._now), lambda: self.forget_in_query(key))
+        self._keep_in_query(
+            (msg.ltime, msg.id),
+            InQuery(addr, msg.port, msg.relay_factor, deadline, msg.source_node,
+                    now + MAX_INBOUND_QUERY_LIFETIME),
+        )  # fmt: skip
         handle = sio.QueryHandle(
             msg.ltime, msg.id, msg.name, bytes(msg.payload or b""), msg.source_node, deadline
         )
@@ -140,8 +162,22 @@ class QueryManager:
             core._emit(sio.QueryReceived(handle))
         return rebroadcast
 
-    def forget_in_query(self, key: tuple[int, int]) -> None:
-        self.in_queries.pop(key, None)
+    def _keep_in_query(self, key: tuple[int, int], query: InQuery) -> None:
+        """Remember an inbound query for ``respond``, within the count and lifetime bounds."""
+        kept = self.in_queries
+        now = self.core._now
+        for _ in range(2):  # two per arrival: O(1), and the set drains faster than it fills
+            old_key = next(iter(kept), None)
+            if old_key is None:
+                break
+            old = kept[old_key]  # insertion order is kept_until order
+            if old.kept_until > now and old.deadline > now:
+                break
+            del kept[old_key]
+        kept.pop(key, None)
+        kept[key] = query
+        while len(kept) > MAX_INBOUND_QUERIES:
+            del kept[next(iter(kept))]
 
     def send_response(
         self, addr: bytes, port: int, source: str, raw: bytes, relay_factor: int

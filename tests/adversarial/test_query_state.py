@@ -1,0 +1,55 @@
+"""Issue 9 item 3: each inbound query kept an entry and a timer until the Timeout its sender
+chose (2**62 ns: forever), so a flood of queries grew memory without bound. What a node keeps
+per inbound query is now bounded in count and lifetime, with no timer per query."""
+
+from __future__ import annotations
+
+import random
+
+from serf.address import Address
+from serf.config import SerfConfig
+from serf.core import io as sio
+from serf.core.queries import MAX_INBOUND_QUERIES, MAX_INBOUND_QUERY_LIFETIME
+from serf.core.serf import SerfCore
+from serf.memberlist import io as mio
+from serf.testing.sim import sim_config
+from serf.wire.messages import MessageQuery
+
+FOREVER = 2**62  # ns, as the attack sent
+
+
+def _core() -> SerfCore:
+    cfg = SerfConfig("a", memberlist=sim_config("a"), query_buffer=64)
+    rng = random.Random(7)
+    core = SerfCore(cfg, rng=rng, token_bytes=rng.randbytes, advertise=Address("10.0.0.1", 7946))
+    core.handle(mio.Start(), 0.0)
+    return core
+
+
+def _query(core: SerfCore, ltime: int, timeout: int = FOREVER) -> list[object]:
+    core._out = []
+    msg = MessageQuery(ltime, ltime, b"\x0a\x00\x00\x02", 7946, "x", None, 0, 0, timeout, "q", b"")
+    core._on_message(core.codec.encode(msg))
+    return core._out
+
+
+def test_a_query_flood_keeps_bounded_state() -> None:
+    core = _core()
+    timers_before = len(core._timers)
+    for ltime in range(1, 3 * MAX_INBOUND_QUERIES):
+        core.query_clock.witness(ltime)  # as if each arrived in order, none too old
+        _query(core, ltime)
+    assert len(core._queries.in_queries) == MAX_INBOUND_QUERIES
+    assert len(core._timers) <= timers_before + 2  # no timer per query
+
+
+def test_inbound_query_lifetime_is_capped() -> None:
+    core = _core()
+    (received,) = [e for e in _query(core, 1) if isinstance(e, sio.QueryReceived)]
+    assert received.query.deadline == MAX_INBOUND_QUERY_LIFETIME  # not 146 years away
+    core._now = MAX_INBOUND_QUERY_LIFETIME + 1
+    assert core._queries.respond(1, 1, b"late") == "Response is past the deadline"
+    core.query_clock.witness(2)
+    _query(core, 2, timeout=10**9)
+    assert list(core._queries.in_queries) == [(2, 2)]  # the expired entry left
+    assert core._queries.respond(2, 2, b"ok") is None
