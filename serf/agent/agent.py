@@ -45,6 +45,7 @@ from serf.agent.handlers import (
 from serf.config import SerfConfig, lan, local, wan
 from serf.core import io as sio
 from serf.core.keyring_file import parse_keyring
+from serf.runtime.advertise import AdvertiseError, parse_host_port
 from serf.runtime.serf import Event, Query, Serf, SerfError
 from serf.wire.keyring import Keyring
 
@@ -175,9 +176,9 @@ def write_tags_file(path: str, tags: Mapping[str, str]) -> None:
 
 def _addr(text: str, what: str) -> Address:
     try:
-        return Address.parse(text, default_port=7946)
-    except ValueError as exc:
-        raise AgentError(f"Invalid {what} address {text!r}: {exc}") from None
+        return parse_host_port(text, what)
+    except AdvertiseError as exc:
+        raise AgentError(str(exc)) from None
 
 
 class Agent:

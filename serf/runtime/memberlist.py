@@ -32,6 +32,7 @@ from serf.memberlist.io import (
     UpdateNodeRequest,
 )
 from serf.memberlist.state import Node
+from serf.runtime.advertise import advertise_address
 from serf.runtime.driver import DriverStats, EventSubscription, MemberlistDriver
 from serf.transport.base import AddressResolver, DnsResolver, Transport
 from serf.wire.keyring import Keyring
@@ -47,20 +48,6 @@ class JoinError(ConnectionError):
     def __init__(self, errors: Sequence[str]) -> None:
         self.errors = tuple(errors)
         super().__init__("failed to join any node: " + "; ".join(self.errors))
-
-
-def _advertise_host(bind_host: str) -> str:
-    """The IP to advertise for a wildcard bind: the interface of the default route."""
-    if bind_host not in ("0.0.0.0", "::", ""):
-        return bind_host
-    family = socket.AF_INET6 if bind_host == "::" else socket.AF_INET
-    probe = "2001:db8::1" if family == socket.AF_INET6 else "192.0.2.1"
-    try:
-        with socket.socket(family, socket.SOCK_DGRAM) as sock:
-            sock.connect((probe, 9))  # no packet is sent for a UDP connect
-            return str(sock.getsockname()[0])
-    except OSError:
-        return "::1" if family == socket.AF_INET6 else "127.0.0.1"
 
 
 class Memberlist:
@@ -104,15 +91,16 @@ class Memberlist:
         await driver.start_transport()
         try:
             bound = transport.local_address
-            host = config.advertise_addr or _advertise_host(bound.host)
-            port = (config.advertise_port or bound.port) if config.advertise_addr else bound.port
+            advertise = advertise_address(
+                bound.host, bound.port, config.advertise_addr, config.advertise_port
+            )
             core = MemberlistCore(
                 config,
                 rng=rng if rng is not None else random.Random(secrets.randbits(64)),
                 token_bytes=secrets.token_bytes,
                 keyring=keyring,
                 delegate=delegate,
-                advertise=Address(host, port),
+                advertise=advertise,
             )
             driver.attach(core)
             await driver.start()

@@ -31,6 +31,7 @@ from serf.core.serf import ReconnectDelegate, SerfCore, SerfMergeDelegate
 from serf.core.snapshot import SnapshotState, replay_lines
 from serf.core.state import SerfState
 from serf.memberlist.io import Effect, RequestCompleted
+from serf.runtime.advertise import AdvertiseError, advertise_address
 from serf.runtime.driver import MemberlistDriver
 from serf.runtime.subscription import DEFAULT_MAXSIZE, Subscription
 from serf.transport.base import AddressResolver, DnsResolver, Transport
@@ -382,16 +383,19 @@ class Serf:
         driver = SerfDriver(transport, self, stream_timeout=ml.tcp_timeout)
         await driver.start_transport()
         bound = transport.local_address
-        host = ml.advertise_addr or (bound.host if bound.host not in ("0.0.0.0", "::") else "")
-        if not host:
-            host = "127.0.0.1"
-        port = ml.advertise_port if ml.advertise_addr else bound.port
+        try:
+            advertise = advertise_address(
+                bound.host, bound.port, ml.advertise_addr, ml.advertise_port
+            )
+        except AdvertiseError:
+            await driver.stop(shutdown_input=False)
+            raise
         core = SerfCore(
             config,
             rng=rng or random.Random(),
             token_bytes=secrets.token_bytes,
             keyring=keyring,
-            advertise=Address(host, port),
+            advertise=advertise,
             snapshot=snapshot,
             merge_delegate=merge_delegate,
             reconnect_delegate=reconnect_delegate,

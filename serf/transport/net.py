@@ -9,6 +9,12 @@ runs ``on_stream`` in its own task; the transport tracks those tasks and cancels
 `close`. Errors in callbacks and from the sockets are counted in ``stats.errors`` and logged,
 never raised into the loop.
 
+A wildcard bind (``0.0.0.0`` or ``::``) opens AF_INET6 sockets with ``IPV6_V6ONLY`` off, as
+Go's net package does for a wildcard ``udp``/``tcp`` listener (``ss`` shows ``*:port``), so
+IPv4 and IPv6 peers both reach it and it can advertise an IPv6 address; IPv4 peers appear as
+``::ffff:a.b.c.d`` on such sockets, and are reported and sent to as plain IPv4. Without IPv6
+in the kernel the wildcard bind falls back to IPv4 only.
+
 The transport runs on whatever loop the caller runs. It never installs a loop policy; a driver
 that wants uvloop calls `install_uvloop` before creating its loop.
 """
@@ -37,6 +43,7 @@ __all__ = ["NetStream", "NetTransport", "install_uvloop"]
 log = logging.getLogger(__name__)
 
 _WRITE_HIGH_WATER = 256 * 1024
+_WILDCARDS = frozenset({"0.0.0.0", "::"})
 
 
 def install_uvloop() -> bool:
@@ -53,7 +60,44 @@ def install_uvloop() -> bool:
 
 
 def _address_from_sockname(sockname: Any) -> Address:
-    return Address(str(sockname[0]).split("%", 1)[0], int(sockname[1]))
+    host = str(sockname[0]).split("%", 1)[0]
+    if host.startswith("::ffff:") and "." in host:  # IPv4 on a dual-stack socket
+        host = host[7:]
+    return Address(host, int(sockname[1]))
+
+
+def _bound_socket(bind: Address, kind: socket.SocketKind) -> socket.socket:
+    """A socket of ``kind`` bound to ``bind``: dual-stack for a wildcard host (see above)."""
+    if bind.host in _WILDCARDS:
+        try:
+            sock = socket.socket(socket.AF_INET6, kind)
+        except OSError:
+            sock = None  # no IPv6 in this kernel: IPv4 only
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                if kind == socket.SOCK_STREAM:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(("::", bind.port))
+                sock.setblocking(False)
+            except OSError:
+                sock.close()
+                raise
+            return sock
+    family = _family(bind) if bind.host not in _WILDCARDS else socket.AF_INET
+    sock = socket.socket(family, kind)
+    try:
+        if family == socket.AF_INET6:
+            # a specific IPv6 address: IPv6 only, as Go
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("0.0.0.0" if bind.host in _WILDCARDS else bind.host, bind.port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class NetStream:
@@ -144,6 +188,7 @@ class NetTransport(TransportBase):
         self._udp_protocol: UdpEndpoint | None = None
         self._server: asyncio.Server | None = None
         self._literal_hosts: set[str] = set()
+        self._v4_mapped = False  # a dual-stack UDP socket: IPv4 targets go as ::ffff:a.b.c.d
 
     async def start(self) -> None:
         """Bind UDP then TCP on the same port (retrying on a new port if port 0 was asked)."""
@@ -156,24 +201,15 @@ class NetTransport(TransportBase):
         for _ in range(attempts):
             # Bind the socket here rather than with local_addr=: a failed bind then leaks
             # nothing on any loop (uvloop 0.23 leaves a transport behind).
-            sock = socket.socket(_family(self._bind), socket.SOCK_DGRAM)
-            try:
-                if _family(self._bind) == socket.AF_INET6:
-                    # asyncio's TCP listener is IPv6-only on AF_INET6; match it.
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.bind((self._bind.host, self._bind.port))
-                sock.setblocking(False)
-            except OSError:
-                sock.close()
-                raise
+            sock = _bound_socket(self._bind, socket.SOCK_DGRAM)
+            self._v4_mapped = sock.family == socket.AF_INET6 and self._bind.host in _WILDCARDS
             udp, proto = await self._loop.create_datagram_endpoint(
                 lambda: UdpEndpoint(self._packet_received, self._stats, "udp"), sock=sock
             )
             port = _address_from_sockname(udp.get_extra_info("sockname")).port
             try:
-                server = await asyncio.start_server(
-                    self._accept, self._bind.host, port, reuse_address=True
-                )
+                listener = _bound_socket(Address(self._bind.host, port), socket.SOCK_STREAM)
+                server = await asyncio.start_server(self._accept, sock=listener)
             except OSError as exc:
                 udp.close()
                 await proto.wait_closed()
@@ -203,8 +239,9 @@ class NetTransport(TransportBase):
         host = addr.host
         if host not in self._literal_hosts:
             self._check_literal(host)
+        target = f"::ffff:{host}" if self._v4_mapped and "." in host else host
         try:
-            udp.sendto(data, (host, addr.port))
+            udp.sendto(data, (target, addr.port))
         except (OSError, ValueError, TypeError) as exc:
             self._stats.errors += 1
             log.debug("udp send to %s:%s failed: %r", addr.host, addr.port, exc)

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import serf.transport.net as net_module
 from serf.transport.base import (
     Address,
     AddressLike,
@@ -217,16 +218,17 @@ def test_send_failure_is_counted_not_raised() -> None:
 
 
 def test_tcp_port_taken_is_retried_on_port_zero(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_start_server = asyncio.start_server
+    real_bound_socket = net_module._bound_socket
     calls: list[int] = []
 
-    async def flaky_start_server(*args: Any, **kwargs: Any) -> asyncio.Server:
-        calls.append(args[2])
-        if len(calls) == 1:
-            raise OSError(errno.EADDRINUSE, "address already in use")
-        return await real_start_server(*args, **kwargs)
+    def flaky_bound_socket(bind: Address, kind: socket.SocketKind) -> socket.socket:
+        if kind == socket.SOCK_STREAM:
+            calls.append(bind.port)
+            if len(calls) == 1:
+                raise OSError(errno.EADDRINUSE, "address already in use")
+        return real_bound_socket(bind, kind)
 
-    monkeypatch.setattr(asyncio, "start_server", flaky_start_server)
+    monkeypatch.setattr(net_module, "_bound_socket", flaky_bound_socket)
 
     async def main() -> None:
         t = NetTransport(LOCAL)
