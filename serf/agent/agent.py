@@ -45,7 +45,7 @@ from serf.agent.handlers import (
 from serf.config import SerfConfig, lan, local, wan
 from serf.core import io as sio
 from serf.core.keyring_file import parse_keyring
-from serf.runtime.advertise import AdvertiseError, parse_host_port
+from serf.runtime.advertise import AdvertiseError, interface_bind_host, parse_host_port
 from serf.runtime.serf import Event, Query, Serf, SerfError
 from serf.wire.keyring import Keyring
 
@@ -207,6 +207,14 @@ class Agent:
         cfg = self.config
         profile = {"lan": lan, "wan": wan, "local": local}[cfg.profile]
         bind = _addr(cfg.bind, "bind")
+        if cfg.interface:
+            try:
+                host = interface_bind_host(bind.host, cfg.interface)
+            except AdvertiseError as exc:
+                raise AgentError(str(exc)) from None
+            if host != bind.host:
+                log.info("agent: using interface '%s' address '%s'", cfg.interface, host)
+                bind = Address(host, bind.port)
         ml = replace(
             profile(self.node_name),
             bind_addr=bind.host,

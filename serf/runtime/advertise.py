@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_PORT",
     "WILDCARD_HOSTS",
     "advertise_address",
+    "interface_bind_host",
     "is_private",
     "is_forwardable",
     "parse_host_port",
@@ -149,6 +150,37 @@ def advertise_address(
             "set the advertise address (agent: -advertise)"
         )
     return Address(ip, bound_port)
+
+
+def interface_bind_host(
+    bind_host: str,
+    interface: str,
+    *,
+    interfaces: Callable[[], InterfaceTable] = read_interface_table,
+) -> str:
+    """The bind host for the agent's ``-iface`` (Go's agent ``setupAgent``).
+
+    A wildcard ``0.0.0.0`` bind becomes the interface's first address that is not link-local;
+    a specific bind must be one of the interface's addresses. Raises :class:`AdvertiseError`
+    with Go's messages otherwise.
+    """
+    try:
+        table = interfaces()
+    except OSError as exc:
+        raise AdvertiseError(f"Failed to get interface addresses: {exc}") from None
+    addrs = [a.ip for a in table.addresses if a.interface == interface]
+    if not addrs:
+        if table.names and interface not in table.names:
+            raise AdvertiseError(f"Invalid network interface: no such interface {interface!r}")
+        raise AdvertiseError(f"Interface '{interface}' has no addresses")
+    if bind_host == "0.0.0.0":
+        for ip in addrs:
+            if not ipaddress.ip_address(ip).is_link_local:
+                return ip
+        raise AdvertiseError(f"Failed to find usable address for interface '{interface}'")
+    if bind_host.strip("[]") not in addrs:
+        raise AdvertiseError(f"Interface '{interface}' has no '{bind_host}' address")
+    return bind_host.strip("[]")
 
 
 def parse_host_port(text: str, what: str, default_port: int = DEFAULT_PORT) -> Address:

@@ -52,6 +52,8 @@ class InterfaceTable:
     addresses: tuple[InterfaceAddress, ...]
     default_interface: str | None = None
     """The interface of the IPv4 default route (``None`` when there is none)."""
+    names: tuple[str, ...] = ()
+    """Every interface name, with or without addresses."""
 
 
 # rtnetlink constants (linux/netlink.h, linux/rtnetlink.h, linux/if_addr.h, linux/if_link.h)
@@ -69,7 +71,8 @@ _IFADDRMSG = struct.Struct("=BBBBI")
 def read_interface_table() -> InterfaceTable:
     """This host's interface table (OSError when the kernel cannot be asked)."""
     if sys.platform.startswith("linux"):
-        return InterfaceTable(_netlink_addresses(), _proc_default_interface())
+        addresses, names = _netlink_addresses()
+        return InterfaceTable(addresses, _proc_default_interface(), names)
     return _probe_table()
 
 
@@ -113,7 +116,7 @@ def _attributes(payload: bytes, offset: int) -> dict[int, bytes]:
     return attrs
 
 
-def _netlink_addresses() -> tuple[InterfaceAddress, ...]:
+def _netlink_addresses() -> tuple[tuple[InterfaceAddress, ...], tuple[str, ...]]:
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as sock:
         sock.bind((0, 0))
         links: dict[int, tuple[str, bool]] = {}
@@ -142,7 +145,8 @@ def _netlink_addresses() -> tuple[InterfaceAddress, ...]:
             name, up = links[index]
             ip = str(ipaddress.ip_address(raw))
             by_link[index].append(InterfaceAddress(name, ip, prefix_len, up))
-    return tuple(addr for index in link_order for addr in by_link[index])
+    addresses = tuple(addr for index in link_order for addr in by_link[index])
+    return addresses, tuple(links[index][0] for index in link_order)
 
 
 def _proc_default_interface() -> str | None:
@@ -175,4 +179,4 @@ def _probe_table() -> InterfaceTable:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.connect(("192.0.2.1", 9))  # a UDP connect picks a route; no packet is sent
         ip = str(sock.getsockname()[0])
-    return InterfaceTable((InterfaceAddress("default", ip, 32),), "default")
+    return InterfaceTable((InterfaceAddress("default", ip, 32),), "default", ("default",))

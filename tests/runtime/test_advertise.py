@@ -8,6 +8,7 @@ from serf.address import Address
 from serf.runtime.advertise import (
     AdvertiseError,
     advertise_address,
+    interface_bind_host,
     is_forwardable,
     is_private,
     parse_host_port,
@@ -169,3 +170,36 @@ def test_proc_route_default_needs_a_gateway() -> None:
     ]
     assert default_interface_from_proc_route(rows) == "eth0"
     assert default_interface_from_proc_route(rows[:2]) is None
+
+
+ETH0 = (
+    InterfaceAddress("eth0", "fe80::1", 64),
+    InterfaceAddress("eth0", "10.0.0.5", 24),
+    InterfaceAddress("eth0", "fd00::5", 64),
+)
+IFACES = InterfaceTable((*LO, *ETH0), "eth0", ("lo", "eth0", "eth9"))
+
+
+def test_iface_wildcard_bind_takes_the_first_non_link_local_address() -> None:
+    assert interface_bind_host("0.0.0.0", "eth0", interfaces=lambda: IFACES) == "10.0.0.5"
+
+
+def test_iface_specific_bind_must_be_on_the_interface() -> None:
+    assert interface_bind_host("fd00::5", "eth0", interfaces=lambda: IFACES) == "fd00::5"
+    with pytest.raises(AdvertiseError, match=r"Interface 'eth0' has no '10\.9\.9\.9' address"):
+        interface_bind_host("10.9.9.9", "eth0", interfaces=lambda: IFACES)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("eth9", "Interface 'eth9' has no addresses"), ("nope0", "Invalid network interface")],
+)
+def test_iface_without_addresses_or_missing(name: str, message: str) -> None:
+    with pytest.raises(AdvertiseError, match=message):
+        interface_bind_host("0.0.0.0", name, interfaces=lambda: IFACES)
+
+
+def test_iface_with_only_link_local_addresses() -> None:
+    only = InterfaceTable((InterfaceAddress("eth0", "fe80::1", 64),), None, ("eth0",))
+    with pytest.raises(AdvertiseError, match="Failed to find usable address for interface"):
+        interface_bind_host("0.0.0.0", "eth0", interfaces=lambda: only)
