@@ -17,6 +17,7 @@ A ``SerfConfig`` (Go serf's ``serf.Config``, reference section 3.1) belongs in t
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -70,7 +71,7 @@ class MemberlistConfig:
     name: str
     """``Name``: this node's unique name in the cluster."""
     bind_addr: str = "0.0.0.0"
-    """``BindAddr``: the address to listen on."""
+    """``BindAddr``: the IP address to listen on (not a host name)."""
     bind_port: int = 7946
     """``BindPort``: the UDP and TCP port to listen on; 0 lets the kernel pick one."""
     advertise_addr: str = ""
@@ -165,6 +166,15 @@ class MemberlistConfig:
                 raise ValueError(f"{f.name} must be finite, got {value!r}")
         if not isinstance(self.name, str) or not self.name:
             raise ValueError("name must be a non-empty string")
+        try:
+            if not isinstance(self.bind_addr, str):
+                raise ValueError
+            ipaddress.ip_address(self.bind_addr)
+        except ValueError:
+            raise ValueError(
+                f"bind_addr must be an IP address (e.g. 0.0.0.0, 127.0.0.1, ::), got "
+                f"{self.bind_addr!r}"
+            ) from None
         for port in ("bind_port", "advertise_port"):
             _check_range(port, getattr(self, port), 0, 65535)
         _check_range(

@@ -215,13 +215,16 @@ class Agent:
             if host != bind.host:
                 log.info("agent: using interface '%s' address '%s'", cfg.interface, host)
                 bind = Address(host, bind.port)
-        ml = replace(
-            profile(self.node_name),
-            bind_addr=bind.host,
-            bind_port=bind.port,
-            enable_compression=cfg.enable_compression,
-            codec=cfg.codec,
-        )
+        try:
+            ml = replace(
+                profile(self.node_name),
+                bind_addr=bind.host,
+                bind_port=bind.port,
+                enable_compression=cfg.enable_compression,
+                codec=cfg.codec,
+            )
+        except ValueError as exc:
+            raise AgentError(f"Invalid bind address {cfg.bind!r}: {exc}") from None
         if cfg.advertise:
             adv = _addr(cfg.advertise, "advertise")
             ml = replace(ml, advertise_addr=adv.host, advertise_port=adv.port)

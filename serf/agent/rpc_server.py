@@ -637,7 +637,7 @@ async def _key_op(c: _Conn, seq: int, body: dict[str, Any], op: str) -> None:
         run = {"install": km.install_key, "use": km.use_key, "remove": km.remove_key}
         result = await (km.list_keys() if op == "list" else run[op](raw))
     except KeyManagerError as exc:  # Go sends the body with the error
-        result, error = exc.response, str(exc)
+        result, error = exc.response, exc.summary
     except (binascii.Error, ValueError):
         error = f"illegal base64 data at input byte {_bad_base64_offset(key_text)}"
     except (SerfError, RuntimeError) as exc:

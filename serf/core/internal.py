@@ -126,10 +126,13 @@ class InternalQueries:
             core._emit(mio.RequestCompleted(req.request_id, error=bad))
             return
         agg = sio.KeyResponse(num_nodes=core.memberlist.num_members())
+        asked = {n.name for n in core.memberlist.members()}
+        answered: set[str] = set()
         payload = core.codec.encode(MessageKeyRequest(req.key if op != "list-keys" else b""))
 
         def on_response(q: OutQuery, node: str, body: bytes) -> None:
             agg.num_resp += 1
+            answered.add(node)
             try:
                 resp = core.codec.decode_serf(body)
                 if not isinstance(resp, MessageKeyResponse):
@@ -150,6 +153,7 @@ class InternalQueries:
                 core._queries.finish_query(q)
 
         def on_finish() -> None:
+            agg.not_answered = sorted(asked - answered)
             err: str | None = None
             if agg.num_err > 0:
                 err = f"{agg.num_err}/{agg.num_nodes} nodes reported failure"

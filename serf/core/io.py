@@ -311,6 +311,8 @@ class KeyResponse:
     num_err: int = 0
     keys: dict[str, int] = field(default_factory=dict)
     primary_keys: dict[str, int] = field(default_factory=dict)
+    not_answered: list[str] = field(default_factory=list)
+    """Our own: the members the query went to that did not answer before its deadline."""
 
 
 SerfEffect = (

@@ -18,14 +18,23 @@ import logging
 import os
 import random
 import secrets
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeAlias
 
 from serf.address import Address
-from serf.config import SerfConfig, lan
+from serf.config import MemberlistConfig, SerfConfig, lan
 from serf.core import io as sio
+from serf.core.filters import compile_go
 from serf.core.keyring_file import format_keyring
 from serf.core.serf import ReconnectDelegate, SerfCore, SerfMergeDelegate
 from serf.core.snapshot import SnapshotState, replay_lines
@@ -60,11 +69,29 @@ class SerfError(Exception):
 
 
 class KeyManagerError(SerfError):
-    """A key operation failed on some members; ``response`` holds what every member said."""
+    """A key operation failed on some members.
+
+    ``summary`` is Go's text (``"1/3 nodes reported failure"``); ``str()`` adds what each
+    failing node said and which nodes did not answer; ``response`` holds every answer.
+    """
 
     def __init__(self, message: str, response: sio.KeyResponse) -> None:
-        super().__init__(message)
+        details = [f"{node}: {text}" for node, text in sorted(response.messages.items())]
+        if response.not_answered:
+            details.append("no answer from " + ", ".join(response.not_answered))
+        super().__init__("; ".join([message, *details]))
+        self.summary = message
         self.response = response
+
+
+def _payload(value: object, what: str = "payload") -> bytes:
+    """``value`` as bytes; TypeError for anything else (a str must be encoded first)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    hint = " (encode a str first, e.g. text.encode())" if isinstance(value, str) else ""
+    raise TypeError(f"{what} must be bytes, got {type(value).__name__}{hint}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +144,50 @@ class QueryResponse:
         return acks, responses
 
 
+def _check_create_arguments(config: object, transport: object, keyring: object) -> None:
+    """TypeError for arguments of the wrong kind (before anything is bound)."""
+    if not isinstance(config, SerfConfig):
+        raise TypeError(f"config must be a SerfConfig, got {type(config).__name__}")
+    if keyring is not None and not isinstance(keyring, Keyring):
+        raise TypeError(
+            f"keyring must be a serf.Keyring or None, got {type(keyring).__name__}"
+            " (for a key, use Keyring([key]) or SerfConfig.memberlist's secret_key)"
+        )
+    if transport is not None and not callable(getattr(transport, "start", None)):
+        raise TypeError(f"transport must be a Transport, got {type(transport).__name__}")
+
+
+def _check_transport_matches_bind(ml: MemberlistConfig, bound: Address) -> None:
+    """ValueError when a config that names a bind address disagrees with ``transport=``.
+
+    Left at their defaults (``0.0.0.0:7946``), ``bind_addr``/``bind_port`` defer to the
+    transport; set to anything else, they must match the address the transport bound
+    (port 0 matches any port).
+    """
+    default = MemberlistConfig(name=ml.name)
+    if (ml.bind_addr, ml.bind_port) == (default.bind_addr, default.bind_port):
+        return
+    host_ok = ml.bind_addr in ("0.0.0.0", "::") or ml.bind_addr == bound.host
+    port_ok = ml.bind_port in (0, bound.port)
+    if not (host_ok and port_ok):
+        raise ValueError(
+            f"transport= is bound to {bound} but memberlist.bind_addr/bind_port say "
+            f"{Address(ml.bind_addr, ml.bind_port)}: leave them at their defaults when "
+            "passing a transport, or make them agree"
+        )
+
+
+def _query_filter_tags(filter_tags: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """The tag filters, sorted; ValueError naming the tag whose pattern does not compile."""
+    out = tuple(sorted((filter_tags or {}).items()))
+    for tag, pattern in out:
+        try:
+            compile_go(pattern)
+        except ValueError as exc:
+            raise ValueError(f"filter_tags[{tag!r}]: {exc}") from None
+    return out
+
+
 class Query:
     """A query delivered to us; answer it once with :meth:`respond` before its deadline."""
 
@@ -146,7 +217,8 @@ class Query:
 
     async def respond(self, payload: bytes) -> None:
         """Send our response (SerfError: already sent, past the deadline, too large)."""
-        await self._serf._request(lambda rid: sio.RespondRequest(rid, self.handle, payload))
+        data = _payload(payload)
+        await self._serf._request(lambda rid: sio.RespondRequest(rid, self.handle, data))
 
     def __repr__(self) -> str:
         return f"Query(name={self.name!r}, ltime={self.ltime}, from={self.source_node!r})"
@@ -340,23 +412,27 @@ class Serf:
         """
 
         async def start() -> Serf:
-            node = await cls._start(
-                config,
-                transport=transport,
-                keyring=keyring,
-                resolver=resolver,
-                merge_delegate=merge_delegate,
-                reconnect_delegate=reconnect_delegate,
-                rng=rng,
-            )
+            node = cls()
+            try:
+                await node._start(
+                    config,
+                    transport=transport,
+                    keyring=keyring,
+                    resolver=resolver,
+                    merge_delegate=merge_delegate,
+                    reconnect_delegate=reconnect_delegate,
+                    rng=rng,
+                )
+            except BaseException:
+                await node._abort_start()
+                raise
             node.leave_on_exit = leave_on_exit
             return node
 
         return SerfStartup(start)
 
-    @classmethod
     async def _start(
-        cls,
+        self,
         config: SerfConfig,
         *,
         transport: Transport | None = None,
@@ -365,8 +441,8 @@ class Serf:
         merge_delegate: SerfMergeDelegate | None = None,
         reconnect_delegate: ReconnectDelegate | None = None,
         rng: random.Random | None = None,
-    ) -> Serf:
-        self = cls()
+    ) -> None:
+        _check_create_arguments(config, transport, keyring)
         ml = config.memberlist or lan(config.node_name)
         if config.memberlist is None:
             config = replace(config, memberlist=ml)
@@ -380,8 +456,9 @@ class Serf:
         if config.snapshot_path and os.path.exists(config.snapshot_path):
             snapshot = _read_snapshot(config.snapshot_path, config.rejoin_after_leave)
         self._files = _Files(config.snapshot_path, config.keyring_file)
-        driver = SerfDriver(transport, self, stream_timeout=ml.tcp_timeout)
+        driver = self._driver = SerfDriver(transport, self, stream_timeout=ml.tcp_timeout)
         await driver.start_transport()
+        _check_transport_matches_bind(ml, transport.local_address)
         bound = transport.local_address
         try:
             advertise = advertise_address(
@@ -406,7 +483,16 @@ class Serf:
         await driver.start()
         if core.rejoin_addresses:
             driver._spawn(self._rejoin(core.rejoin_addresses))
-        return self
+
+    async def _abort_start(self) -> None:
+        """Undo a failed start: close the transport (both sockets) and the files."""
+        self._closed = True
+        try:
+            if self._driver is not None:
+                await self._driver.stop(shutdown_input=False)
+        finally:
+            self._files.close()
+            self._shut_down.set()
 
     async def _rejoin(self, known: Sequence[tuple[str, Address]]) -> None:
         """Auto-rejoin from the snapshot: try the known members one at a time (random order)."""
@@ -516,8 +602,10 @@ class Serf:
         await self._request(lambda rid: sio.ForceLeaveRequest(rid, node, prune))
 
     async def user_event(self, name: str, payload: bytes = b"", coalesce: bool = True) -> None:
-        """Send a user event to every member (SerfError over the size limits)."""
-        await self._request(lambda rid: sio.UserEventRequest(rid, name, payload, coalesce))
+        """Send a user event to every member (SerfError over the size limits, TypeError when
+        ``payload`` is not bytes)."""
+        data = _payload(payload)
+        await self._request(lambda rid: sio.UserEventRequest(rid, name, data, coalesce))
 
     async def query(
         self,
@@ -530,7 +618,24 @@ class Serf:
         relay_factor: int = 0,
         timeout: float = 0.0,
     ) -> QueryResponse:
-        """Ask the members a question; iterate the result for acks and responses."""
+        """Ask the members a question; iterate the result for acks and responses.
+
+        ``filter_nodes``: only these nodes answer. ``filter_tags``: only nodes whose tag
+        matches the regular expression (RE2/Go syntax, unanchored) answer. ``timeout``: 0 is
+        Go's default (:attr:`SerfConfig.query_timeout_mult` gossip rounds scaled by the
+        cluster size). ValueError for a negative timeout, a relay factor outside [0, 255]
+        or a pattern that does not compile; TypeError when ``payload`` is not bytes.
+        """
+        data = _payload(payload)
+        tags = _query_filter_tags(filter_tags)
+        if isinstance(filter_nodes, str):
+            raise TypeError("filter_nodes must be a sequence of node names, not a str")
+        if not isinstance(timeout, int | float) or not timeout >= 0:
+            raise ValueError(f"timeout must be >= 0 seconds (0: the default), got {timeout!r}")
+        if isinstance(relay_factor, bool) or not isinstance(relay_factor, int):
+            raise ValueError(f"relay_factor must be an integer, got {relay_factor!r}")
+        if not 0 <= relay_factor <= 255:
+            raise ValueError(f"relay_factor must be in [0, 255], got {relay_factor}")
         driver = self._driver
         if driver is None or self._closed:
             raise SerfError("serf is shut down")
@@ -540,12 +645,12 @@ class Serf:
         request = sio.QueryRequest(
             rid,
             name,
-            payload,
+            data,
             tuple(filter_nodes),
-            tuple(sorted((filter_tags or {}).items())),
+            tags,
             request_ack,
             relay_factor,
-            timeout,
+            float(timeout),
         )
         effects = await driver.submit(request)  # type: ignore[arg-type]
         for effect in effects:

@@ -201,7 +201,11 @@ class NetTransport(TransportBase):
         for _ in range(attempts):
             # Bind the socket here rather than with local_addr=: a failed bind then leaks
             # nothing on any loop (uvloop 0.23 leaves a transport behind).
-            sock = _bound_socket(self._bind, socket.SOCK_DGRAM)
+            try:
+                sock = _bound_socket(self._bind, socket.SOCK_DGRAM)
+            except OSError as exc:
+                self._started = False
+                raise OSError(exc.errno, f"cannot bind UDP {self._bind}: {exc.strerror}") from exc
             self._v4_mapped = sock.family == socket.AF_INET6 and self._bind.host in _WILDCARDS
             udp, proto = await self._loop.create_datagram_endpoint(
                 lambda: UdpEndpoint(self._packet_received, self._stats, "udp"), sock=sock
@@ -222,8 +226,9 @@ class NetTransport(TransportBase):
             return
         self._started = False
         assert last is not None
+        where = Address(self._bind.host, port)
         raise OSError(
-            last.errno, f"cannot bind TCP on the UDP port for {self._bind}: {last.strerror}"
+            last.errno, f"cannot bind TCP {where} (UDP was free there): {last.strerror}"
         ) from last
 
     def send_packet(self, addr: AddressLike, data: bytes) -> None:

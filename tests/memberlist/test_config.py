@@ -199,3 +199,9 @@ def test_loopback_is_local_on_127_0_0_1_with_lans_retransmit_mult() -> None:
         local("x"), bind_addr="127.0.0.1", bind_port=0, retransmit_mult=lan("x").retransmit_mult
     )
     assert loopback("x", bind_port=7946).bind_port == 7946
+
+
+@pytest.mark.parametrize("bad", ["localhost", "", "10.0.0", 7946])
+def test_bind_addr_must_be_an_ip_address(bad: Any) -> None:
+    with pytest.raises(ValueError, match="bind_addr must be an IP address"):
+        lan("x", bind_addr=bad)
