@@ -40,7 +40,7 @@ from serf.core.serf import ReconnectDelegate, SerfCore, SerfMergeDelegate
 from serf.core.snapshot import SnapshotState, replay_lines
 from serf.core.state import SerfState
 from serf.memberlist.io import Effect, RequestCompleted
-from serf.runtime.advertise import AdvertiseError, advertise_address
+from serf.runtime.advertise import advertise_address
 from serf.runtime.driver import MemberlistDriver
 from serf.runtime.subscription import DEFAULT_MAXSIZE, Subscription
 from serf.transport.base import AddressResolver, DnsResolver, Transport
@@ -460,13 +460,8 @@ class Serf:
         await driver.start_transport()
         _check_transport_matches_bind(ml, transport.local_address)
         bound = transport.local_address
-        try:
-            advertise = advertise_address(
-                bound.host, bound.port, ml.advertise_addr, ml.advertise_port
-            )
-        except AdvertiseError:
-            await driver.stop(shutdown_input=False)
-            raise
+        # an AdvertiseError here closes the transport like any failed start (_abort_start)
+        advertise = advertise_address(bound.host, bound.port, ml.advertise_addr, ml.advertise_port)
         core = SerfCore(
             config,
             rng=rng or random.Random(),
