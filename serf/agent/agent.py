@@ -285,7 +285,7 @@ class Agent:
         try:
             self.serf = await Serf.create(serf_cfg, keyring=self.keyring)
         except (OSError, ValueError, SerfError) as exc:
-            raise AgentError(f"Failed to start the Serf agent: {exc}") from None
+            raise AgentError(f"Error creating Serf: {exc}") from None
         self.runner = self._make_runner()
         events = self.serf.events()
         self._tasks.append(asyncio.create_task(self._pump(events), name="serf-agent-events"))
