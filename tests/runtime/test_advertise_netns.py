@@ -4,24 +4,23 @@ Each test makes its own namespace (``ip netns add``) holding a veth pair whose `
 the addresses of the case and a default route, so nothing leaves it. In-process checks run an
 event loop on a thread that entered the namespace (``setns`` is per thread); agent checks run
 ``serf agent`` with default flags through ``ip netns exec``, ours and Go serf v0.11.0's, and
-compare what ``serf members`` and ``ss -lun`` show. Needs root; skipped otherwise.
+compare what ``serf members`` and ``ss -lun`` show. Needs root (``netbed_or_skip``). The
+cases need addresses the multi-host bed does not give its hosts (TEST-NET, public only), so
+the namespaces are made here; entering one reuses the bed's ``setns`` thread.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import itertools
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 
@@ -30,6 +29,7 @@ from serf.config import MemberlistConfig, SerfConfig, lan
 from serf.runtime.memberlist import Memberlist
 from serf.runtime.serf import Serf
 from serf.testing.gopeer import go_serf_or_skip
+from serf.testing.netbed import _in_namespace, netbed_or_skip
 from serf.transport.base import Stream
 from serf.transport.net import NetTransport
 
@@ -38,14 +38,6 @@ pytestmark = [pytest.mark.netns, pytest.mark.integration]
 T = TypeVar("T")
 SERF = [sys.executable, "-P", "-m", "serf.cli.main"]
 _COUNTER = itertools.count()
-CLONE_NEWNET = 0x40000000
-
-
-def _skip_without_netns() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("network namespace tests need root")
-    if shutil.which("ip") is None:
-        pytest.skip("network namespace tests need iproute2's ip")
 
 
 def _ip(*args: str) -> None:
@@ -60,13 +52,13 @@ NetnsFactory = Callable[..., str]
 @pytest.fixture
 def netns() -> Iterator[NetnsFactory]:
     """Make namespaces: ``netns(addrs, v4_gateway=..., v6_gateway=...)`` -> its name."""
-    _skip_without_netns()
+    netbed_or_skip()
     made: list[str] = []
 
     def make(
         addrs: tuple[str, ...], v4_gateway: str | None = None, v6_gateway: str | None = None
     ) -> str:
-        name = f"pyserf-adv-{os.getpid()}-{next(_COUNTER)}"
+        name = f"pyserf-{os.getpid()}-adv{next(_COUNTER)}"  # swept by the bed if left behind
         try:
             _ip("netns", "add", name)
         except RuntimeError as exc:
@@ -91,36 +83,12 @@ def netns() -> Iterator[NetnsFactory]:
 
 def run_in_netns(name: str, main: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
     """Run ``main()`` on a fresh event loop, on a thread inside namespace ``name``."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    outcome: dict[str, Any] = {}
 
-    def thread() -> None:
-        try:
-            fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"setns: {os.strerror(err)}")
-            finally:
-                os.close(fd)
+    async def bounded() -> T:
+        async with asyncio.timeout(timeout):
+            return await main()
 
-            async def bounded() -> T:
-                async with asyncio.timeout(timeout):
-                    return await main()
-
-            outcome["value"] = asyncio.run(bounded())
-        except BaseException as exc:  # handed to the test thread
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=thread, name=f"netns-{name}")
-    worker.start()
-    worker.join(timeout + 5)
-    if worker.is_alive():
-        raise AssertionError(f"the namespace thread did not finish within {timeout + 5} s")
-    if "error" in outcome:
-        raise outcome["error"]
-    value: T = outcome["value"]
-    return value
+    return _in_namespace(name, lambda: asyncio.run(bounded()))
 
 
 # -- in-process: the facades and the transport on a wildcard bind ------------------------
