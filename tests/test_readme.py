@@ -1,4 +1,5 @@
-"""The README's library example, run exactly as written: two nodes on loopback."""
+"""The README's library example, run exactly as written (two nodes on loopback), and the
+test-kit example of docs/testing.md."""
 
 from __future__ import annotations
 
@@ -10,15 +11,25 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+TESTING_DOC = README.parent / "docs" / "testing.md"
+
+
+def _first_python_block(path: Path, heading: str) -> str:
+    text = path.read_text(encoding="utf-8")
+    section = text[text.index(heading) :]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match is not None, f"no python block under {heading!r} in {path.name}"
+    return match.group(1)
 
 
 def readme_example() -> str:
     """The first ``python`` block of the README's "The library" section."""
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("## The library") :]
-    match = re.search(r"```python\n(.*?)```", section, re.S)
-    assert match is not None, "no python block in the README's library section"
-    return match.group(1)
+    return _first_python_block(README, "## The library")
+
+
+def kit_doc_example() -> str:
+    """The first ``python`` block of docs/testing.md's "Test kit" section."""
+    return _first_python_block(TESTING_DOC, "## Test kit")
 
 
 @pytest.mark.slow
@@ -40,3 +51,11 @@ def test_the_readme_example_runs_and_shows_its_event_and_query(tmp_path: Path) -
     assert sorted(lines[2:4]) == ["db-1 got event deploy b'v42'", "db-1 got query uptime"]
     assert lines[4:] == ["responses {'db-1': b'up 3 days'}"]
     assert "Warning" not in out.stderr, out.stderr
+
+
+def test_the_kit_doc_example_of_docs_testing_md_passes() -> None:
+    namespace: dict[str, object] = {"__name__": "kit_example"}
+    exec(compile(kit_doc_example(), str(TESTING_DOC), "exec"), namespace)
+    tests = [f for name, f in namespace.items() if name.startswith("test_") and callable(f)]
+    assert len(tests) == 1
+    tests[0]()

@@ -2,7 +2,7 @@
 
 mypy --strict runs on ``tests/typecheck/user_app.py`` (a user's file, written as the README
 writes one) against the installed package, and must report exactly the lines marked
-``# expect-error: <code>`` there, and nothing in the README's library example.
+``# expect-error: <code>`` there, and nothing in the README's and docs' examples.
 ``dir(serf)`` and ``help(serf)`` show the classes.
 """
 
@@ -58,17 +58,19 @@ def _mypy_errors(targets: list[Path], tmp_path: Path) -> tuple[dict[Path, set[An
 
 
 @pytest.mark.slow
-def test_mypy_strict_rejects_the_marked_lines_of_a_user_file_and_accepts_the_readme(
+def test_mypy_strict_rejects_the_marked_lines_of_a_user_file_and_accepts_the_examples(
     tmp_path: Path,
 ) -> None:
-    from .test_readme import readme_example
+    from .test_readme import readme_example, kit_doc_example
 
-    example = tmp_path / "readme_example.py"
-    example.write_text(readme_example(), encoding="utf-8")
-    found, output = _mypy_errors([USER_APP, example], tmp_path)
+    examples = [tmp_path / "readme_example.py", tmp_path / "kit_doc_example.py"]
+    examples[0].write_text(readme_example(), encoding="utf-8")
+    examples[1].write_text(kit_doc_example(), encoding="utf-8")
+    found, output = _mypy_errors([USER_APP, *examples], tmp_path)
     assert len(_expected()) == 2
     assert found[USER_APP.resolve()] == _expected(), output
-    assert found[example.resolve()] == set(), output
+    for example in examples:
+        assert found[example.resolve()] == set(), output
 
 
 def test_dir_and_help_list_the_public_classes() -> None:

@@ -29,7 +29,7 @@ from collections.abc import (
 )
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar, overload
 
 from serf.address import Address
 from serf.config import MemberlistConfig, SerfConfig, lan
@@ -235,6 +235,9 @@ Event: TypeAlias = (
 )
 """What :meth:`Serf.subscribe` and :meth:`Serf.events` yield."""
 
+E1 = TypeVar("E1", bound=Event)
+E2 = TypeVar("E2", bound=Event)
+
 
 class SerfDriver(MemberlistDriver):
     """The memberlist driver plus the serf layer's effects (see the module comment)."""
@@ -377,7 +380,7 @@ class Serf:
     def __init__(self) -> None:
         self._core: SerfCore | None = None
         self._driver: SerfDriver | None = None
-        self._subscribers: list[Subscription[Event]] = []
+        self._subscribers: list[Subscription[Any]] = []
         self._queries: dict[int, QueryResponse] = {}
         self._files = _Files()
         self._resolver: AddressResolver = DnsResolver()
@@ -691,9 +694,24 @@ class Serf:
         """The last coordinate we learned for ``name`` (None if none)."""
         return self.core.cached_coordinate(name)
 
+    @overload
+    def subscribe(
+        self, *, kinds: tuple[type[E1]], maxsize: int = DEFAULT_MAXSIZE
+    ) -> Subscription[E1]: ...
+
+    @overload
+    def subscribe(
+        self, *, kinds: tuple[type[E1], type[E2]], maxsize: int = DEFAULT_MAXSIZE
+    ) -> Subscription[E1 | E2]: ...
+
+    @overload
     def subscribe(
         self, *, kinds: Iterable[type[Event]] = (), maxsize: int = DEFAULT_MAXSIZE
-    ) -> Subscription[Event]:
+    ) -> Subscription[Event]: ...
+
+    def subscribe(
+        self, *, kinds: Iterable[type[Any]] = (), maxsize: int = DEFAULT_MAXSIZE
+    ) -> Subscription[Any]:
         """Receive this node's events from now on (registered before this returns).
 
         ``kinds``: the event classes to keep (e.g. ``(UserEvent, Query)``; empty keeps
@@ -703,7 +721,7 @@ class Serf:
         and so does this node's shutdown (after the buffered events). On a closed node it
         ends at once.
         """
-        sub: Subscription[Event] = Subscription(
+        sub: Subscription[Any] = Subscription(
             kinds=kinds, maxsize=maxsize, on_close=self._unsubscribe, name=self._name()
         )
         if self._closed:
@@ -716,7 +734,7 @@ class Serf:
         """Every event from now on: :meth:`subscribe` with no ``kinds``."""
         return self.subscribe(maxsize=maxsize)
 
-    def _unsubscribe(self, sub: Subscription[Event]) -> None:
+    def _unsubscribe(self, sub: Subscription[Any]) -> None:
         with contextlib.suppress(ValueError):
             self._subscribers.remove(sub)
 

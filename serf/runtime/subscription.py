@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = ["Subscription", "DEFAULT_MAXSIZE"]
 
@@ -24,7 +24,7 @@ log = logging.getLogger("serf.runtime.serf")
 DEFAULT_MAXSIZE = 4096
 """How many unread events a subscription holds before it drops the oldest."""
 
-E = TypeVar("E")
+E = TypeVar("E", covariant=True)
 
 
 class Subscription(Generic[E]):
@@ -41,7 +41,7 @@ class Subscription(Generic[E]):
         *,
         kinds: Iterable[type] = (),
         maxsize: int = DEFAULT_MAXSIZE,
-        on_close: Callable[[Subscription[E]], None] | None = None,
+        on_close: Callable[[Subscription[Any]], None] | None = None,
         name: str = "",
     ) -> None:
         if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
@@ -68,8 +68,9 @@ class Subscription(Generic[E]):
         """Whether ``event`` is of one of the kinds asked for."""
         return not self.kinds or isinstance(event, self.kinds)
 
-    def push(self, event: E) -> None:
-        """Called by the node: keep ``event`` (dropping the oldest when full)."""
+    def push(self, event: Any) -> None:
+        """Called by the node: keep ``event`` if it is of the kinds asked for (dropping the
+        oldest when full)."""
         if self._ended or not self.wants(event):
             return
         if len(self._items) >= self.maxsize:

@@ -28,9 +28,8 @@ from serf import (
     local,
 )
 from serf.core import io as sio
+from serf.testing import eventually, run_virtual
 from serf.transport.memory import MemoryNetwork
-
-from .conftest import eventually, run
 
 
 def _config(name: str) -> SerfConfig:
@@ -69,7 +68,7 @@ def test_events_keeps_what_arrives_before_the_consumer_starts_reading() -> None:
                 event = await _next(events)
             assert (event.name, event.payload) == ("deploy", b"v1")
 
-    run(main(), 30)
+    run_virtual(main())
 
 
 def test_subscribe_keeps_only_the_kinds_asked_for() -> None:
@@ -85,7 +84,7 @@ def test_subscribe_keeps_only_the_kinds_asked_for() -> None:
             assert isinstance(joined, MemberJoined) and [m.name for m in joined.members] == ["a"]
             assert all(isinstance(e, MemberJoined) for e in list(joins._items))
 
-    run(main(), 30)
+    run_virtual(main())
 
 
 def test_a_full_subscription_drops_the_oldest_counts_and_logs_once(
@@ -102,7 +101,7 @@ def test_a_full_subscription_drops_the_oldest_counts_and_logs_once(
             sub.close()
 
     with caplog.at_level(logging.WARNING, logger="serf"):
-        run(main(), 30)
+        run_virtual(main())
     drops = [r for r in caplog.records if "subscription full" in r.getMessage()]
     assert len(drops) == 1
     assert "b:" in drops[0].getMessage()
@@ -121,7 +120,7 @@ def test_close_ends_iteration_at_once_and_unregisters() -> None:
                 assert scoped in b._subscribers
             assert scoped.closed and scoped not in b._subscribers
 
-    run(main(), 30)
+    run_virtual(main())
 
 
 def test_shutdown_ends_subscriptions_after_their_buffered_events() -> None:
@@ -134,7 +133,7 @@ def test_shutdown_ends_subscriptions_after_their_buffered_events() -> None:
             await b.shutdown()
             assert [e.name async for e in sub] == ["last"]  # type: ignore[attr-defined]
 
-    run(main(), 30)
+    run_virtual(main())
 
 
 def test_subscribing_on_a_closed_node_ends_at_once() -> None:
@@ -144,7 +143,7 @@ def test_subscribing_on_a_closed_node_ends_at_once() -> None:
             assert await asyncio.wait_for(anext(a.events(), "ended"), 5) == "ended"
             assert [e async for e in a.subscribe(kinds=(Query,))] == []
 
-    run(main(), 30)
+    run_virtual(main())
 
 
 def test_subscribe_rejects_bad_arguments() -> None:
@@ -155,7 +154,7 @@ def test_subscribe_rejects_bad_arguments() -> None:
             with pytest.raises(TypeError, match="kinds"):
                 a.subscribe(kinds=("UserEvent",))  # type: ignore[list-item]
 
-    run(main(), 30)
+    run_virtual(main())
 
 
 # -- lifecycle ----------------------------------------------------------------------------
@@ -175,7 +174,7 @@ def test_create_as_context_manager_shuts_down_at_the_end() -> None:
         with pytest.raises(SerfError, match="shut down"):
             await node.user_event("late")
 
-    run(main(), 30)
+    run_virtual(main())
 
 
 def test_leave_on_exit_makes_peers_see_a_leave_not_a_failure() -> None:
@@ -195,7 +194,7 @@ def test_leave_on_exit_makes_peers_see_a_leave_not_a_failure() -> None:
             assert isinstance(left, MemberLeft) and [m.name for m in left.members] == ["b"]
             assert [m.name for m in a.members("left")] == ["b"]
 
-    run(main(), 30)
+    run_virtual(main())
 
 
 def test_state_follows_leave_and_shutdown() -> None:
@@ -207,7 +206,7 @@ def test_state_follows_leave_and_shutdown() -> None:
             await a.shutdown()
             assert a.state is SerfState.SHUTDOWN
 
-    run(main(), 30)
+    run_virtual(main())
 
 
 def test_members_holds_self_as_soon_as_create_returns_and_filters_by_status() -> None:
@@ -220,7 +219,7 @@ def test_members_holds_self_as_soon_as_create_returns_and_filters_by_status() ->
             with pytest.raises(ValueError, match="status must be one of"):
                 a.members("dead")
 
-    run(main(), 30)
+    run_virtual(main())
 
 
 def test_a_node_that_must_shut_down_itself_ends_wait_closed_and_its_subscriptions() -> None:
@@ -234,4 +233,4 @@ def test_a_node_that_must_shut_down_itself_ends_wait_closed_and_its_subscription
             assert a.closed and a.state is SerfState.SHUTDOWN
             assert [e async for e in sub] == []
 
-    run(main(), 30)
+    run_virtual(main())

@@ -23,9 +23,10 @@ from serf import (
     local,
     loopback,
 )
+from serf.testing import eventually, run_virtual
 from serf.transport.memory import MemoryNetwork
 
-from .conftest import eventually, run
+from .conftest import run
 
 KEY = bytes(range(16))
 
@@ -169,10 +170,9 @@ def test_bad_request_arguments_get_clear_errors() -> None:
             with pytest.raises(TypeError, match="payload must be bytes"):
                 await query.respond("up")  # type: ignore[arg-type]
 
-    run(main(), 30)
+    run_virtual(main())
 
 
-@pytest.mark.slow
 def test_key_manager_error_names_each_failing_node_and_those_that_did_not_answer() -> None:
     async def main() -> None:
         net = MemoryNetwork()
@@ -199,4 +199,4 @@ def test_key_manager_error_names_each_failing_node_and_those_that_did_not_answer
             for node in nodes:
                 await node.shutdown()
 
-    run(main(), 30)
+    run_virtual(main())
