@@ -61,7 +61,7 @@ def _mypy_errors(targets: list[Path], tmp_path: Path) -> tuple[dict[Path, set[An
 def test_mypy_strict_rejects_the_marked_lines_of_a_user_file_and_accepts_the_examples(
     tmp_path: Path,
 ) -> None:
-    from .test_readme import readme_example, kit_doc_example
+    from .test_readme import kit_doc_example, readme_example
 
     examples = [tmp_path / "readme_example.py", tmp_path / "kit_doc_example.py"]
     examples[0].write_text(readme_example(), encoding="utf-8")
