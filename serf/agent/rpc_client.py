@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import os
 import socket
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from serf.address import bytes_to_ip
 from serf.core.vivaldi import distance
 from serf.wire.errors import DecodeError
 from serf.wire.messages import Coordinate
@@ -95,12 +95,10 @@ class Member:
     def from_wire(cls, m: Mapping[str, Any]) -> Member:
         """Decode an RPC ``Member`` map (Addr is 4 or 16 raw bytes)."""
         raw = m.get("Addr") or b""
-        try:
-            addr = str(ipaddress.ip_address(bytes(raw))) if raw else ""
+        try:  # Go prints IPv4-mapped addresses (a 0.0.0.0-bound Go agent sends them) as IPv4
+            addr = bytes_to_ip(bytes(raw)) if raw else ""
         except ValueError:
             addr = ""
-        if addr.startswith("::ffff:"):  # Go prints IPv4-mapped addresses as IPv4
-            addr = addr[7:]
         return cls(
             name=str(m.get("Name", "")),
             addr=addr,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from serf.agent.rpc_client import RPCClient, RPCConnectionError, RPCError
+from serf.agent.rpc_client import Member, RPCClient, RPCConnectionError, RPCError
 from serf.wire.rpc import RpcDecoder, encode_rpc
 
 MEMBER = {
@@ -116,3 +116,17 @@ def test_client_against_scripted_server() -> None:
             await server.wait_closed()
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        (bytes([10, 77, 0, 1]), "10.77.0.1"),
+        # Go's agent bound to 0.0.0.0 reports IPv4 members in net.IP's 16-byte form
+        (b"\0" * 10 + b"\xff\xff" + bytes([10, 77, 0, 1]), "10.77.0.1"),
+        (bytes.fromhex("fd77" + "00" * 13 + "01"), "fd77::1"),
+        (b"\x01\x02\x03", ""),
+    ],
+)
+def test_member_addr_from_wire(raw: bytes, text: str) -> None:
+    assert Member.from_wire({"Name": "a", "Addr": raw, "Port": 7946}).addr == text

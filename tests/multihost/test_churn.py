@@ -17,7 +17,7 @@ import pytest
 
 from serf.testing import bounds
 from serf.testing.bedagent import SERF_PORT, BedAgent, wait_until
-from serf.testing.netbed import Host, NetBed
+from serf.testing.netbed import NetBed
 
 pytestmark = [
     pytest.mark.slow,
@@ -33,11 +33,6 @@ pytestmark = [
 N = 6
 MAX_EVENTS = 400
 EVENT_EVERY = 0.25
-
-
-def address_flags(host: Host) -> list[str]:
-    """The agents' address flags: none (default flags, as a new user runs them)."""
-    return [f"-bind={host.hostport(SERF_PORT)}"]
 
 
 class EventFlow:
@@ -79,7 +74,7 @@ def test_churn_with_snapshots_never_delivers_twice(agents: Callable[..., BedAgen
             agents(
                 h,
                 f"node{h.index}",
-                args=[*address_flags(h), f"-snapshot={{dir}}/node{h.index}.snap"],
+                args=[f"-snapshot={{dir}}/node{h.index}.snap"],
             )
             for h in bed.hosts
         ]

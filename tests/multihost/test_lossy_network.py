@@ -13,7 +13,7 @@ import pytest
 
 from serf.testing import bounds
 from serf.testing.bedagent import SERF_PORT, BedAgent, wait_until
-from serf.testing.netbed import Host, NetBed
+from serf.testing.netbed import NetBed
 
 pytestmark = [
     pytest.mark.slow,
@@ -32,14 +32,9 @@ EVENT_EVERY = 2.0
 POLL_EVERY = 0.5
 
 
-def address_flags(host: Host) -> list[str]:
-    """The agents' address flags: none (default flags, as a new user runs them)."""
-    return [f"-bind={host.hostport(SERF_PORT)}"]
-
-
 def test_lossy_delayed_links_for_two_minutes(agents: Callable[..., BedAgent]) -> None:
     with NetBed(N, family="ipv4", seed=15) as bed:
-        cluster = [agents(h, f"node{h.index}", args=address_flags(h)) for h in bed.hosts]
+        cluster = [agents(h, f"node{h.index}") for h in bed.hosts]
         for agent in cluster:
             join = [] if agent is cluster[0] else [f"-join={bed.hosts[0].hostport(SERF_PORT)}"]
             agent.start(*join)

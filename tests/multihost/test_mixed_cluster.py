@@ -17,7 +17,7 @@ import pytest
 from serf.testing import bounds
 from serf.testing.bedagent import SERF_PORT, BedAgent, wait_until
 from serf.testing.gopeer import go_serf_or_skip
-from serf.testing.netbed import Host, NetBed
+from serf.testing.netbed import NetBed
 
 pytestmark = [
     pytest.mark.slow,
@@ -34,11 +34,6 @@ pytestmark = [
 N = 8
 
 
-def address_flags(host: Host) -> list[str]:
-    """The agents' address flags: none (default flags, as a new user runs them)."""
-    return [f"-bind={host.hostport(SERF_PORT)}"]
-
-
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
 def test_mixed_cluster_on_separate_hosts(
     family: Literal["ipv4", "ipv6"], agents: Callable[..., BedAgent]
@@ -53,7 +48,6 @@ def test_mixed_cluster_on_separate_hosts(
                 f"{kind}{host.index}",
                 kind=kind,
                 go_binary=go_binary,
-                args=address_flags(host),
             )
             # a chain: each joins the previous host, so Go joins pyserf and pyserf joins Go
             join = [f"-join={bed.hosts[host.index - 1].hostport(SERF_PORT)}"] if cluster else []
