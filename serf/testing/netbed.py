@@ -48,6 +48,7 @@ __all__ = [
     "LinkFaults",
     "NetBed",
     "NetBedError",
+    "in_namespace",
     "netbed_or_skip",
     "netbed_required",
     "netbed_unavailable",
@@ -130,8 +131,9 @@ def _sweep_stale_namespaces() -> None:
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _in_namespace(netns: str, fn: Callable[[], T]) -> T:
-    """Run ``fn`` on a fresh thread that has entered the network namespace ``netns``."""
+def in_namespace(netns: str, fn: Callable[[], T]) -> T:
+    """Run ``fn`` on a fresh thread that has entered the network namespace ``netns`` (a name
+    under ``/run/netns``) and return its result; sockets it creates stay in that namespace."""
     box: dict[str, Any] = {}
 
     def run() -> None:
@@ -207,7 +209,7 @@ class Host:
 
     def socket(self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM) -> Socket:
         """A socket that lives in this host's namespace (bind/connect it as usual)."""
-        return _in_namespace(self.netns, lambda: socket.socket(family, type))
+        return in_namespace(self.netns, lambda: socket.socket(family, type))
 
     def connect(self, host: str, port: int, timeout: float = 5.0) -> Socket:
         """A TCP connection made from inside this host (e.g. to its own 127.0.0.1 RPC)."""

@@ -29,7 +29,7 @@ from serf.config import MemberlistConfig, SerfConfig, lan
 from serf.runtime.memberlist import Memberlist
 from serf.runtime.serf import Serf
 from serf.testing.gopeer import go_serf_or_skip
-from serf.testing.netbed import _in_namespace, netbed_or_skip
+from serf.testing.netbed import in_namespace, netbed_or_skip
 from serf.transport.base import Stream
 from serf.transport.net import NetTransport
 
@@ -88,7 +88,7 @@ def run_in_netns(name: str, main: Callable[[], Awaitable[T]], timeout: float = 3
         async with asyncio.timeout(timeout):
             return await main()
 
-    return _in_namespace(name, lambda: asyncio.run(bounded()))
+    return in_namespace(name, lambda: asyncio.run(bounded()))
 
 
 # -- in-process: the facades and the transport on a wildcard bind ------------------------
