@@ -7,10 +7,16 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+from serf.testing.signals import pass_default_signals_on
+
 settings.register_profile(
     "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False
 )
 settings.load_profile("ci")
+
+# `pytest &` from a script starts with SIGINT and SIGQUIT ignored; the agents, CLIs and Go peers
+# the tests start must not inherit that (a `serf monitor` would never stop on SIGINT).
+pass_default_signals_on()
 
 
 def _flag(name: str) -> bool:

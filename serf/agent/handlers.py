@@ -30,6 +30,8 @@ import signal
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from serf.agent.children import reset_signals
+
 __all__ = [
     "EVENT_TYPES",
     "OUTPUT_LIMIT",
@@ -288,6 +290,7 @@ async def run_script(
         stderr=asyncio.subprocess.STDOUT,
         env=dict(env),
         start_new_session=True,  # its own process group, so a timeout kills its children too
+        preexec_fn=reset_signals,  # not the agent's ignored SIGINT/SIGQUIT (`serf agent &`)
     )
     warn = loop.call_later(
         warn_after, lambda: log.warning("agent: Script '%s' slow, execution exceeding", script)
