@@ -189,6 +189,8 @@ class Agent:
         self.broker = broker or LogBroker()
         self.serf: Serf | None = None
         self.node_name = config.node_name or socket.gethostname()
+        #: the gossip bind address once configured (``-iface`` applied), as the banner shows it
+        self.bind_address: Address | None = None
         self.tags: dict[str, str] = {}
         self.keyring: Keyring | None = None
         self.listeners: list[Callable[[Event], None]] = []
@@ -215,6 +217,7 @@ class Agent:
             if host != bind.host:
                 log.info("agent: using interface '%s' address '%s'", cfg.interface, host)
                 bind = Address(host, bind.port)
+        self.bind_address = bind
         try:
             ml = replace(
                 profile(self.node_name),

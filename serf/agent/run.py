@@ -40,7 +40,7 @@ def _banner(agent: Agent, rpc_addr: str) -> str:
     cfg = agent.config
     serf = agent._serf()
     local = serf.local_member
-    bind = cfg.bind if ":" in cfg.bind.rsplit("]", 1)[-1] else f"{cfg.bind}:7946"
+    bind = str(agent.bind_address) if agent.bind_address else cfg.bind  # [v6]:port as Go
     lines = [
         "==> Serf agent running!",
         f"         Node name: '{agent.node_name}'",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -172,9 +173,10 @@ def _exec(ns: str, *cmd: str, timeout: float = 10.0) -> subprocess.CompletedProc
     )
 
 
-def agent_view(ns: str, serf: list[str], *flags: str, log: Path) -> tuple[str, str]:
+def agent_view(ns: str, serf: list[str], *flags: str, log: Path) -> tuple[str, str, str]:
     """Run ``serf agent -node n FLAGS`` in ``ns``: (its ``members`` address, or its error
-    output when it exited; the local UDP sockets on its port as ``ss -lun`` shows them)."""
+    output when it exited; the local UDP sockets on its port as ``ss -lun`` shows them; the
+    banner's bind address)."""
     with log.open("w") as out:
         proc = subprocess.Popen(
             ["ip", "netns", "exec", ns, *serf, "agent", "-node", "n", *flags],
@@ -185,12 +187,13 @@ def agent_view(ns: str, serf: list[str], *flags: str, log: Path) -> tuple[str, s
         end = time.monotonic() + 20.0
         while time.monotonic() < end:
             if proc.poll() is not None:
-                return "exited: " + log.read_text(), ""
+                return "exited: " + log.read_text(), "", ""
             members = _exec(ns, *serf, "members")
             if members.returncode == 0 and members.stdout.strip():
                 sockets = _exec(ns, "ss", "-Hlun").stdout.split()
                 ours = " ".join(s for s in sockets if s.endswith(":7946"))
-                return members.stdout.split()[1], ours
+                banner = re.search(r"Bind addr: '([^']*)'", log.read_text())
+                return members.stdout.split()[1], ours, banner[1] if banner else "no banner"
             time.sleep(0.2)
         raise AssertionError(f"agent in {ns} never answered: {log.read_text()}")
     finally:
@@ -224,8 +227,8 @@ def test_agent_default_flags_advertise_as_go(
     addrs, gw4, gw6, flags, expected = CASES[case]
     go = [str(go_serf_or_skip())]
     ns = netns(addrs, v4_gateway=gw4, v6_gateway=gw6)
-    ours, our_sockets = agent_view(ns, SERF, *flags, log=tmp_path / "py.log")
-    theirs, their_sockets = agent_view(ns, go, *flags, log=tmp_path / "go.log")
+    ours, our_sockets, our_bind = agent_view(ns, SERF, *flags, log=tmp_path / "py.log")
+    theirs, their_sockets, their_bind = agent_view(ns, go, *flags, log=tmp_path / "go.log")
     if expected.startswith("no private"):
         assert expected in ours and expected in theirs
         # the start error as Go words it, and once (not "Failed to start ... Failed to start")
@@ -235,3 +238,4 @@ def test_agent_default_flags_advertise_as_go(
     assert ours == expected
     wildcard = not flags or flags[0] == "-advertise"
     assert our_sockets == their_sockets == ("*:7946" if wildcard else expected)
+    assert our_bind == their_bind == ("0.0.0.0:7946" if wildcard else expected)
