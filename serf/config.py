@@ -142,7 +142,8 @@ class MemberlistConfig:
     """The AES-GCM format: 0 (PKCS7-padded) or 1 (unpadded). Go derives it from
     ``ProtocolVersion`` (v1 -> 0, v2+ -> 1); here it is explicit."""
     codec: str = "lpe"
-    """Our own: the message-body codec, ``"lpe"`` (native) or ``"go"`` (byte-compatible)."""
+    """Our own: the message-body codec, ``"lpe"`` (native) or ``"go"`` (byte-compatible), or
+    the name of a codec registered with :func:`serf.wire.codec.register_codec`."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -219,7 +220,13 @@ class MemberlistConfig:
         if self.encryption_version not in (0, 1):
             raise ValueError(f"encryption_version must be 0 or 1, got {self.encryption_version!r}")
         if self.codec not in CODECS:
-            raise ValueError(f"codec must be one of {CODECS}, got {self.codec!r}")
+            from serf.wire.codec import available_codecs  # a codec registered by the user
+
+            if self.codec not in available_codecs():
+                raise ValueError(
+                    f"codec must be one of {', '.join(available_codecs())} (register your own"
+                    f" with serf.wire.codec.register_codec), got {self.codec!r}"
+                )
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:

@@ -65,7 +65,7 @@ from serf.core.state import MemberRecord, SerfState
 from serf.core.vivaldi import CoordinateCache, CoordinateClient
 from serf.memberlist import io as mio
 from serf.memberlist.core import MemberlistCore
-from serf.memberlist.delegates import CompositeDelegate
+from serf.memberlist.delegates import CompositeDelegate, chain
 from serf.memberlist.state import Node, NodeState, StateTable
 from serf.wire.messages import (
     Coordinate,
@@ -207,6 +207,7 @@ class SerfCore:
         snapshot: SnapshotState | None = None,
         merge_delegate: SerfMergeDelegate | None = None,
         reconnect_delegate: ReconnectDelegate | None = None,
+        memberlist_delegate: CompositeDelegate | None = None,
     ) -> None:
         from dataclasses import replace
 
@@ -235,6 +236,8 @@ class SerfCore:
             conflict=hooks,
             ping=None if config.disable_coordinates else hooks,
         )
+        if memberlist_delegate is not None:  # the user's parts observe after ours
+            composite = chain(composite, memberlist_delegate)
         self.memberlist = MemberlistCore(
             ml_config,
             rng=rng,

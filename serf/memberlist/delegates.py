@@ -9,7 +9,7 @@ the rest.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from serf.memberlist.state import Node
 
@@ -21,6 +21,7 @@ __all__ = [
     "ConflictDelegate",
     "PingDelegate",
     "CompositeDelegate",
+    "chain",
 ]
 
 
@@ -197,3 +198,69 @@ class CompositeDelegate:
         """Forward a completed probe."""
         if self.ping is not None:
             self.ping.notify_ping_complete(node, rtt, payload)
+
+
+_PARTS = ("delegate", "events", "merge", "alive", "conflict", "ping")
+
+
+class _Chained:
+    """Two delegate parts of one kind as one: notifications reach both (``first`` first), a
+    veto of either refuses, and the ack payload is ``first``'s."""
+
+    __slots__ = ("first", "then")
+
+    def __init__(self, first: object, then: object) -> None:
+        self.first: Any = first
+        self.then: Any = then
+
+    def notify_join(self, node: Node) -> None:
+        self.first.notify_join(node)
+        self.then.notify_join(node)
+
+    def notify_leave(self, node: Node) -> None:
+        self.first.notify_leave(node)
+        self.then.notify_leave(node)
+
+    def notify_update(self, node: Node) -> None:
+        self.first.notify_update(node)
+        self.then.notify_update(node)
+
+    def notify_merge(self, nodes: list[Node]) -> str | None:
+        refused: str | None = self.first.notify_merge(nodes)
+        return refused if refused is not None else self.then.notify_merge(nodes)
+
+    def notify_alive(self, node: Node) -> str | None:
+        refused: str | None = self.first.notify_alive(node)
+        return refused if refused is not None else self.then.notify_alive(node)
+
+    def notify_conflict(self, existing: Node, other: Node) -> None:
+        self.first.notify_conflict(existing, other)
+        self.then.notify_conflict(existing, other)
+
+    def ack_payload(self) -> bytes:
+        payload: bytes = self.first.ack_payload()
+        return payload
+
+    def notify_ping_complete(self, node: Node, rtt: float, payload: bytes) -> None:
+        self.first.notify_ping_complete(node, rtt, payload)
+        self.then.notify_ping_complete(node, rtt, payload)
+
+
+def chain(first: CompositeDelegate, then: CompositeDelegate) -> CompositeDelegate:
+    """One CompositeDelegate that calls ``first``'s parts, then ``then``'s.
+
+    Notifications (joins, leaves, updates, conflicts, completed pings) reach both; a merge or
+    alive veto from either refuses; the ack payload is ``first``'s. The ``delegate`` part
+    (node meta, messages, broadcasts, push/pull state) cannot be shared: ValueError when both
+    have one.
+    """
+    if first.delegate is not None and then.delegate is not None:
+        raise ValueError(
+            "only one Delegate (node meta, user messages, broadcasts, push/pull state) can "
+            "be plugged; serf uses its own for tags, events and queries"
+        )
+    parts: dict[str, Any] = {}
+    for name in _PARTS:
+        a, b = getattr(first, name), getattr(then, name)
+        parts[name] = a if b is None else b if a is None else _Chained(a, b)
+    return CompositeDelegate(**parts)

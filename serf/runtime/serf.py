@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ipaddress
 import logging
 import os
 import random
@@ -39,11 +40,12 @@ from serf.core.keyring_file import format_keyring
 from serf.core.serf import ReconnectDelegate, SerfCore, SerfMergeDelegate
 from serf.core.snapshot import SnapshotState, replay_lines
 from serf.core.state import SerfState
+from serf.memberlist.delegates import CompositeDelegate
 from serf.memberlist.io import Effect, RequestCompleted
 from serf.runtime.advertise import advertise_address
 from serf.runtime.driver import MemberlistDriver
 from serf.runtime.subscription import DEFAULT_MAXSIZE, Subscription
-from serf.transport.base import AddressResolver, DnsResolver, Transport
+from serf.transport.base import AddressLike, AddressResolver, DnsResolver, Transport
 from serf.wire.keyring import Keyring
 from serf.wire.messages import Coordinate
 
@@ -142,6 +144,14 @@ class QueryResponse:
             else:
                 responses[item.from_] = item.payload
         return acks, responses
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_create_arguments(config: object, transport: object, keyring: object) -> None:
@@ -403,6 +413,7 @@ class Serf:
         resolver: AddressResolver | None = None,
         merge_delegate: SerfMergeDelegate | None = None,
         reconnect_delegate: ReconnectDelegate | None = None,
+        memberlist_delegate: CompositeDelegate | None = None,
         rng: random.Random | None = None,
         leave_on_exit: bool = False,
     ) -> SerfStartup:
@@ -412,6 +423,14 @@ class Serf:
         (``async with Serf.create(cfg) as node:``), which shuts the node down at the end of
         the block, after leaving gracefully when ``leave_on_exit`` is set. When it returns,
         :meth:`members` already holds this node.
+
+        ``transport``: a started-by-us :class:`~serf.transport.base.Transport` (default:
+        UDP + TCP on ``memberlist.bind_addr:bind_port``). ``keyring``: the encryption keys.
+        ``resolver``: turns join names into addresses. ``merge_delegate`` may veto joins,
+        ``reconnect_delegate`` sets per-member reconnect timeouts. ``memberlist_delegate``:
+        a :class:`~serf.memberlist.delegates.CompositeDelegate` of memberlist hooks (events,
+        alive/merge vetoes, conflicts, completed pings) called after serf's own; its
+        ``delegate`` part is serf's and cannot be replaced.
         """
 
         async def start() -> Serf:
@@ -424,6 +443,7 @@ class Serf:
                     resolver=resolver,
                     merge_delegate=merge_delegate,
                     reconnect_delegate=reconnect_delegate,
+                    memberlist_delegate=memberlist_delegate,
                     rng=rng,
                 )
             except BaseException:
@@ -443,6 +463,7 @@ class Serf:
         resolver: AddressResolver | None = None,
         merge_delegate: SerfMergeDelegate | None = None,
         reconnect_delegate: ReconnectDelegate | None = None,
+        memberlist_delegate: CompositeDelegate | None = None,
         rng: random.Random | None = None,
     ) -> None:
         _check_create_arguments(config, transport, keyring)
@@ -474,6 +495,7 @@ class Serf:
             snapshot=snapshot,
             merge_delegate=merge_delegate,
             reconnect_delegate=reconnect_delegate,
+            memberlist_delegate=memberlist_delegate,
         )
         self._core, self._driver = core, driver
         self._files.open()
@@ -576,17 +598,30 @@ class Serf:
             raise SerfError(done.error)
         return done
 
-    async def _resolve(self, addresses: Iterable[str | Address]) -> tuple[Address, ...]:
+    async def _resolve(self, addresses: Iterable[str | AddressLike]) -> tuple[Address, ...]:
+        if isinstance(addresses, str | Address):
+            addresses = [addresses]
         out: list[Address] = []
         for item in addresses:
-            if isinstance(item, Address):
-                out.append(item)
+            if not isinstance(item, str):
+                if not (hasattr(item, "host") and hasattr(item, "port")):
+                    raise TypeError(
+                        "join addresses must be 'host:port' strings or have .host and .port,"
+                        f" got {type(item).__name__}"
+                    )
+                addr = Address(str(item.host), int(item.port))
+                if _is_ip(addr.host):
+                    out.append(addr)
+                else:  # a name: resolved as the string form would be
+                    out.extend(await self._resolver.resolve(str(addr)))
             else:  # the resolver returns IP literals as they are; Go accepts "name/ip:port"
                 out.extend(await self._resolver.resolve(item.rsplit("/", 1)[-1]))
         return tuple(out)
 
-    async def join(self, addresses: Iterable[str | Address], ignore_old: bool = False) -> int:
-        """Join through ``addresses``; the number reached (SerfError if none could be)."""
+    async def join(self, addresses: Iterable[str | AddressLike], ignore_old: bool = False) -> int:
+        """Join through ``addresses`` (``"host:port"`` or ``"name/host:port"`` strings, or
+        any object with ``.host`` and ``.port``); the number reached (SerfError if none could
+        be)."""
         addrs = await self._resolve(addresses)
         done = await self._request(lambda rid: sio.SerfJoinRequest(rid, addrs, ignore_old))
         return int(done.result or 0)
