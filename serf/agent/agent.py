@@ -49,7 +49,17 @@ from serf.runtime.advertise import AdvertiseError, interface_bind_host, parse_ho
 from serf.runtime.serf import Event, Query, Serf, SerfError
 from serf.wire.keyring import Keyring
 
-__all__ = ["Agent", "AgentError", "LogBroker", "LEVELS", "TRACE", "go_level", "member_event_type"]
+__all__ = [
+    "Agent",
+    "AgentError",
+    "LogBroker",
+    "LEVELS",
+    "TRACE",
+    "go_arch",
+    "go_level",
+    "go_os",
+    "member_event_type",
+]
 
 log = logging.getLogger("serf.agent")
 
@@ -69,6 +79,43 @@ AGENT_COALESCE = {
     "user_coalesce_period": 3.0,
     "user_quiescent_period": 1.0,
 }
+
+
+#: platform.machine() names -> Go's GOARCH names (what Go serf's ``info`` reports)
+_GOARCH = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "i386": "386",
+    "i486": "386",
+    "i586": "386",
+    "i686": "386",
+    "x86": "386",
+    "armv6l": "arm",
+    "armv7l": "arm",
+    "armv8l": "arm",
+    "ppc64le": "ppc64le",
+    "ppc64": "ppc64",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+    "mips64": "mips64",
+    "loongarch64": "loong64",
+}
+
+
+def go_arch(machine: str | None = None) -> str:
+    """This machine's architecture as Go's GOARCH names it (``amd64``, ``arm64``, ...)."""
+    name = (machine if machine is not None else platform.machine()).lower()
+    return _GOARCH.get(name, name)
+
+
+def go_os(plat: str | None = None) -> str:
+    """This OS as Go's GOOS names it (``linux``, ``darwin``, ``windows``, ``freebsd``)."""
+    name = plat if plat is not None else sys.platform
+    if name == "win32":
+        return "windows"
+    return name.rstrip("0123456789") or name
 
 
 class AgentError(Exception):
@@ -438,8 +485,8 @@ class Agent:
         return {
             "agent": {"name": self.node_name},
             "runtime": {
-                "os": sys.platform,
-                "arch": platform.machine(),
+                "os": go_os(),
+                "arch": go_arch(),
                 "version": f"python{platform.python_version()}",
                 "max_procs": str(os.cpu_count() or 1),
                 "goroutines": str(len(asyncio.all_tasks())),

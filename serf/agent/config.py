@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serf.cli.flags import FlagError, FlagSet, parse_duration
+from serf.cli.flags import FlagError, FlagSet, HelpRequested, parse_duration
 
 __all__ = [
     "AgentConfig",
@@ -294,27 +294,78 @@ def unmarshal_tags(pairs: Sequence[str]) -> dict[str, str]:
     return tags
 
 
+_AGENT_FLAG_HELP = {
+    "advertise": "Address to advertise to the other members (host[:port]).",
+    "bind": "Address to bind the gossip listeners to (host[:port],\n"
+    "default 0.0.0.0:7946; [::1] for IPv6).",
+    "broadcast-timeout": "How long to wait for a broadcast to go out (Go\nduration).",
+    "codec": "Message body codec: go (Go serf's, the default) or lpe.",
+    "config-dir": "Read every *.json file in this directory, in order\n(repeatable).",
+    "config-file": "Read configuration from this JSON file (repeatable).",
+    "disable-compression": "Do not compress messages.",
+    "discover": "Cluster name to find peers by over mDNS.",
+    "encrypt": "Base64 key to encrypt gossip with (16, 24 or 32 bytes).",
+    "event-handler": "[type[:name]=]script to run on events (repeatable).",
+    "iface": "Network interface to bind to (instead of -bind's host).",
+    "join": "Address of an agent to join at start (repeatable).",
+    "keyring-file": "Keyring file: loaded at start, kept up to date.",
+    "log-level": "Lowest log level shown: trace, debug, info, warn, err.",
+    "mdns-disable-ipv4": "Do not use IPv4 for mDNS.",
+    "mdns-disable-ipv6": "Do not use IPv6 for mDNS.",
+    "mdns-iface": "Network interface for mDNS (default: -iface).",
+    "node": "Name of this node (default: the hostname).",
+    "profile": "Timing profile: lan (default), wan or local.",
+    "protocol": "Serf protocol version to speak (2-5; default the newest).",
+    "rejoin": "Rejoin the cluster from the snapshot after a leave.",
+    "replay": "Replay old user events when joining with -join.",
+    "retry-interval": "Time between -retry-join attempts (Go duration).",
+    "retry-join": "Address to join, retried until it works (repeatable).",
+    "retry-max": "Number of -retry-join attempts (0: no limit).",
+    "role": "Deprecated: the same as -tag role=<value>.",
+    "rpc-addr": "Address of the RPC listener (default 127.0.0.1:7373).",
+    "rpc-auth": "Token RPC clients must present.",
+    "snapshot": "File to save the cluster state to and restore it from.",
+    "syslog": "Log to syslog (not supported by pyserf: ignored).",
+    "tag": "key=value tag of this node (repeatable).",
+    "tags-file": "File the tags are kept in (JSON), read and written.",
+    "transport": "Gossip transport: net (UDP+TCP, the default) or quic.",
+}
+
+
 def _agent_flags() -> FlagSet:
-    fs = FlagSet("agent")
+    fs = FlagSet(
+        "agent",
+        "serf agent [options]",
+        "Starts a Serf agent and runs it until interrupted. The agent is one node\nof a cluster.",
+    )
+
+    def help_of(name: str) -> str:
+        return _AGENT_FLAG_HELP.get(name, "")
+
     for name in (
         "bind", "advertise", "encrypt", "keyring-file", "log-level", "node", "role", "rpc-addr",
         "profile", "snapshot", "discover", "iface", "mdns-iface", "tags-file",
         "retry-interval", "broadcast-timeout", "codec", "transport", "rpc-auth",
     ):  # fmt: skip
-        fs.string(name)
+        fs.string(name, help=help_of(name))
     for name in ("event-handler", "join", "tag", "retry-join"):
-        fs.repeated(name)
+        fs.repeated(name, help=help_of(name))
     # Go appends both to one list, so files and directories keep their command-line order
-    fs.repeated("config-file", into="config")
-    fs.repeated("config-dir", into="config")
+    fs.repeated("config-file", help=help_of("config-file"), into="config")
+    fs.repeated("config-dir", help=help_of("config-dir"), into="config")
     for name in (
         "replay", "mdns-disable-ipv4", "mdns-disable-ipv6", "syslog", "rejoin",
         "disable-compression",
     ):  # fmt: skip
-        fs.boolean(name)
-    fs.integer("protocol", -1)
-    fs.integer("retry-max", 0)
+        fs.boolean(name, help=help_of(name))
+    fs.integer("protocol", -1, help=help_of("protocol"))
+    fs.integer("retry-max", 0, help=help_of("retry-max"))
     return fs
+
+
+def agent_usage() -> str:
+    """The help text of ``serf agent``."""
+    return _agent_flags().usage()
 
 
 _FLAG_TO_KEY = {
@@ -350,6 +401,8 @@ def parse_flags(args: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
     seen: set[str] = set()
     try:
         values, rest = _agent_flags().parse(args, seen=seen)
+    except HelpRequested:
+        raise
     except FlagError as exc:
         raise ConfigError(str(exc)) from None
     if rest:

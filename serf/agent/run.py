@@ -26,7 +26,7 @@ from typing import Any
 from serf.agent.agent import Agent, AgentError, LogBroker, python_level
 from serf.agent.config import AgentConfig, ConfigError, load_config
 from serf.agent.rpc_server import RpcServer
-from serf.cli.flags import FlagError
+from serf.cli.flags import FlagError, HelpRequested
 
 __all__ = ["main", "run", "GRACEFUL_TIMEOUT"]
 
@@ -41,24 +41,26 @@ def _banner(agent: Agent, rpc_addr: str) -> str:
     serf = agent._serf()
     local = serf.local_member
     bind = str(agent.bind_address) if agent.bind_address else cfg.bind  # [v6]:port as Go
-    lines = [
-        "==> Serf agent running!",
-        f"         Node name: '{agent.node_name}'",
-        f"         Bind addr: '{bind}'",
-    ]
+    # as Go's banner: labels right-aligned to "Message Compression Enabled" under a 4-space
+    # indent; Go leaves "Advertise addr" unaligned, and so do we (scripts match it as it is)
+    rows = [("Node name", f"'{agent.node_name}'"), ("Bind addr", f"'{bind}'")]
     if cfg.advertise:
-        lines.append(f"    Advertise addr: '{local.address}'")
-    lines += [
-        f"          RPC addr: '{rpc_addr}'",
-        f"         Encrypted: {'true' if agent.keyring is not None else 'false'}",
-        f"          Snapshot: {'true' if cfg.snapshot_path else 'false'}",
-        f"           Profile: {cfg.profile}",
-        *([f"      mDNS cluster: {cfg.discover}"] if cfg.discover else []),
-        f"    Message Compression Enabled: {'true' if cfg.enable_compression else 'false'}",
-        "",
-        "==> Log data will now stream in as it occurs:",
-        "",
+        rows.append(("Advertise addr", f"'{local.address}'"))
+    rows += [
+        ("RPC addr", f"'{rpc_addr}'"),
+        ("Encrypted", "true" if agent.keyring is not None else "false"),
+        ("Snapshot", "true" if cfg.snapshot_path else "false"),
+        ("Profile", cfg.profile),
+        ("Message Compression Enabled", "true" if cfg.enable_compression else "false"),
     ]
+    if cfg.discover:
+        rows.append(("mDNS cluster", cfg.discover))
+    width = len("Message Compression Enabled")
+    lines = ["==> Serf agent running!"]
+    for label, value in rows:
+        shown = label if label == "Advertise addr" else label.rjust(width)
+        lines.append(f"    {shown}: {value}")
+    lines += ["", "==> Log data will now stream in as it occurs:", ""]
     return "\n".join(lines)
 
 
@@ -167,7 +169,11 @@ async def _wait(
         print("Gracefully shutting down agent...", flush=True)
         leave = asyncio.ensure_future(agent.leave())
         second = asyncio.ensure_future(signals.get())
-        done, _ = await asyncio.wait({leave, second}, timeout=GRACEFUL_TIMEOUT)
+        # FIRST_COMPLETED: the leave's end, a second signal or the limit, whichever is first
+        # (waiting for both tasks would always take the full limit)
+        done, _ = await asyncio.wait(
+            {leave, second}, timeout=GRACEFUL_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        )
         second.cancel()
         if leave in done and leave.exception() is None:
             return 0
@@ -184,6 +190,9 @@ def main(args: Sequence[str]) -> int:
     args = list(args)
     try:
         cfg = load_config(args)
+    except HelpRequested as exc:  # as Go's cli library: the help on stderr, exit 0
+        print(f"{exc}\n", file=sys.stderr)
+        return 0
     except (ConfigError, FlagError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1

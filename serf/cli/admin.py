@@ -9,7 +9,6 @@ cached Vivaldi coordinates and prints their estimated distance.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from serf.agent.config import ConfigError, unmarshal_tags
@@ -19,6 +18,7 @@ from serf.cli.common import (
     columnize,
     command,
     err,
+    format_json,
     out,
     parse_or_exit,
     rpc_flagset,
@@ -26,8 +26,6 @@ from serf.cli.common import (
 )
 
 __all__ = ["info", "keys", "rtt", "tags"]
-
-_KEYS_HELP = "Usage: serf keys [options]... (exactly one of -install, -use, -remove, -list)"
 
 
 def _failures(exc: RPCError) -> None:
@@ -39,11 +37,17 @@ def _failures(exc: RPCError) -> None:
 @command
 def keys(args: Sequence[str]) -> int:
     """Manipulate the internal encryption keyring used by Serf."""
-    fs = rpc_flagset("keys")
-    fs.string("install", help="install a new key")
-    fs.string("use", help="change primary encryption key")
-    fs.string("remove", help="remove a key")
-    fs.boolean("list", help="list cluster keys")
+    fs = rpc_flagset(
+        "keys",
+        "serf keys [options]...",
+        "Manages the encryption keyring of every member of the cluster: one of\n"
+        "-install, -use, -remove or -list per call. Keys are base64 (16, 24 or\n"
+        "32 bytes). The agents must run with encryption enabled.",
+    )
+    fs.string("install", help="Install this key on every member.")
+    fs.string("use", help="Make this installed key the primary on every\nmember.")
+    fs.string("remove", help="Remove this key from every member (not the\nprimary).")
+    fs.boolean("list", help="List the keys installed, with how many members\nhold each.")
     values, _ = parse_or_exit(fs, args)
     chosen = [f for f in ("install", "use", "remove") if values[f]]
     if values["list"]:
@@ -51,7 +55,7 @@ def keys(args: Sequence[str]) -> int:
     if len(chosen) > 1:
         raise CommandError("Only one of -install, -use, -remove, or -list allowed")
     if not chosen:
-        raise CommandError(_KEYS_HELP)
+        raise CommandError(help=fs.usage())
     action = chosen[0]
 
     async def body(client: RPCClient) -> int:
@@ -106,12 +110,19 @@ def keys(args: Sequence[str]) -> int:
 @command
 def tags(args: Sequence[str]) -> int:
     """Modify tags of a running Serf agent."""
-    fs = rpc_flagset("tags")
-    fs.repeated("set", help="tag pairs, specified as key=value")
-    fs.repeated("delete", help="tag keys to unset")
+    fs = rpc_flagset(
+        "tags",
+        "serf tags [options]",
+        "Sets or deletes tags of a running Serf agent; the cluster learns of the\n"
+        "change at once. Tags given on the command line of the agent are\n"
+        "overridden; with -tags-file the change is also saved there.",
+    )
+    fs.repeated("set", help="key=value: set this tag (repeatable).")
+    fs.repeated("delete", help="Delete this tag (repeatable).")
     values, _ = parse_or_exit(fs, args)
     if not values["set"] and not values["delete"]:
-        raise CommandError("Usage: serf tags [options] (-set key=value and/or -delete key)")
+        out(fs.usage())  # as Go: the help on stdout, exit 1
+        raise CommandError()
     try:
         new_tags = unmarshal_tags(values["set"])
     except ConfigError as exc:
@@ -131,8 +142,13 @@ def tags(args: Sequence[str]) -> int:
 @command
 def info(args: Sequence[str]) -> int:
     """Provides debugging information for operators."""
-    fs = rpc_flagset("info")
-    fs.string("format", "text", help="output format")
+    fs = rpc_flagset(
+        "info",
+        "serf info [options]",
+        "Prints what a running Serf agent reports about itself, for operators\n"
+        "(agent, runtime, serf and tags sections).",
+    )
+    fs.string("format", "text", help="Output format: text or json.")
     values, _ = parse_or_exit(fs, args)
     fmt = values["format"]
 
@@ -142,7 +158,7 @@ def info(args: Sequence[str]) -> int:
         except (RPCError, ConnectionError) as exc:
             raise CommandError(f"Error querying agent: {exc}") from None
         if fmt == "json":
-            out(json.dumps(stats, indent=2, sort_keys=True))
+            out(format_json(stats))
         elif fmt == "text":
             lines = []
             for section in sorted(stats):
@@ -159,7 +175,12 @@ def info(args: Sequence[str]) -> int:
 @command
 def rtt(args: Sequence[str]) -> int:
     """Estimates network round trip time between nodes."""
-    fs = rpc_flagset("rtt")
+    fs = rpc_flagset(
+        "rtt",
+        "serf rtt [options] node1 [node2]",
+        "Estimates the round trip time between two nodes from their network\n"
+        "coordinates; with one node, between it and the agent's own node.",
+    )
     values, nodes = parse_or_exit(fs, args)
 
     async def body(client: RPCClient) -> int:
@@ -170,7 +191,7 @@ def rtt(args: Sequence[str]) -> int:
                 raise CommandError(f"Error querying agent: {exc}") from None
             nodes.append(stats.get("agent", {}).get("name", ""))
         elif len(nodes) != 2:
-            raise CommandError("One or two node names must be specified")
+            raise CommandError("One or two node names must be specified", help=fs.usage())
         coords = []
         for node in nodes:
             try:

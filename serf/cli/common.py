@@ -11,7 +11,6 @@ agent: ...`` on failure), runs, closes, and turns Ctrl-C into the command's chos
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,9 +18,11 @@ from typing import Any
 
 from serf.agent.rpc_client import DEFAULT_RPC_ADDR, RPCClient, RPCConnectionError, RPCError
 from serf.cli.flags import FlagError, FlagSet, HelpRequested
+from serf.cli.gojson import marshal_indent
 
 __all__ = [
     "CommandError",
+    "ShowHelp",
     "columnize",
     "err",
     "format_json",
@@ -29,31 +30,78 @@ __all__ = [
     "parse_or_exit",
     "rpc_flagset",
     "run_command",
+    "stderr_line",
 ]
 
 
 class CommandError(Exception):
-    """Ends a command: print ``message`` (if any) on stderr and exit with ``status``."""
+    """Ends a command: print ``message`` (if any) and then ``help`` on stdout, exit ``status``.
 
-    def __init__(self, message: str = "", status: int = 1) -> None:
+    Go's commands print errors with ``Ui.Error`` on a ``BasicUi`` without an error writer,
+    which is stdout; a usage error is the message, a blank line and the command's help.
+    """
+
+    def __init__(self, message: str = "", status: int = 1, help: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.help = help
+
+    def report(self) -> int:
+        """Print the message (and help) as Go does; the exit status."""
+        if self.message:
+            err(self.message)
+        if self.help:
+            if self.message:
+                err("")
+            err(self.help)
+        return self.status
 
 
-def out(text: str = "") -> None:
-    """A line on stdout (Go's Ui.Output / Ui.Info)."""
-    print(text, flush=True)
+class ShowHelp(Exception):
+    """``-h``: the command's help on stderr, exit 0 (Go's cli library writes help there)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
 
 
-def err(text: str = "") -> None:
-    """A line on stderr (Go's Ui.Error)."""
-    print(text, file=sys.stderr, flush=True)
+def _write(stream: Any, text: str | bytes) -> None:
+    # raw bytes as Go writes them: a str's lone surrogates are the bytes they escape
+    if isinstance(text, str):
+        try:
+            data = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            data = text.encode("utf-8", "replace")
+    else:
+        data = text
+    stream.flush()
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:  # a text-only stream (a test's capture): no raw bytes possible
+        stream.write(data.decode("utf-8", "replace") + "\n")
+    else:
+        buffer.write(data + b"\n")
+        buffer.flush()
 
 
-def rpc_flagset(name: str) -> FlagSet:
+def out(text: str | bytes = "") -> None:
+    """A line on stdout (Go's Ui.Output / Ui.Info); bytes are written as they are."""
+    _write(sys.stdout, text)
+
+
+def err(text: str | bytes = "") -> None:
+    """An error line: on stdout, as Go's Ui.Error on serf's BasicUi."""
+    _write(sys.stdout, text)
+
+
+def stderr_line(text: str) -> None:
+    """A line on stderr (Go's flag package errors and the cli library's help go there)."""
+    _write(sys.stderr, text)
+
+
+def rpc_flagset(name: str, synopsis: str = "", description: str = "") -> FlagSet:
     """A FlagSet with ``-rpc-addr`` and ``-rpc-auth`` (defaults from the environment)."""
-    fs = FlagSet(name)
+    fs = FlagSet(name, synopsis, description)
     fs.string(
         "rpc-addr",
         os.environ.get("SERF_RPC_ADDR") or DEFAULT_RPC_ADDR,
@@ -68,9 +116,11 @@ def parse_or_exit(fs: FlagSet, args: Sequence[str]) -> tuple[dict[str, Any], lis
     try:
         return fs.parse(args)
     except HelpRequested as exc:
-        raise CommandError(str(exc)) from None
+        raise ShowHelp(str(exc)) from None
     except FlagError as exc:
-        raise CommandError(f"{fs.name}: {exc}") from None
+        # as Go's flag.ContinueOnError: the error on stderr, the usage on stdout, exit 1
+        stderr_line(str(exc))
+        raise CommandError(help=fs.usage()) from None
 
 
 def columnize(rows: Sequence[str]) -> str:
@@ -91,8 +141,8 @@ def columnize(rows: Sequence[str]) -> str:
 
 
 def format_json(data: Any) -> str:
-    """Go's json.MarshalIndent(data, "", "  "), trimmed."""
-    return json.dumps(data, indent=2, ensure_ascii=False).strip()
+    """Go's json.MarshalIndent(data, "", "  "): dicts as Go maps, :class:`Struct` as structs."""
+    return marshal_indent(data).strip()
 
 
 def run_command(
@@ -116,9 +166,7 @@ def run_command(
     try:
         return asyncio.run(main())
     except CommandError as exc:
-        if exc.message:
-            err(exc.message)
-        return exc.status
+        return exc.report()
     except KeyboardInterrupt:
         return interrupt_status
 
@@ -129,10 +177,11 @@ def command(fn: Callable[[Sequence[str]], int]) -> Callable[[Sequence[str]], int
     def wrapper(args: Sequence[str]) -> int:
         try:
             return fn(args)
+        except ShowHelp as exc:
+            stderr_line(exc.text + "\n")
+            return 0
         except CommandError as exc:
-            if exc.message:
-                err(exc.message)
-            return exc.status
+            return exc.report()
 
     wrapper.__doc__ = fn.__doc__
     wrapper.__name__ = fn.__name__

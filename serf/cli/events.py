@@ -27,6 +27,7 @@ from serf.cli.common import (
     rpc_flagset,
     run_command,
 )
+from serf.cli.gojson import Struct
 
 __all__ = ["event", "monitor", "query", "reachability"]
 
@@ -48,12 +49,15 @@ Troubleshooting tips:
 * Verify networking equipment is functional"""
 
 
-def _name_and_payload(rest: list[str], what: str) -> tuple[str, bytes | None]:
+def _name_and_payload(rest: list[str], what: str, usage: str) -> tuple[str, bytes | None]:
     if not rest:
-        raise CommandError(f"A{'n' if what == 'event' else ''} {what} name must be specified.")
+        raise CommandError(
+            f"A{'n' if what == 'event' else ''} {what} name must be specified.", help=usage
+        )
     if len(rest) > 2:
         raise CommandError(
-            "Too many command line arguments. Only a name and payload must be specified."
+            "Too many command line arguments. Only a name and payload must be specified.",
+            help=usage,
         )
     # argv holds the bytes the shell passed (surrogate-escaped): send them as they were
     return rest[0], (os.fsencode(rest[1]) if len(rest) == 2 else None)
@@ -62,10 +66,20 @@ def _name_and_payload(rest: list[str], what: str) -> tuple[str, bytes | None]:
 @command
 def event(args: Sequence[str]) -> int:
     """Send a custom event through the Serf cluster."""
-    fs = rpc_flagset("event")
-    fs.boolean("coalesce", True, help="coalesce")
+    fs = rpc_flagset(
+        "event",
+        "serf event [options] name payload",
+        "Sends a user event to every member of the Serf cluster.",
+    )
+    fs.boolean(
+        "coalesce",
+        True,
+        help="Let the members coalesce this event: of events with\n"
+        "the same name in a short span only the last is run\n"
+        "(-coalesce=false to turn off).",
+    )
     values, rest = parse_or_exit(fs, args)
-    name, payload = _name_and_payload(rest, "event")
+    name, payload = _name_and_payload(rest, "event", fs.usage())
 
     async def body(client: RPCClient) -> int:
         try:
@@ -81,19 +95,24 @@ def event(args: Sequence[str]) -> int:
 @command
 def query(args: Sequence[str]) -> int:
     """Send a query to the Serf cluster."""
-    fs = rpc_flagset("query")
-    fs.repeated("node", help="node filter")
-    fs.repeated("tag", help="tag filter")
-    fs.duration("timeout", 0.0, help="query timeout")
-    fs.boolean("no-ack", help="no-ack")
-    fs.string("format", "text", help="output format")
-    fs.integer("relay-factor", 0, help="response relay count")
+    fs = rpc_flagset(
+        "query",
+        "serf query [options] name payload",
+        "Asks the members of the Serf cluster a question and prints their acks\n"
+        "and responses as they arrive.",
+    )
+    fs.repeated("node", help="Ask only this node (repeatable).")
+    fs.repeated("tag", help="key=regexp: ask only members whose tag matches\n(repeatable).")
+    fs.duration("timeout", 0.0, help="How long to wait for responses (default: the\nagent's.)")
+    fs.boolean("no-ack", help="Do not ask for acks.")
+    fs.string("format", "text", help="Output format: text or json.")
+    fs.integer("relay-factor", 0, help="Also relay each response through this many other\nmembers.")
     values, rest = parse_or_exit(fs, args)
     try:
         tags = unmarshal_tags(values["tag"])
     except ConfigError as exc:
         raise CommandError(f"Error: {exc}") from None
-    name, payload = _name_and_payload(rest, "query")
+    name, payload = _name_and_payload(rest, "query", fs.usage())
     relay = values["relay-factor"]
     if not 0 <= relay <= 255:
         raise CommandError("Relay factor must be between 0 and 255")
@@ -133,7 +152,8 @@ def query(args: Sequence[str]) -> int:
                     shown = data[:-1] if data.endswith(b"\n") else data
                     out(f"Response from '{rec.from_}': {shown.decode('utf-8', 'surrogateescape')}")
         if fmt == "json":
-            out(format_json({"Acks": acks or None, "Responses": responses}))
+            # Go's struct {Acks []string; Responses map[string]string}: a map, so by name
+            out(format_json(Struct(Acks=acks or None, Responses=responses)))
         else:
             if not no_ack:
                 out(f"Total Acks: {len(acks)}")
@@ -146,8 +166,13 @@ def query(args: Sequence[str]) -> int:
 @command
 def reachability(args: Sequence[str]) -> int:
     """Test network reachability."""
-    fs = rpc_flagset("reachability")
-    fs.boolean("verbose", help="verbose mode")
+    fs = rpc_flagset(
+        "reachability",
+        "serf reachability [options]",
+        "Checks that every live member can be reached: sends a ping query\n"
+        "to all and compares who acked with the live members.",
+    )
+    fs.boolean("verbose", help="Print every ack and the timing.")
     values, _ = parse_or_exit(fs, args)
     verbose = values["verbose"]
 
@@ -219,8 +244,12 @@ def _go_value(value: Any) -> str:
 @command
 def monitor(args: Sequence[str]) -> int:
     """Stream logs from a Serf agent."""
-    fs = rpc_flagset("monitor")
-    fs.string("log-level", "INFO", help="log level")
+    fs = rpc_flagset(
+        "monitor",
+        "serf monitor [options]",
+        "Streams the log lines and events of a running Serf agent until\ninterrupted.",
+    )
+    fs.string("log-level", "INFO", help="The lowest level of log lines to show.")
     values, _ = parse_or_exit(fs, args)
 
     async def body(client: RPCClient) -> int:

@@ -95,11 +95,38 @@ class _Flag:
     into: str = ""
 
 
+def _placeholder(flg: _Flag) -> str:
+    if flg.kind == "bool":
+        return ""
+    if flg.kind == "duration":
+        return f"={format_duration(flg.default)}"
+    if flg.kind == "int":
+        return f"={flg.default}"
+    if flg.kind == "str" and flg.default:
+        return f"={flg.default}"
+    return "=<value>"
+
+
+def _flag_help(flg: _Flag) -> list[str]:
+    """One flag's lines: ``-name=default`` in a 26-wide column, then its help, then a blank."""
+    head = f"  -{flg.name}{_placeholder(flg)}"
+    text = flg.help.splitlines() or [""]
+    if len(head) >= 28:
+        lines = [head] + [" " * 28 + line for line in text]
+    else:
+        lines = [head.ljust(28) + text[0]] + [" " * 28 + line for line in text[1:]]
+    return [line.rstrip() for line in lines] + [""]
+
+
 @dataclass
 class FlagSet:
     """A set of Go-style flags for one (sub)command; ``parse`` returns values and positionals."""
 
     name: str
+    synopsis: str = ""
+    """The ``Usage:`` line of the help text (``serf members [options]``)."""
+    description: str = ""
+    """What the command does, for the help text (one paragraph or more)."""
     _flags: dict[str, _Flag] = field(default_factory=dict)
 
     def string(self, name: str, default: str = "", help: str = "") -> None:
@@ -123,11 +150,16 @@ class FlagSet:
         self._flags[name] = _Flag(name, "list", None, help, into or name)
 
     def usage(self) -> str:
-        """The flag list, one line per flag."""
-        lines = [f"Usage of {self.name}:"]
-        for flg in sorted(self._flags.values(), key=lambda f: f.name):
-            lines.append(f"  -{flg.name}  {flg.help}".rstrip())
-        return "\n".join(lines)
+        """The help text in Go serf's layout: ``Usage:`` line, description, ``Options:``."""
+        lines = [f"Usage: {self.synopsis or 'serf ' + self.name + ' [options]'}", ""]
+        if self.description:
+            lines += [f"  {line}".rstrip() for line in self.description.strip().splitlines()]
+            lines.append("")
+        if self._flags:
+            lines += ["Options:", ""]
+            for flg in sorted(self._flags.values(), key=lambda f: f.name):
+                lines += _flag_help(flg)
+        return "\n".join(lines).rstrip()
 
     def _convert(self, flg: _Flag, raw: str) -> Any:
         try:

@@ -10,6 +10,7 @@ arguments and returning the exit status. ``version`` (also ``-v``/``--version``)
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib
 import importlib.util
 import io
@@ -19,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 from serf import __version__
 from serf.cli import admin, demo, events, membership
+from serf.cli.common import out, stderr_line
 
 __all__ = ["main", "PROTOCOL_MIN", "PROTOCOL_MAX"]
 
@@ -26,18 +28,27 @@ __all__ = ["main", "PROTOCOL_MIN", "PROTOCOL_MAX"]
 PROTOCOL_MIN = 2
 PROTOCOL_MAX = 5
 
+#: the Go serf release whose protocol, RPC and CLI output this build reproduces
+GO_SERF_COMPATIBLE = "0.11.0"
+
+_HELP_FLAGS = ("-h", "-help", "--help")
+
 
 def _version(args: Sequence[str]) -> int:
-    print(f"Serf v{__version__} (pyserf)")
-    print(f"Agent Protocol: {PROTOCOL_MAX} (Understands back to: {PROTOCOL_MIN})")
+    # Go's form (the version, then the protocol line), with pyserf's own version beside it
+    out(f"{GO_SERF_COMPATIBLE} (pyserf {__version__})")
+    out(f"Agent Protocol: {PROTOCOL_MAX} (Understands back to: {PROTOCOL_MIN})")
     return 0
 
 
+_KEYGEN_HELP = """Usage: serf keygen
+
+  Prints a new random 32-byte key (AES-256), base64-encoded, in the form
+  the agent's -encrypt flag and the keys command take."""
+
+
 def _keygen(args: Sequence[str]) -> int:
-    if args:
-        print(f"keygen takes no arguments, got: {' '.join(args)}", file=sys.stderr)
-        return 1
-    # as Go serf: 32 random bytes (AES-256), standard base64
+    # as Go: arguments are ignored
     print(base64.b64encode(secrets.token_bytes(32)).decode())
     return 0
 
@@ -75,9 +86,22 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
 
 
 def _usage() -> str:
-    lines = ["usage: serf [--version] [--help] <command> [<args>]", "", "Available commands are:"]
-    lines += [f"    {name:<14}{text}" for name, (_, text) in sorted(COMMANDS.items())]
-    return "\n".join(lines)
+    lines = ["Usage: serf [--version] [--help] <command> [<args>]", "", "Available commands are:"]
+    width = max(len(name) for name in COMMANDS) + 4
+    lines += [f"    {name:<{width}}{text}" for name, (_, text) in sorted(COMMANDS.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _help_of(name: str) -> str:
+    """A subcommand's help text (what its ``-h`` prints)."""
+    if name == "version":
+        return ""
+    if name == "keygen":
+        return _KEYGEN_HELP
+    captured = io.StringIO()
+    with contextlib.redirect_stderr(captured):
+        COMMANDS[name][0](["-h"])
+    return captured.getvalue().rstrip("\n")
 
 
 def _pass_bytes_through() -> None:
@@ -92,19 +116,31 @@ def _pass_bytes_through() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand; returns the exit status."""
+    """Run one subcommand; returns the exit status.
+
+    As Go's serf (its cli library): ``-v``/``--version`` anywhere means ``version``; ``-h``,
+    ``-help`` or ``--help`` anywhere before ``--`` prints the help on stderr and exits 0 (the
+    command's help after a command name, else the command list); no command or an unknown one
+    prints the command list on stderr and exits 127.
+    """
     _pass_bytes_through()
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "-help", "--help", "help"):
-        print(_usage(), file=sys.stderr if not args else sys.stdout)
-        return 1 if not args else 0
-    if args[0] in ("-v", "-version", "--version"):
-        args[0] = "version"
-    entry = COMMANDS.get(args[0])
-    if entry is None:
-        print(f"serf: unknown command {args[0]!r}\n\n{_usage()}", file=sys.stderr)
-        return 1
-    return entry[0](args[1:])
+    if "-v" in args or "--version" in args or args[:1] == ["-version"]:
+        return _version([])
+    before_dashes = args[: args.index("--")] if "--" in args else args
+    wants_help = any(arg in _HELP_FLAGS for arg in before_dashes)
+    name = next((arg for arg in args if arg and not arg.startswith("-")), None)
+    if wants_help and name is None:
+        stderr_line(_usage())
+        return 0
+    entry = COMMANDS.get(name or "")
+    if name is None or entry is None:
+        stderr_line(_usage())
+        return 127
+    if wants_help:
+        stderr_line(_help_of(name) + "\n")
+        return 0
+    return entry[0](args[args.index(name) + 1 :])
 
 
 if __name__ == "__main__":  # pragma: no cover

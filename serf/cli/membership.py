@@ -9,7 +9,6 @@ nodes contacted, ``leave`` "Graceful leave complete". Errors are one line on std
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from serf.agent.config import ConfigError, unmarshal_tags
 from serf.agent.rpc_client import RPCClient, RPCError
@@ -17,13 +16,14 @@ from serf.cli.common import (
     CommandError,
     columnize,
     command,
-    err,
     format_json,
     out,
     parse_or_exit,
     rpc_flagset,
     run_command,
+    stderr_line,
 )
+from serf.cli.gojson import Struct
 
 __all__ = ["force_leave", "join", "leave", "members"]
 
@@ -31,18 +31,20 @@ __all__ = ["force_leave", "join", "leave", "members"]
 @command
 def members(args: Sequence[str]) -> int:
     """Lists the members of a Serf cluster."""
-    fs = rpc_flagset("members")
-    fs.boolean("detailed", help="detailed output")
-    fs.string("role", help="role filter")
-    fs.string("status", help="status filter")
-    fs.string("format", "text", help="output format")
-    fs.repeated("tag", help="tag filter")
-    fs.string("name", help="name filter")
+    fs = rpc_flagset(
+        "members", "serf members [options]", "Lists the members the Serf agent knows of."
+    )
+    fs.boolean("detailed", help="Also show protocol versions (text format only).")
+    fs.string("role", help="Deprecated: the same as -tag role=<value>.")
+    fs.string("status", help="Only members whose status matches this regexp\n(anchored).")
+    fs.string("format", "text", help="Output format: text or json.")
+    fs.repeated("tag", help="key=regexp: only members whose tag matches (anchored).\nRepeatable.")
+    fs.string("name", help="Only members whose name matches this regexp\n(anchored).")
     values, _ = parse_or_exit(fs, args)
     tag_pairs = list(values["tag"])
     if values["role"]:
         # Go prints this on stdout; on stderr it cannot break -format=json (deliberate)
-        err("Deprecation warning: 'Role' has been replaced with 'Tags'")
+        stderr_line("Deprecation warning: 'Role' has been replaced with 'Tags'")
         tag_pairs.append(f"role={values['role']}")
     try:
         tags = unmarshal_tags(tag_pairs)
@@ -60,22 +62,23 @@ def members(args: Sequence[str]) -> int:
         except ConnectionError as exc:
             raise CommandError(f"Error retrieving members: {exc}") from None
         if fmt == "json":
-            rows: list[dict[str, Any]] | None = [
-                {
-                    "name": m.name,
-                    "addr": m.hostport,
-                    "port": m.port,
-                    "tags": m.tags,
-                    "status": m.status,
-                    "protocol": {
+            # Go's Member struct: fields in this order; tags and protocol are maps (sorted)
+            rows: list[Struct] | None = [
+                Struct(
+                    name=m.name,
+                    addr=m.hostport,
+                    port=m.port,
+                    tags=m.tags,
+                    status=m.status,
+                    protocol={
                         "max": m.delegate_max,
                         "min": m.delegate_min,
                         "version": m.delegate_cur,
                     },
-                }
+                )
                 for m in found
             ]
-            out(format_json({"members": rows or None}))
+            out(format_json(Struct(members=rows or None)))
             return 0
         lines = []
         for m in found:
@@ -96,11 +99,16 @@ def members(args: Sequence[str]) -> int:
 @command
 def join(args: Sequence[str]) -> int:
     """Tell Serf agent to join cluster."""
-    fs = rpc_flagset("join")
-    fs.boolean("replay", help="replay past user events")
+    fs = rpc_flagset(
+        "join",
+        "serf join [options] address ...",
+        "Tells a running Serf agent to join the cluster of the given addresses\n"
+        "(one or more, host:port, port 7946 when omitted).",
+    )
+    fs.boolean("replay", help="Replay the user events the cluster still holds.")
     values, addrs = parse_or_exit(fs, args)
     if not addrs:
-        raise CommandError("At least one address to join must be specified.")
+        raise CommandError("At least one address to join must be specified.", help=fs.usage())
 
     async def body(client: RPCClient) -> int:
         try:
@@ -116,7 +124,11 @@ def join(args: Sequence[str]) -> int:
 @command
 def leave(args: Sequence[str]) -> int:
     """Gracefully leaves the Serf cluster and shuts down."""
-    fs = rpc_flagset("leave")
+    fs = rpc_flagset(
+        "leave",
+        "serf leave",
+        "Makes a running Serf agent leave the cluster gracefully and shut down.",
+    )
     values, _ = parse_or_exit(fs, args)
 
     async def body(client: RPCClient) -> int:
@@ -133,11 +145,16 @@ def leave(args: Sequence[str]) -> int:
 @command
 def force_leave(args: Sequence[str]) -> int:
     """Forces a member of the cluster to enter the "left" state."""
-    fs = rpc_flagset("force-leave")
-    fs.boolean("prune", help="Remove agent forcibly from list of members")
+    fs = rpc_flagset(
+        "force-leave",
+        "serf force-leave [options] name",
+        'Marks a failed member as "left", so the cluster stops trying to reconnect\n'
+        "to it. A member that is still alive rejoins.",
+    )
+    fs.boolean("prune", help="Also forget the member at once (no left-member\nretention).")
     values, nodes = parse_or_exit(fs, args)
     if len(nodes) != 1:
-        raise CommandError("A node name must be specified to force leave.")
+        raise CommandError("A node name must be specified to force leave.", help=fs.usage())
 
     async def body(client: RPCClient) -> int:
         try:

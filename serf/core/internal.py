@@ -16,6 +16,7 @@ from serf.core.queries import INTERNAL_QUERY_PREFIX, OutQuery
 from serf.core.state import SerfState
 from serf.memberlist import io as mio
 from serf.memberlist.state import Node
+from serf.wire.keyring import KEY_SIZES
 from serf.wire.messages import (
     Member,
     MessageConflictResponse,
@@ -79,6 +80,8 @@ class InternalQueries:
         if keyring is None:
             return False, "No keyring to modify (encryption not enabled)"
         key = bytes(req.key or b"")
+        if op == "install-key" and len(key) not in KEY_SIZES:
+            return False, "key size must be 16, 24 or 32 bytes"  # Go's words, as Go answers
         try:
             if op == "install-key":
                 keyring.add_key(key)

@@ -876,10 +876,12 @@ class SerfCore:
         if err is None:
             msg = MessageUserEvent(self.event_clock.time(), req.name, req.payload, req.coalesce)
             raw = self.codec.encode(msg)
-            if len(raw) > limit:
+            if len(raw) > limit:  # Go v0.11.0's words
+                err = f"encoded user event exceeds configured limit of {limit} bytes after encoding"
+            elif len(raw) > USER_EVENT_SIZE_LIMIT:
                 err = (
-                    f"encoded length of user event exceeds configured limit of {limit} "
-                    "bytes after encoding"
+                    "encoded user event exceeds reasonable limit of "
+                    f"{USER_EVENT_SIZE_LIMIT} bytes after encoding"
                 )
             else:
                 self.event_clock.increment()

@@ -44,7 +44,7 @@ from __future__ import annotations
 import heapq
 import ipaddress
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from serf import _speedups
@@ -82,7 +82,7 @@ if TYPE_CHECKING:
 
     from serf.config import MemberlistConfig
 
-__all__ = ["MemberlistCore", "push_pull_scale"]
+__all__ = ["MemberlistCore", "multierror_text", "push_pull_scale"]
 
 # timer kinds
 _PROBE_TICK = 0
@@ -114,6 +114,14 @@ def _next_tick(when: float, interval: float, now: float) -> float:
     if nxt <= now:
         nxt = when + (math.floor((now - when) / interval) + 1) * interval
     return nxt
+
+
+def multierror_text(errors: Sequence[str]) -> str:
+    """Several errors as Go's go-multierror prints them (memberlist's join error)."""
+    if len(errors) == 1:
+        return f"1 error occurred:\n\t* {errors[0]}\n\n"
+    points = "\n\t".join(f"* {e}" for e in errors)
+    return f"{len(errors)} errors occurred:\n\t{points}\n\n"
 
 
 class _Probe:
@@ -458,7 +466,7 @@ class MemberlistCore:
             del self._joins[request_id]
             text = None
             if job.successes == 0:
-                text = "; ".join(job.errors) or "no address worked"
+                text = multierror_text(job.errors) if job.errors else "no address worked"
             self._out.append(
                 io.RequestCompleted(
                     request_id, result=job.successes, error=text, errors=tuple(job.errors)
@@ -1006,7 +1014,9 @@ class MemberlistCore:
                     error = f"unexpected push/pull reply {type(reply).__name__}"
             if join:
                 request_id, addr = ctx
-                self._join_step(request_id, None if error is None else f"{addr}: {error}")
+                self._join_step(
+                    request_id, None if error is None else f"failed to join {addr}: {error}"
+                )
             elif error is not None:
                 self._drop(f"push/pull failed: {error}", None)
 

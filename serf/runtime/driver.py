@@ -446,7 +446,7 @@ class MemberlistDriver:
         except TimeoutError:
             error = f"stream to {effect.dest} timed out after {effect.timeout}s"
         except ConnectionRefusedError:
-            error = f"connection to {effect.dest} refused"
+            error = f"dial tcp {effect.dest}: connect: connection refused"  # as Go's net.Dial
         except DecodeError as exc:
             error = f"bad reply from {effect.dest}: {exc}"
         except (OSError, EOFError, asyncio.IncompleteReadError) as exc:

@@ -18,13 +18,16 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "PYSERF_COMMAND",
     "GO_SERF_MODULE",
     "GO_SERF_VERSION",
     "GoMember",
@@ -41,6 +44,10 @@ GO_SERF_MODULE = "github.com/hashicorp/serf/cmd/serf"
 GO_SERF_VERSION = "v0.11.0"
 """The pinned reference release (newest tag of ``go list -m -versions github.com/hashicorp/serf``
 when this was written)."""
+
+
+PYSERF_COMMAND = (sys.executable, "-P", "-m", "serf.cli.main")
+"""Our ``serf`` command (the installed package), for :class:`GoSerfAgent`'s ``command``."""
 
 
 class GoSerfError(RuntimeError):
@@ -127,7 +134,11 @@ class GoMember:
 
 
 class GoSerfAgent:
-    """One ``serf agent`` subprocess on loopback. Use as a context manager or call stop()."""
+    """One ``serf agent`` subprocess on loopback. Use as a context manager or call stop().
+
+    Go's by default; with ``command=PYSERF_COMMAND`` ours, with the same flags and CLI calls.
+    A stopped agent may be started again (same ports, same log file, appended).
+    """
 
     def __init__(
         self,
@@ -140,8 +151,11 @@ class GoSerfAgent:
         profile: str | None = "local",
         extra_args: tuple[str, ...] = (),
         binary: Path | None = None,
+        command: Sequence[str] | None = None,
     ) -> None:
-        self.binary = binary or install_go_serf()
+        # ``command`` runs another serf with the same flags instead (pyserf: PYSERF_COMMAND)
+        self.command = list(command) if command else [str(binary or install_go_serf())]
+        self.binary = Path(self.command[0])
         self.name = name
         self.host = host
         self.port = port or free_port(host)
@@ -167,7 +181,7 @@ class GoSerfAgent:
     def start(self, timeout: float = 20.0) -> None:
         """Start the agent and wait until its RPC answers."""
         args = [
-            str(self.binary),
+            *self.command,
             "agent",
             f"-node={self.name}",
             f"-bind={self.bind}",
@@ -179,7 +193,7 @@ class GoSerfAgent:
         if self.encrypt is not None:
             args.append(f"-encrypt={base64.b64encode(self.encrypt).decode()}")
         args.extend(self.extra_args)
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
         end = time.monotonic() + timeout
         while True:
@@ -197,7 +211,7 @@ class GoSerfAgent:
     def _cli(self, *args: str, timeout: float = 5.0) -> str:
         try:
             proc = subprocess.run(
-                [str(self.binary), *args],
+                [*self.command, *args],
                 capture_output=True,
                 text=True,
                 timeout=timeout,

@@ -135,10 +135,10 @@ def test_join_again_and_join_errors(cluster: list[GoSerfAgent]) -> None:
     out = ok("join", f"-rpc-addr={cluster[2].rpc_addr}", cluster[0].bind)
     assert out.strip() == "Successfully joined cluster by contacting 1 nodes."
     bad = serf("join", f"-rpc-addr={cluster[0].rpc_addr}", f"127.0.0.1:{free_port()}")
-    assert bad.returncode == 1 and bad.stderr.startswith("Error joining the cluster: ")
+    assert bad.returncode == 1 and bad.stdout.startswith("Error joining the cluster: ")
     none = serf("join", f"-rpc-addr={cluster[0].rpc_addr}")
     assert none.returncode == 1
-    assert "At least one address to join must be specified." in none.stderr
+    assert "At least one address to join must be specified." in none.stdout
 
 
 def test_event_reaches_a_stream_on_another_agent(cluster: list[GoSerfAgent]) -> None:
@@ -181,10 +181,10 @@ def test_query_filters_and_json(cluster: list[GoSerfAgent]) -> None:
     no_ack = ok("query", f"-rpc-addr={rpc}", "-timeout=2s", "-no-ack", "-node=g3", "hello")
     assert "Total Acks" not in no_ack and "Total Responses: 1" in no_ack
     bad = serf("query", f"-rpc-addr={rpc}", "-relay-factor=300", "hello")
-    assert bad.returncode == 1 and "Relay factor must be between 0 and 255" in bad.stderr
+    assert bad.returncode == 1 and "Relay factor must be between 0 and 255" in bad.stdout
     internal = serf("query", f"-rpc-addr={rpc}", "_serf_x")
     assert internal.returncode == 1
-    assert "Error sending query: Queries cannot contain the '_serf_' prefix" in internal.stderr
+    assert "Error sending query: Queries cannot contain the '_serf_' prefix" in internal.stdout
 
 
 def test_rpc_client_query_with_acks_and_responses(cluster: list[GoSerfAgent]) -> None:
@@ -242,7 +242,7 @@ def test_tags_set_and_delete_visible_in_members(cluster: list[GoSerfAgent]) -> N
     usage = serf("tags", f"-rpc-addr={g3.rpc_addr}")
     assert usage.returncode == 1
     bad = serf("tags", f"-rpc-addr={g3.rpc_addr}", "-set=novalue")
-    assert bad.returncode == 1 and "Error: Invalid tag: 'novalue'" in bad.stderr
+    assert bad.returncode == 1 and "Error: Invalid tag: 'novalue'" in bad.stdout
 
 
 def test_info_text_and_json(cluster: list[GoSerfAgent]) -> None:
@@ -267,9 +267,9 @@ def test_rtt(cluster: list[GoSerfAgent]) -> None:
     assert ok("rtt", f"-rpc-addr={rpc}", "g2").startswith("Estimated g2 <-> g1 rtt: ")
     missing = serf("rtt", f"-rpc-addr={rpc}", "nobody")
     assert missing.returncode == 1
-    assert 'Could not find a coordinate for node "nobody"' in missing.stderr
+    assert 'Could not find a coordinate for node "nobody"' in missing.stdout
     usage = serf("rtt", f"-rpc-addr={rpc}")
-    assert usage.returncode == 1 and "One or two node names must be specified" in usage.stderr
+    assert usage.returncode == 1 and "One or two node names must be specified" in usage.stdout
 
 
 def test_reachability(cluster: list[GoSerfAgent]) -> None:
@@ -327,7 +327,7 @@ def test_force_leave_and_prune(go_serf: Path, cluster: list[GoSerfAgent]) -> Non
             wait_for(lambda n=name: statuses(rpc).get(n) == "left", what=f"{name} left")  # type: ignore[misc]
     usage = serf("force-leave", f"-rpc-addr={rpc}")
     assert usage.returncode == 1
-    assert "A node name must be specified to force leave." in usage.stderr
+    assert "A node name must be specified to force leave." in usage.stdout
 
 
 def _keys(rpc: str) -> dict[str, str]:
@@ -359,15 +359,15 @@ def test_keys_on_an_encrypted_cluster(go_serf: Path) -> None:
         # removing the primary key fails on every node: exit 1 with the failures
         bad = serf("keys", f"-rpc-addr={a.rpc_addr}", "-remove", KEY2)
         assert bad.returncode == 1
-        assert "Error removing key: 2/2 nodes reported failure" in bad.stderr
-        assert "failed:" in bad.stderr
+        assert "Error removing key: 2/2 nodes reported failure" in bad.stdout
+        assert "failed:" in bad.stdout
         assert "Successfully removed key!" in ok("keys", f"-rpc-addr={a.rpc_addr}", "-remove", KEY1)
         assert _keys(a.rpc_addr) == {KEY2: "[2/2]"}
         ok("keys", f"-rpc-addr={a.rpc_addr}", "-install", KEY3)  # a 16-byte key
         assert _keys(a.rpc_addr) == {KEY2: "[2/2]", KEY3: "[2/2]"}
         both = serf("keys", f"-rpc-addr={a.rpc_addr}", "-list", f"-install={KEY1}")
         assert both.returncode == 1
-        assert "Only one of -install, -use, -remove, or -list allowed" in both.stderr
+        assert "Only one of -install, -use, -remove, or -list allowed" in both.stdout
         # the cluster still works on the new key
         wait_for(lambda: set(statuses(a.rpc_addr).values()) == {"alive"}, what="alive")
     finally:
@@ -403,7 +403,7 @@ def test_rpc_auth_and_leave(go_serf: Path, tmp_path: Path) -> None:
             )
             wrong = serf("members", f"-rpc-addr={rpc}", "-rpc-auth=wrong")
             assert wrong.returncode == 1
-            assert wrong.stderr.strip() == (
+            assert wrong.stdout.strip() == (
                 "Error connecting to Serf agent: Invalid authentication token"
             )
             env = dict(os.environ, SERF_RPC_ADDR=rpc, SERF_RPC_AUTH="s3cret")
@@ -425,9 +425,10 @@ def test_unreachable_agent_and_bad_flags() -> None:
     for cmd in ("members", "info", "monitor", "keys -list", "reachability", "event x"):
         out = serf(*cmd.split(), f"-rpc-addr=127.0.0.1:{port}")
         assert out.returncode == 1
-        lines = out.stderr.strip().splitlines()
+        lines = out.stdout.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("Error connecting to Serf agent: ")
         assert "connection refused" in lines[0]
     bad = serf("members", "-frobnicate")
     assert bad.returncode == 1
-    assert bad.stderr.strip() == "members: flag provided but not defined: -frobnicate"
+    assert bad.stderr.strip() == "flag provided but not defined: -frobnicate"
+    assert bad.stdout.startswith("Usage: serf members")

@@ -23,7 +23,8 @@ def test_version() -> None:
     for flag in ("version", "-v", "--version"):
         out = _serf(flag)
         assert out.returncode == 0, out.stderr
-        assert out.stdout.startswith("Serf v")
+        first = out.stdout.splitlines()[0]
+        assert first.split()[0] == "0.11.0" and "(pyserf " in first  # Go's form, ours beside
         assert "Agent Protocol: 5 (Understands back to: 2)" in out.stdout
 
 
@@ -35,11 +36,12 @@ def test_keygen_prints_a_fresh_32_byte_key() -> None:
     assert first.stdout != second.stdout
 
 
-@pytest.mark.parametrize("args", [("frobnicate",), ("keygen", "extra"), ()])
-def test_bad_usage_exits_1_with_a_message(args: tuple[str, ...]) -> None:
+@pytest.mark.parametrize("args", [("frobnicate",), ("help",), ()])
+def test_unknown_or_missing_command_exits_127_with_the_list(args: tuple[str, ...]) -> None:
     out = _serf(*args)
-    assert out.returncode == 1
-    assert out.stderr.strip()
+    assert out.returncode == 127
+    assert out.stderr.startswith("Usage: serf [--version] [--help] <command> [<args>]")
+    assert out.stdout == ""
 
 
 def test_help_lists_the_client_commands() -> None:
@@ -47,7 +49,16 @@ def test_help_lists_the_client_commands() -> None:
     assert out.returncode == 0
     for name in ("members", "join", "leave", "force-leave", "event", "query", "keys", "monitor",
                  "tags", "info", "rtt", "reachability", "agent"):  # fmt: skip
-        assert f"    {name} " in out.stdout
+        assert f"    {name} " in out.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [("members", "-h"), ("event", "name", "-help"), ("agent", "--help"), ("keygen", "-h")]
+)
+def test_command_help_exits_0_on_stderr(args: tuple[str, ...]) -> None:
+    out = _serf(*args)
+    assert out.returncode == 0 and out.stdout == ""
+    assert out.stderr.startswith(f"Usage: serf {args[0]}"), out.stderr
 
 
 def test_agent_rejects_a_bad_flag_with_one_line() -> None:
@@ -60,20 +71,34 @@ def test_agent_rejects_a_bad_flag_with_one_line() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("members", "-bogus"), "members: flag provided but not defined: -bogus"),
-        (("query", "-timeout=soon", "q"), 'query: invalid value "soon" for flag -timeout'),
-        (("join", "-rpc-addr"), "join: flag needs an argument: -rpc-addr"),
+        (("members", "-bogus"), "flag provided but not defined: -bogus"),
+        (("query", "-timeout=soon", "q"), 'invalid value "soon" for flag -timeout'),
+        (("join", "-rpc-addr"), "flag needs an argument: -rpc-addr"),
+    ],
+)
+def test_bad_flag_is_one_line_on_stderr_and_the_usage_on_stdout(
+    args: tuple[str, ...], message: str
+) -> None:
+    out = _serf(*args)
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), out.stderr
+    assert out.stdout.startswith(f"Usage: serf {args[0]}")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
         (("event",), "An event name must be specified."),
         (("query",), "A query name must be specified."),
         (("keys",), "Usage: serf keys"),
         (("members", "-tag=x"), "Error: Invalid tag: 'x'"),
     ],
 )
-def test_bad_usage_is_one_line_and_status_1(args: tuple[str, ...], message: str) -> None:
+def test_usage_errors_go_to_stdout_with_status_1(args: tuple[str, ...], message: str) -> None:
     out = _serf(*args)
     assert out.returncode == 1
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(message), out.stderr
+    assert out.stdout.startswith(message) and out.stderr == "", out
 
 
 def test_unreachable_agent() -> None:
@@ -84,7 +109,7 @@ def test_unreachable_agent() -> None:
         port = sock.getsockname()[1]
     out = _serf("members", f"-rpc-addr=127.0.0.1:{port}")
     assert out.returncode == 1
-    assert out.stderr.strip() == (
+    assert out.stdout.strip() == (
         f"Error connecting to Serf agent: dial tcp 127.0.0.1:{port}: connect: connection refused"
     )
     env_out = subprocess.run(
@@ -94,4 +119,4 @@ def test_unreachable_agent() -> None:
         timeout=60,
         env={**__import__("os").environ, "SERF_RPC_ADDR": f"127.0.0.1:{port}"},
     )  # fmt: skip
-    assert env_out.returncode == 1 and f"127.0.0.1:{port}" in env_out.stderr
+    assert env_out.returncode == 1 and f"127.0.0.1:{port}" in env_out.stdout

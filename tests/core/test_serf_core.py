@@ -149,7 +149,7 @@ def test_user_event_size_limits_use_go_texts() -> None:
     )
     out = core.handle(sio.UserEventRequest(2, "n", b"x" * 509), 1.0)
     err = completed(out, 2).error or ""
-    assert err.startswith("encoded length of user event exceeds configured limit of 512 bytes")
+    assert err == "encoded user event exceeds configured limit of 512 bytes after encoding"
     out = core.handle(sio.UserEventRequest(3, "deploy", b"v1"), 1.0)
     assert completed(out, 3).error is None
     (ev,) = effects_of(out, sio.UserEventReceived)

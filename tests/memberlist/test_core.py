@@ -255,7 +255,9 @@ def test_join_completes_with_the_count_of_addresses_that_worked() -> None:
     done = core.handle(io.StreamResult(opened[1].stream_id, error="connection refused"), 1.2)
     completed = [e for e in done if isinstance(e, io.RequestCompleted)]
     assert completed == [
-        io.RequestCompleted(5, result=1, error=None, errors=("10.0.0.3:7946: connection refused",))
+        io.RequestCompleted(
+            5, result=1, error=None, errors=("failed to join 10.0.0.3:7946: connection refused",)
+        )
     ]
     assert core.num_members() == 2
 
@@ -266,8 +268,24 @@ def test_join_with_no_working_address_is_an_error() -> None:
         e for e in core.handle(io.JoinRequest(1, (peer(2),)), 1.0) if isinstance(e, io.OpenStream)
     ]
     done = core.handle(io.StreamResult(opened[0].stream_id, error="refused"), 1.1)
+    # as Go (memberlist's join error is a go-multierror)
     assert done[-1] == io.RequestCompleted(
-        1, result=0, error="10.0.0.2:7946: refused", errors=("10.0.0.2:7946: refused",)
+        1,
+        result=0,
+        error="1 error occurred:\n\t* failed to join 10.0.0.2:7946: refused\n\n",
+        errors=("failed to join 10.0.0.2:7946: refused",),
+    )
+
+
+def test_join_errors_are_listed_as_go_multierror_lists_them() -> None:
+    core = started()
+    effects = core.handle(io.JoinRequest(3, (peer(2), peer(3))), 1.0)
+    opened = [e for e in effects if isinstance(e, io.OpenStream)]
+    core.handle(io.StreamResult(opened[0].stream_id, error="e2"), 1.1)
+    done = core.handle(io.StreamResult(opened[1].stream_id, error="e3"), 1.2)
+    assert done[-1].error == (
+        "2 errors occurred:\n\t* failed to join 10.0.0.2:7946: e2\n"
+        "\t* failed to join 10.0.0.3:7946: e3\n\n"
     )
 
 
@@ -438,8 +456,8 @@ def test_merge_and_alive_delegates_can_veto() -> None:
     assert done[-1] == io.RequestCompleted(
         1,
         result=0,
-        error="10.0.0.2:7946: not this cluster",
-        errors=("10.0.0.2:7946: not this cluster",),
+        error="1 error occurred:\n\t* failed to join 10.0.0.2:7946: not this cluster\n\n",
+        errors=("failed to join 10.0.0.2:7946: not this cluster",),
     )
     rng = random.Random(1)
     guarded = MemberlistCore(

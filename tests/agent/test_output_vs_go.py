@@ -1,0 +1,236 @@
+"""Our CLI's and agent's output against Go serf v0.11.0's for the same input, byte for byte
+where Go's is deterministic: a script that parses serf's output cannot tell them apart.
+
+One module cluster: two Go agents and one of ours, encrypted, tagged with characters Go's
+encoding/json escapes (``<``, ``>``, ``&``, U+2028, a tab, invalid UTF-8), each with a query
+handler that answers raw bytes. Both CLIs run against both kinds of agent. Differences kept on
+purpose are listed in docs/compatibility.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from serf.testing.gopeer import GoSerfAgent, free_port, go_serf_or_skip
+
+sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: no package here
+from test_agent_process import SERF, AgentProc, wait_for
+
+pytestmark = [pytest.mark.go, pytest.mark.integration, pytest.mark.slow]
+
+KEY = base64.b64encode(b"o" * 32).decode()
+HANDLER = "query:bin=printf '\\377<&>-%s\\n' \"$SERF_SELF_NAME\""
+# str arguments reach the child as bytes through the filesystem encoding: \udcff is byte 0xff
+TAGS = ("-tag", "html=<a href=x>&amp;", "-tag", "uni=h\u00e9\u2028\t")
+BAD_TAG = ("-tag", "bad=\udcff\udcfeok")  # its own agent: see test_members_json_non_utf8_tag
+
+
+def run(cmd: list[str], *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([*cmd, *args], capture_output=True, timeout=30, check=False)
+
+
+class Cluster:
+    def __init__(self, go_bin: Path, tmp: Path) -> None:
+        self.go_cli = [str(go_bin)]
+        self.our_cli = list(SERF)
+        common = (f"-encrypt={KEY}", "-event-handler", HANDLER, *TAGS)
+        self.g = [GoSerfAgent(name=f"g{i}", binary=go_bin, extra_args=common) for i in range(2)]
+        for agent in self.g:
+            agent.extra_args += (f"-advertise={agent.bind}",)
+        self.ours = AgentProc("p0", tmp, *common)
+        self.ours.extra.append(f"-advertise={self.ours.bind}")
+
+    @property
+    def rpcs(self) -> dict[str, str]:
+        return {"go": self.g[0].rpc_addr, "ours": f"127.0.0.1:{self.ours.rpc_port}"}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = Cluster(go_serf_or_skip(), tmp_path_factory.mktemp("out"))
+    try:
+        for agent in c.g:
+            agent.start()
+        c.ours.start(f"-join={c.g[0].bind}")
+        c.g[1].join(c.g[0].bind)
+        for rpc in c.rpcs.values():
+            wait_for(
+                lambda r=rpc: _alive(c, r) == 3,  # type: ignore[misc]
+                what=f"3 alive members at {rpc}",
+            )
+        yield c
+    finally:
+        for agent in c.g:
+            agent.stop()
+        c.ours.stop()
+
+
+def _alive(c: Cluster, rpc: str) -> int:
+    out = run(c.our_cli, "members", f"-rpc-addr={rpc}", "-status=alive", "-format=json")
+    if out.returncode != 0:
+        return 0
+    return len(json.loads(out.stdout)["members"] or [])
+
+
+def _members_both(cluster: Cluster, agent: str, name: str) -> tuple[bytes, bytes]:
+    args = ("members", f"-rpc-addr={cluster.rpcs[agent]}", "-format=json", f"-name={name}")
+    go, ours = run(cluster.go_cli, *args), run(cluster.our_cli, *args)
+    assert go.returncode == ours.returncode == 0, (go, ours)
+    return go.stdout, ours.stdout
+
+
+@pytest.mark.parametrize("agent", ["go", "ours"])
+def test_members_json_is_byte_identical(cluster: Cluster, agent: str) -> None:
+    for name in ("g0", "g1", "p0"):
+        go, ours = _members_both(cluster, agent, name)
+        assert ours == go
+    # the escapes themselves, as Go's encoding/json writes them
+    text = ours.decode()
+    assert '"html": "\\u003ca href=x\\u003e\\u0026amp;"' in text
+    assert '"uni": "h\u00e9\\u2028\\t"' in text
+
+
+@pytest.mark.xfail(
+    reason="our RPC client cannot yet decode non-UTF-8 strings from an agent (hardening's work)"
+)
+def test_members_json_non_utf8_tag(cluster: Cluster) -> None:
+    """Go's encoding/json writes each byte that is not UTF-8 as \\ufffd; so do we."""
+    lone = GoSerfAgent(name="bad", binary=Path(cluster.go_cli[0]), extra_args=BAD_TAG)
+    try:
+        lone.start()
+        args = ("members", f"-rpc-addr={lone.rpc_addr}", "-format=json")
+        go, ours = run(cluster.go_cli, *args), run(cluster.our_cli, *args)
+        assert b'"bad": "\\ufffd\\ufffdok"' in go.stdout
+        assert ours.stdout == go.stdout
+    finally:
+        lone.stop()
+
+
+@pytest.mark.parametrize("agent", ["go", "ours"])
+def test_query_json_responses_in_go_order_and_text_raw_bytes(cluster: Cluster, agent: str) -> None:
+    rpc = cluster.rpcs[agent]
+    args = ("query", f"-rpc-addr={rpc}", "-format=json", "-timeout=3s", "bin")
+    go, ours = run(cluster.go_cli, *args), run(cluster.our_cli, *args)
+    assert go.returncode == ours.returncode == 0, (go, ours)
+    # Acks arrive in network order; Responses is a Go map, sorted by node name
+    assert sorted(json.loads(ours.stdout)["Acks"]) == sorted(json.loads(go.stdout)["Acks"])
+    tail = ours.stdout[ours.stdout.index(b'"Responses"') :]
+    assert tail == go.stdout[go.stdout.index(b'"Responses"') :]
+    assert b'"g0": "\\ufffd\\u003c\\u0026\\u003e-g0\\n"' in tail
+    text_args = ("query", f"-rpc-addr={rpc}", "-timeout=3s", "bin")
+    go_t, ours_t = run(cluster.go_cli, *text_args), run(cluster.our_cli, *text_args)
+    responses = [line for line in ours_t.stdout.splitlines() if line.startswith(b"Response ")]
+    assert sorted(responses) == sorted(
+        line for line in go_t.stdout.splitlines() if line.startswith(b"Response ")
+    )
+    assert b"Response from 'p0': \xff<&>-p0" in responses
+
+
+def test_errors_from_the_agent_in_go_words(cluster: Cluster) -> None:
+    closed = f"127.0.0.1:{free_port()}"
+    short_key = base64.b64encode(b"s" * 10).decode()
+    for args in (
+        ("join", closed),
+        ("join", closed, "127.0.0.1:1"),
+        ("event", "big", "a" * 600),  # over the limit before encoding
+        ("event", "big", "a" * 505),  # over the limit only once encoded
+        ("keys", f"-install={short_key}"),
+        ("keys", "-install=not-base64!"),
+    ):
+        go = run(cluster.go_cli, args[0], f"-rpc-addr={cluster.rpcs['go']}", *args[1:])
+        ours = run(cluster.our_cli, args[0], f"-rpc-addr={cluster.rpcs['ours']}", *args[1:])
+        assert (ours.returncode, ours.stderr) == (go.returncode, go.stderr) == (1, b""), args
+        # the per-node failure lines come in response order: compare them as a set
+        assert sorted(ours.stdout.splitlines()) == sorted(go.stdout.splitlines()), args
+
+
+def test_info_reports_go_platform_names(cluster: Cluster) -> None:
+    def runtime(rpc: str) -> dict[str, str]:
+        out = run(cluster.our_cli, "info", f"-rpc-addr={rpc}", "-format=json")
+        assert out.returncode == 0, out
+        return dict(json.loads(out.stdout)["runtime"])
+
+    go, ours = runtime(cluster.rpcs["go"]), runtime(cluster.rpcs["ours"])
+    assert (ours["os"], ours["arch"]) == (go["os"], go["arch"])
+
+
+def test_banner_lines_align_as_go(cluster: Cluster) -> None:
+    def labels(log: str) -> list[str]:
+        start = log.index("==> Serf agent running!")
+        block = log[start : log.index("==> Log data will now stream in", start)]
+        return [line.split(":", 1)[0] for line in block.splitlines()[1:] if line.strip()]
+
+    assert labels(cluster.ours.log.read_text()) == labels(cluster.g[0].log_text())
+
+
+def _flags_in(help_text: str) -> set[str]:
+    return set(re.findall(r"^  -([a-z][a-z0-9-]*)", help_text, re.M))
+
+
+GO_COMMANDS = [
+    "agent", "event", "force-leave", "info", "join", "keygen", "keys", "leave", "members",
+    "monitor", "query", "reachability", "rtt", "tags", "version",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", GO_COMMANDS)
+def test_command_help_as_go(cluster: Cluster, command: str) -> None:
+    go, ours = run(cluster.go_cli, command, "-h"), run(cluster.our_cli, command, "-h")
+    assert (ours.returncode, ours.stdout) == (go.returncode, go.stdout) == (0, b"")
+    go_text, our_text = go.stderr.decode(), ours.stderr.decode()
+    assert our_text.split("\n", 1)[0].split()[:3] == go_text.split("\n", 1)[0].split()[:3]
+    if command == "agent":  # ours has more (codec, transport, ...)
+        assert _flags_in(go_text) <= _flags_in(our_text)
+    else:
+        assert _flags_in(our_text) == _flags_in(go_text)
+
+
+CLOSED_RPC = "-rpc-addr=127.0.0.1:1"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("frobnicate",),
+        ("help",),
+        ("-h",),
+        ("--help",),
+        ("members", "-bogus"),
+        ("event",),
+        ("event", "a", "b", "c"),
+        ("query",),
+        ("join", CLOSED_RPC),
+        ("force-leave", CLOSED_RPC),
+        ("rtt", CLOSED_RPC),
+        ("keys", CLOSED_RPC),
+        ("tags", CLOSED_RPC),
+        ("members", CLOSED_RPC),
+        ("info", CLOSED_RPC),
+    ],
+)
+def test_usage_and_errors_as_go(cluster: Cluster, args: tuple[str, ...]) -> None:
+    go, ours = run(cluster.go_cli, *args), run(cluster.our_cli, *args)
+    assert ours.returncode == go.returncode, (go, ours)
+    assert (ours.stdout == b"", ours.stderr == b"") == (go.stdout == b"", go.stderr == b"")
+    first = go.stdout.split(b"\n", 1)[0]
+    if not first.startswith(b"Usage: "):  # the help texts are our own words
+        assert ours.stdout.split(b"\n", 1)[0] == first
+    assert ours.stderr.split(b"\n", 1)[0].split()[:1] == go.stderr.split(b"\n", 1)[0].split()[:1]
+
+
+def test_version_in_go_form(cluster: Cluster) -> None:
+    go, ours = run(cluster.go_cli, "version"), run(cluster.our_cli, "version")
+    go_lines, our_lines = go.stdout.decode().splitlines(), ours.stdout.decode().splitlines()
+    form = re.compile(r"^\d+\.\d+\.\d+(-[\w.]+)?( \(.+\))?$")  # Go's GetHumanVersion
+    assert form.match(go_lines[0]) and form.match(our_lines[0]), (go_lines, our_lines)
+    assert our_lines[1:] == go_lines[1:]
+    assert "pyserf" in our_lines[0]
