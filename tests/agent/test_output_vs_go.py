@@ -30,7 +30,7 @@ KEY = base64.b64encode(b"o" * 32).decode()
 HANDLER = "query:bin=printf '\\377<&>-%s\\n' \"$SERF_SELF_NAME\""
 # str arguments reach the child as bytes through the filesystem encoding: \udcff is byte 0xff
 TAGS = ("-tag", "html=<a href=x>&amp;", "-tag", "uni=h\u00e9\u2028\t")
-BAD_TAG = ("-tag", "bad=\udcff\udcfeok")  # its own agent: see test_members_json_non_utf8_tag
+BAD_TAG = ("-tag", "bad=\udcff\udcfeok")  # on g1: see test_members_json_non_utf8_tag
 
 
 def run(cmd: list[str], *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -45,6 +45,7 @@ class Cluster:
         self.g = [GoSerfAgent(name=f"g{i}", binary=go_bin, extra_args=common) for i in range(2)]
         for agent in self.g:
             agent.extra_args += (f"-advertise={agent.bind}",)
+        self.g[1].extra_args += BAD_TAG
         self.ours = AgentProc("p0", tmp, *common)
         self.ours.extra.append(f"-advertise={self.ours.bind}")
 
@@ -98,20 +99,12 @@ def test_members_json_is_byte_identical(cluster: Cluster, agent: str) -> None:
     assert '"uni": "h\u00e9\\u2028\\t"' in text
 
 
-@pytest.mark.xfail(
-    reason="our RPC client cannot yet decode non-UTF-8 strings from an agent (hardening's work)"
-)
-def test_members_json_non_utf8_tag(cluster: Cluster) -> None:
+@pytest.mark.parametrize("agent", ["go", "ours"])
+def test_members_json_non_utf8_tag(cluster: Cluster, agent: str) -> None:
     """Go's encoding/json writes each byte that is not UTF-8 as \\ufffd; so do we."""
-    lone = GoSerfAgent(name="bad", binary=Path(cluster.go_cli[0]), extra_args=BAD_TAG)
-    try:
-        lone.start()
-        args = ("members", f"-rpc-addr={lone.rpc_addr}", "-format=json")
-        go, ours = run(cluster.go_cli, *args), run(cluster.our_cli, *args)
-        assert b'"bad": "\\ufffd\\ufffdok"' in go.stdout
-        assert ours.stdout == go.stdout
-    finally:
-        lone.stop()
+    go, ours = _members_both(cluster, agent, "g1")
+    assert b'"bad": "\\ufffd\\ufffdok"' in go
+    assert ours == go
 
 
 @pytest.mark.parametrize("agent", ["go", "ours"])
@@ -139,7 +132,7 @@ def test_errors_from_the_agent_in_go_words(cluster: Cluster) -> None:
     short_key = base64.b64encode(b"s" * 10).decode()
     for args in (
         ("join", closed),
-        ("join", closed, "127.0.0.1:1"),
+        ("join", closed, f"127.0.0.1:{free_port()}"),
         ("event", "big", "a" * 600),  # over the limit before encoding
         ("event", "big", "a" * 505),  # over the limit only once encoded
         ("keys", f"-install={short_key}"),
@@ -168,7 +161,8 @@ def test_banner_lines_align_as_go(cluster: Cluster) -> None:
         block = log[start : log.index("==> Log data will now stream in", start)]
         return [line.split(":", 1)[0] for line in block.splitlines()[1:] if line.strip()]
 
-    assert labels(cluster.ours.log.read_text()) == labels(cluster.g[0].log_text())
+    ours = cluster.ours.log.read_text(errors="replace")
+    assert labels(ours) == labels(cluster.g[0].log_text())
 
 
 def _flags_in(help_text: str) -> set[str]:
@@ -193,7 +187,7 @@ def test_command_help_as_go(cluster: Cluster, command: str) -> None:
         assert _flags_in(our_text) == _flags_in(go_text)
 
 
-CLOSED_RPC = "-rpc-addr=127.0.0.1:1"
+CLOSED_RPC = f"-rpc-addr=127.0.0.1:{free_port()}"  # nobody listens there
 
 
 @pytest.mark.parametrize(
