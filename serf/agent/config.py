@@ -323,7 +323,6 @@ _AGENT_FLAG_HELP = {
     "retry-max": "Number of -retry-join attempts (0: no limit).",
     "role": "Deprecated: the same as -tag role=<value>.",
     "rpc-addr": "Address of the RPC listener (default 127.0.0.1:7373).",
-    "rpc-auth": "Token RPC clients must present.",
     "snapshot": "File to save the cluster state to and restore it from.",
     "syslog": "Log to syslog (not supported by pyserf: ignored).",
     "tag": "key=value tag of this node (repeatable).",
@@ -343,10 +342,25 @@ def _agent_flags() -> FlagSet:
         return _AGENT_FLAG_HELP.get(name, "")
 
     for name in (
-        "bind", "advertise", "encrypt", "keyring-file", "log-level", "node", "role", "rpc-addr",
-        "profile", "snapshot", "discover", "iface", "mdns-iface", "tags-file",
-        "retry-interval", "broadcast-timeout", "codec", "transport", "rpc-auth",
-    ):  # fmt: skip
+        "bind",
+        "advertise",
+        "encrypt",
+        "keyring-file",
+        "log-level",
+        "node",
+        "role",
+        "rpc-addr",
+        "profile",
+        "snapshot",
+        "discover",
+        "iface",
+        "mdns-iface",
+        "tags-file",
+        "retry-interval",
+        "broadcast-timeout",
+        "codec",
+        "transport",
+    ):  # fmt: skip  (no -rpc-auth, as Go: a secret on the command line shows in ps)
         fs.string(name, help=help_of(name))
     for name in ("event-handler", "join", "tag", "retry-join"):
         fs.repeated(name, help=help_of(name))
@@ -377,7 +391,6 @@ _FLAG_TO_KEY = {
     "node": "node_name",
     "role": "role",
     "rpc-addr": "rpc_addr",
-    "rpc-auth": "rpc_auth",
     "profile": "profile",
     "snapshot": "snapshot_path",
     "discover": "discover",
