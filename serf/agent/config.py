@@ -341,26 +341,12 @@ def _agent_flags() -> FlagSet:
     def help_of(name: str) -> str:
         return _AGENT_FLAG_HELP.get(name, "")
 
+    # no -rpc-auth, as Go: a secret on the command line shows in ps
     for name in (
-        "bind",
-        "advertise",
-        "encrypt",
-        "keyring-file",
-        "log-level",
-        "node",
-        "role",
-        "rpc-addr",
-        "profile",
-        "snapshot",
-        "discover",
-        "iface",
-        "mdns-iface",
-        "tags-file",
-        "retry-interval",
-        "broadcast-timeout",
-        "codec",
-        "transport",
-    ):  # fmt: skip  (no -rpc-auth, as Go: a secret on the command line shows in ps)
+        "bind", "advertise", "encrypt", "keyring-file", "log-level", "node", "role", "rpc-addr",
+        "profile", "snapshot", "discover", "iface", "mdns-iface", "tags-file",
+        "retry-interval", "broadcast-timeout", "codec", "transport",
+    ):  # fmt: skip
         fs.string(name, help=help_of(name))
     for name in ("event-handler", "join", "tag", "retry-join"):
         fs.repeated(name, help=help_of(name))
