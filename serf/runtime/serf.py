@@ -14,18 +14,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import ipaddress
 import logging
 import os
 import random
 import secrets
 from collections.abc import (
-    AsyncIterator,
     Callable,
     Coroutine,
     Generator,
     Iterable,
-    Mapping,
     Sequence,
 )
 from dataclasses import dataclass, replace
@@ -33,17 +30,25 @@ from pathlib import Path
 from typing import Any, TypeAlias, TypeVar, overload
 
 from serf.address import Address
-from serf.config import MemberlistConfig, SerfConfig, lan
+from serf.config import SerfConfig, lan
 from serf.core import io as sio
 from serf.core.filters import compile_go
-from serf.core.keyring_file import format_keyring
+from serf.core.keyring_file import format_keyring, parse_keyring
 from serf.core.serf import ReconnectDelegate, SerfCore, SerfMergeDelegate
 from serf.core.snapshot import SnapshotState, replay_lines
 from serf.core.state import SerfState
 from serf.memberlist.delegates import CompositeDelegate
 from serf.memberlist.io import Effect, RequestCompleted
 from serf.runtime.advertise import advertise_address
+from serf.runtime.arguments import (
+    check_create_arguments,
+    check_transport_matches_bind,
+    is_ip,
+    payload_bytes,
+    query_filter_tags,
+)
 from serf.runtime.driver import MemberlistDriver
+from serf.runtime.query_response import QueryAck, QueryResponse, QueryResponseItem
 from serf.runtime.subscription import DEFAULT_MAXSIZE, Subscription
 from serf.transport.base import AddressLike, AddressResolver, DnsResolver, Transport
 from serf.wire.keyring import Keyring
@@ -86,118 +91,6 @@ class KeyManagerError(SerfError):
         self.response = response
 
 
-def _payload(value: object, what: str = "payload") -> bytes:
-    """``value`` as bytes; TypeError for anything else (a str must be encoded first)."""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, bytearray | memoryview):
-        return bytes(value)
-    hint = " (encode a str first, e.g. text.encode())" if isinstance(value, str) else ""
-    raise TypeError(f"{what} must be bytes, got {type(value).__name__}{hint}")
-
-
-@dataclass(frozen=True, slots=True)
-class QueryAck:
-    """A node received our query (it asked for acks)."""
-
-    from_: str
-
-
-@dataclass(frozen=True, slots=True)
-class QueryResponseItem:
-    """A node's answer to our query."""
-
-    from_: str
-    payload: bytes
-
-
-class QueryResponse:
-    """The acks and responses to a query we started, as they arrive; ends at the deadline."""
-
-    def __init__(self, request_id: int) -> None:
-        self.request_id = request_id
-        self._queue: asyncio.Queue[QueryAck | QueryResponseItem | None] = asyncio.Queue()
-        self.finished = False
-
-    def _push(self, item: QueryAck | QueryResponseItem | None) -> None:
-        if item is None:
-            self.finished = True
-        self._queue.put_nowait(item)
-
-    def __aiter__(self) -> AsyncIterator[QueryAck | QueryResponseItem]:
-        return self
-
-    async def __anext__(self) -> QueryAck | QueryResponseItem:
-        item = await self._queue.get()
-        if item is None:
-            self._queue.put_nowait(None)  # later readers end too
-            raise StopAsyncIteration
-        return item
-
-    async def collect(self) -> tuple[list[str], dict[str, bytes]]:
-        """Wait for the deadline: (nodes that acked, node -> response payload)."""
-        acks: list[str] = []
-        responses: dict[str, bytes] = {}
-        async for item in self:
-            if isinstance(item, QueryAck):
-                acks.append(item.from_)
-            else:
-                responses[item.from_] = item.payload
-        return acks, responses
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _check_create_arguments(config: object, transport: object, keyring: object) -> None:
-    """TypeError for arguments of the wrong kind (before anything is bound)."""
-    if not isinstance(config, SerfConfig):
-        raise TypeError(f"config must be a SerfConfig, got {type(config).__name__}")
-    if keyring is not None and not isinstance(keyring, Keyring):
-        raise TypeError(
-            f"keyring must be a serf.Keyring or None, got {type(keyring).__name__}"
-            " (for a key, use Keyring([key]) or SerfConfig.memberlist's secret_key)"
-        )
-    if transport is not None and not callable(getattr(transport, "start", None)):
-        raise TypeError(f"transport must be a Transport, got {type(transport).__name__}")
-
-
-def _check_transport_matches_bind(ml: MemberlistConfig, bound: Address) -> None:
-    """ValueError when a config that names a bind address disagrees with ``transport=``.
-
-    Left at their defaults (``0.0.0.0:7946``), ``bind_addr``/``bind_port`` defer to the
-    transport; set to anything else, they must match the address the transport bound
-    (port 0 matches any port).
-    """
-    default = MemberlistConfig(name=ml.name)
-    if (ml.bind_addr, ml.bind_port) == (default.bind_addr, default.bind_port):
-        return
-    host_ok = ml.bind_addr in ("0.0.0.0", "::") or ml.bind_addr == bound.host
-    port_ok = ml.bind_port in (0, bound.port)
-    if not (host_ok and port_ok):
-        raise ValueError(
-            f"transport= is bound to {bound} but memberlist.bind_addr/bind_port say "
-            f"{Address(ml.bind_addr, ml.bind_port)}: leave them at their defaults when "
-            "passing a transport, or make them agree"
-        )
-
-
-def _query_filter_tags(filter_tags: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
-    """The tag filters, sorted; ValueError naming the tag whose pattern does not compile."""
-    out = tuple(sorted((filter_tags or {}).items()))
-    for tag, pattern in out:
-        try:
-            compile_go(pattern)
-        except ValueError as exc:
-            raise ValueError(f"filter_tags[{tag!r}]: {exc}") from None
-    return out
-
-
 class Query:
     """A query delivered to us; answer it once with :meth:`respond` before its deadline."""
 
@@ -227,7 +120,7 @@ class Query:
 
     async def respond(self, payload: bytes) -> None:
         """Send our response (SerfError: already sent, past the deadline, too large)."""
-        data = _payload(payload)
+        data = payload_bytes(payload)
         await self._serf._request(lambda rid: sio.RespondRequest(rid, self.handle, data))
 
     def __repr__(self) -> str:
@@ -306,6 +199,23 @@ class KeyManager:
     async def list_keys(self, relay_factor: int = 0) -> sio.KeyResponse:
         """Every member's keys: ``keys`` maps base64 key -> number of members holding it."""
         return await self._op("list", b"", relay_factor)
+
+
+def _ip_literal(text: str) -> Address | None:
+    """``text`` as an address when it is ``ip:port`` / ``[ipv6]:port``, else None."""
+    try:
+        addr = Address.parse(text)
+    except ValueError:
+        return None
+    return addr if is_ip(addr.host) else None
+
+
+def _read_keyring_file(path: str) -> Keyring:
+    """The keyring this library (or Go serf) wrote to ``path``; ValueError naming the file."""
+    try:
+        return Keyring(parse_keyring(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"keyring_file {path!r}: {exc}") from None
 
 
 def _open_snapshot(path: str, mode: str) -> Any:
@@ -466,7 +376,7 @@ class Serf:
         memberlist_delegate: CompositeDelegate | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        _check_create_arguments(config, transport, keyring)
+        check_create_arguments(config, transport, keyring)
         ml = config.memberlist or lan(config.node_name)
         if config.memberlist is None:
             config = replace(config, memberlist=ml)
@@ -476,13 +386,15 @@ class Serf:
             transport = NetTransport(Address(ml.bind_addr, ml.bind_port))
         if resolver is not None:
             self._resolver = resolver
+        if keyring is None and config.keyring_file and os.path.exists(config.keyring_file):
+            keyring = _read_keyring_file(config.keyring_file)
         snapshot: SnapshotState | None = None
         if config.snapshot_path and os.path.exists(config.snapshot_path):
             snapshot = _read_snapshot(config.snapshot_path, config.rejoin_after_leave)
         self._files = _Files(config.snapshot_path, config.keyring_file)
         driver = self._driver = SerfDriver(transport, self, stream_timeout=ml.tcp_timeout)
         await driver.start_transport()
-        _check_transport_matches_bind(ml, transport.local_address)
+        check_transport_matches_bind(ml, transport.local_address)
         bound = transport.local_address
         # an AdvertiseError here closes the transport like any failed start (_abort_start)
         advertise = advertise_address(bound.host, bound.port, ml.advertise_addr, ml.advertise_port)
@@ -610,12 +522,17 @@ class Serf:
                         f" got {type(item).__name__}"
                     )
                 addr = Address(str(item.host), int(item.port))
-                if _is_ip(addr.host):
+                if is_ip(addr.host):
                     out.append(addr)
                 else:  # a name: resolved as the string form would be
                     out.extend(await self._resolver.resolve(str(addr)))
-            else:  # the resolver returns IP literals as they are; Go accepts "name/ip:port"
-                out.extend(await self._resolver.resolve(item.rsplit("/", 1)[-1]))
+            else:  # Go accepts "name/ip:port"; an IP literal needs no resolver
+                target = item.rsplit("/", 1)[-1]
+                literal = _ip_literal(target)
+                if literal is not None:
+                    out.append(literal)
+                else:
+                    out.extend(await self._resolver.resolve(target))
         return tuple(out)
 
     async def join(self, addresses: Iterable[str | AddressLike], ignore_old: bool = False) -> int:
@@ -637,7 +554,7 @@ class Serf:
     async def user_event(self, name: str, payload: bytes = b"", coalesce: bool = True) -> None:
         """Send a user event to every member (SerfError over the size limits, TypeError when
         ``payload`` is not bytes)."""
-        data = _payload(payload)
+        data = payload_bytes(payload)
         await self._request(lambda rid: sio.UserEventRequest(rid, name, data, coalesce))
 
     async def query(
@@ -659,8 +576,8 @@ class Serf:
         cluster size). ValueError for a negative timeout, a relay factor outside [0, 255]
         or a pattern that does not compile; TypeError when ``payload`` is not bytes.
         """
-        data = _payload(payload)
-        tags = _query_filter_tags(filter_tags)
+        data = payload_bytes(payload)
+        tags = query_filter_tags(filter_tags)
         if isinstance(filter_nodes, str):
             raise TypeError("filter_nodes must be a sequence of node names, not a str")
         if not isinstance(timeout, int | float) or not timeout >= 0:
@@ -673,7 +590,13 @@ class Serf:
         if driver is None or self._closed:
             raise SerfError("serf is shut down")
         rid = driver.new_request_id()
-        response = QueryResponse(rid)
+        loop = asyncio.get_running_loop()
+        response = QueryResponse(
+            rid,
+            deadline=loop.time() + (timeout or self.default_query_timeout()),
+            asked=self._query_targets(filter_nodes, tags),
+            on_close=self._forget_query,
+        )
         self._queries[rid] = response
         request = sio.QueryRequest(
             rid,
@@ -728,6 +651,41 @@ class Serf:
     def get_cached_coordinate(self, name: str) -> Coordinate | None:
         """The last coordinate we learned for ``name`` (None if none)."""
         return self.core.cached_coordinate(name)
+
+    def estimated_rtt(self, name: str) -> float | None:
+        """The round-trip time to ``name`` in seconds that the network coordinates predict
+        (None when coordinates are off or we have none for ``name`` yet)."""
+        ours = self.get_coordinate()
+        theirs = self.get_cached_coordinate(name)
+        if ours is None or theirs is None:
+            return None
+        return ours.distance_to(theirs)
+
+    def num_nodes(self) -> int:
+        """How many members we know, in any status (Go's ``NumNodes``)."""
+        return len(self.core.members())
+
+    def default_query_timeout(self) -> float:
+        """The timeout (seconds) of a query sent with ``timeout=0``: Go's
+        ``DefaultQueryTimeout``, gossip interval x ``query_timeout_mult`` x
+        ``ceil(log10(N + 1))`` for N alive members."""
+        return self.core.default_query_timeout()
+
+    def _query_targets(
+        self, filter_nodes: Sequence[str], filter_tags: tuple[tuple[str, str], ...]
+    ) -> frozenset[str]:
+        """The alive members a query with these filters is for, in our view."""
+        patterns = [(tag, compile_go(pattern)) for tag, pattern in filter_tags]
+        return frozenset(
+            m.name
+            for m in self.core.members()
+            if m.status is sio.MemberStatus.ALIVE
+            and (not filter_nodes or m.name in filter_nodes)
+            and all(rx.search(m.tags.get(tag, "")) for tag, rx in patterns)
+        )
+
+    def _forget_query(self, response: QueryResponse) -> None:
+        self._queries.pop(response.request_id, None)
 
     @overload
     def subscribe(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Literal
@@ -88,6 +89,7 @@ async def cluster(
     keyring: Keyring | None = None,
     join: bool = True,
     converge_timeout: float = 30.0,
+    seed: int | None = None,
 ) -> AsyncIterator[Cluster]:
     """``async with cluster(3) as nodes:`` three joined nodes, shut down at the end.
 
@@ -97,7 +99,9 @@ async def cluster(
     ``retransmit_mult=4``; on ``"net"``, :func:`~serf.config.loopback`). ``names`` maps an
     index to a name (``node0``, ``node1``, ...). ``keyring``: every node gets a copy.
     ``join=False`` leaves the nodes apart. AssertionError when they do not all see each
-    other alive within ``converge_timeout`` seconds (of the loop's clock).
+    other alive within ``converge_timeout`` seconds (of the loop's clock). ``seed`` seeds
+    each node's protocol randomness (node ``i`` gets ``random.Random(seed + i)``): with the
+    memory network and virtual time, a run then repeats exactly.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n!r}")
@@ -117,10 +121,11 @@ async def cluster(
             cfg = config(name) if config is not None else _default_config(name, kind)
             ring = Keyring(keyring.keys, keyring.primary_key) if keyring is not None else None
             wire = network.transport(memory_address(i)) if network is not None else None
-            nodes.append(await Serf.create(cfg, transport=wire, keyring=ring))
+            rng = random.Random(seed + i) if seed is not None else None
+            nodes.append(await Serf.create(cfg, transport=wire, keyring=ring, rng=rng))
         if join and n > 1:
-            seed = nodes[0].local_member
-            seed_addr = str(Address.from_ip(seed.addr, seed.port))
+            first = nodes[0].local_member
+            seed_addr = str(Address.from_ip(first.addr, first.port))
             for node in nodes[1:]:
                 await node.join([seed_addr])
             await eventually(

@@ -13,6 +13,8 @@ Everything that goes through the loop's clock follows it: ``asyncio.sleep``,
 ``loop.time()``) and :class:`~serf.transport.memory.MemoryTransport`. Real sockets still
 work but their latency is not simulated (they answer "instantly" in virtual time), so use the
 memory network; code that reads ``time.time()`` or ``time.monotonic()`` itself sees wall time.
+Work handed to threads (``run_in_executor``, ``getaddrinfo``, ``to_thread``) takes no virtual
+time: the clock stands still until it is done.
 """
 
 from __future__ import annotations
@@ -20,19 +22,22 @@ from __future__ import annotations
 import asyncio
 import selectors
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from concurrent.futures import Executor
+from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 __all__ = ["VirtualTimeLoop", "run_virtual"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 class _VirtualSelector(selectors.BaseSelector):
     """A selector that polls the real one and turns a wait into a jump of the clock."""
 
-    def __init__(self, advance: Callable[[float], None]) -> None:
+    def __init__(self, advance: Callable[[float], None], busy: Callable[[], bool]) -> None:
         self._real = selectors.DefaultSelector()
         self._advance = advance
+        self._busy = busy
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._real.register(fileobj, events, data)
@@ -47,7 +52,9 @@ class _VirtualSelector(selectors.BaseSelector):
         ready = self._real.select(0)
         if ready or timeout == 0:
             return ready
-        if timeout is None:  # no timer at all: only real I/O (another thread) can wake us
+        if timeout is None or self._busy():
+            # no timer at all, or work in a thread (getaddrinfo, run_in_executor): wait for
+            # it in real time, so that it takes no virtual time (and runs repeat exactly)
             return self._real.select(None)
         self._advance(timeout)
         return []
@@ -68,7 +75,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def __init__(self, start: float = 0.0) -> None:
         self._virtual_now = float(start)
-        super().__init__(selector=_VirtualSelector(self._advance))
+        self._in_threads = 0
+        super().__init__(selector=_VirtualSelector(self._advance, lambda: self._in_threads > 0))
 
     def time(self) -> float:
         """The virtual clock, in seconds."""
@@ -76,6 +84,18 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def _advance(self, seconds: float) -> None:
         self._virtual_now += seconds
+
+    def run_in_executor(
+        self, executor: Executor | None, func: Callable[[Unpack[Ts]], T], *args: *Ts
+    ) -> asyncio.Future[T]:
+        """As asyncio's; while the call runs in its thread, virtual time stands still."""
+        future = super().run_in_executor(executor, func, *args)
+        self._in_threads += 1
+        future.add_done_callback(self._thread_done)
+        return future
+
+    def _thread_done(self, _: object) -> None:
+        self._in_threads -= 1
 
 
 def run_virtual(main: Coroutine[Any, Any, T], *, timeout: float | None = 600.0) -> T:

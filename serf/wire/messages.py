@@ -459,6 +459,13 @@ class Coordinate:
     adjustment: float = 0.0
     height: float = 10e-6
 
+    def distance_to(self, other: Coordinate) -> float:
+        """The estimated round-trip time to ``other`` in seconds (Go's ``DistanceTo``);
+        ValueError when the two have different dimensions."""
+        from serf.core.vivaldi import distance  # the Vivaldi math lives with the client
+
+        return distance(self, other)
+
 
 MemberlistMessage = (
     Ping

@@ -120,3 +120,31 @@ def test_cluster_on_real_loopback_sockets() -> None:
 def test_importing_serf_testing_pulls_in_no_asyncio() -> None:
     added, _ = probe_imports("serf.testing")
     assert "asyncio" not in added
+
+
+def test_a_seeded_cluster_in_virtual_time_repeats_exactly() -> None:
+    async def main() -> tuple[float, list[tuple[str, str]]]:
+        loop = asyncio.get_running_loop()
+        async with cluster(4, seed=7) as nodes:
+            await nodes[3].shutdown()
+            killed = loop.time()
+            await eventually(
+                lambda: len(nodes[0].members(MemberStatus.FAILED)) == 1, timeout=60, interval=0.01
+            )
+            view = sorted((m.name, str(m.status)) for m in nodes[1].members())
+            return loop.time() - killed, view
+
+    assert run_virtual(main()) == run_virtual(main())
+
+
+def test_work_in_a_thread_takes_no_virtual_time() -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        ticker = asyncio.create_task(asyncio.sleep(1))  # a timer the loop could jump to
+        start = loop.time()
+        await asyncio.to_thread(sum, range(100_000))
+        elapsed = loop.time() - start
+        await ticker
+        return elapsed
+
+    assert run_virtual(main()) == 0.0
