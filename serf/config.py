@@ -368,7 +368,11 @@ class SerfConfig:
     query_size_limit: int = 1024
     """``QuerySizeLimit``."""
     user_event_size_limit: int = 512
-    """``UserEventSizeLimit``: at most 9 KiB."""
+    """``UserEventSizeLimit``: at most 9 KiB (9216 bytes). An event is gossiped only if it
+    fits one packet (``memberlist.udp_buffer_size``, 1400 bytes, less framing); a larger one,
+    allowed once this is raised, is not gossiped at all and reaches the others only in the
+    push/pull state exchange (every ``push_pull_interval``: up to 30 s with ``lan()``), as
+    in Go."""
     memberlist: MemberlistConfig | None = None
     """``MemberlistConfig``: None means ``lan(node_name)``."""
     snapshot_path: str = ""

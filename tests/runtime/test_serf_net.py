@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from serf import (
     SerfConfig,
     SerfError,
     UserEvent,
-    local,
+    loopback,
 )
 
 KEY_A = bytes(range(16))
@@ -30,12 +29,9 @@ KEY_B = bytes(range(100, 132))
 
 
 def _config(name: str, **serf_kw: Any) -> SerfConfig:
-    # local() timings with LAN's retransmit_mult (4): with local()'s 2, a broadcast in a
-    # 4-node cluster is sent to only 2 of the 3 others, and the last one may wait for the
-    # next push/pull (as in Go); these tests check delivery, not the epidemic odds, which
-    # the simulator measures.
-    ml = replace(local(name), bind_addr="127.0.0.1", bind_port=0, retransmit_mult=4)
-    return SerfConfig(node_name=name, memberlist=ml, **serf_kw)
+    # loopback(): local() timings on 127.0.0.1 with LAN's retransmit_mult (4); with local()'s
+    # 2, a broadcast may miss a node until the next push/pull (as in Go).
+    return SerfConfig(node_name=name, memberlist=loopback(name), **serf_kw)
 
 
 async def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
