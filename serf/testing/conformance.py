@@ -32,6 +32,7 @@ from serf.transport.base import (
 from serf.transport.memory import MemoryNetwork
 from serf.transport.net import NetTransport
 from serf.transport.quic import QuicTransport, self_signed_certificate
+from serf.transport.tls import TlsConfig
 
 __all__ = [
     "CHECKS",
@@ -65,14 +66,16 @@ class TransportFactory(Protocol):
 
 
 class NetFactory:
-    """`NetTransport` on a loopback host (``127.0.0.1`` or ``::1``), port 0 by default."""
+    """`NetTransport` on a loopback host (``127.0.0.1`` or ``::1``), port 0 by default;
+    with ``tls``, every transport it makes runs its streams over TLS with that config."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: TlsConfig | None = None) -> None:
         self.host = host
+        self.tls = tls
 
     def new(self, bind: Address | None = None) -> Transport:
         """A NetTransport on ``bind`` or ``host:0``."""
-        return NetTransport(bind or Address(self.host, 0))
+        return NetTransport(bind or Address(self.host, 0), tls=self.tls)
 
     async def unused_address(self) -> Address:
         """A port the kernel just handed out and we released (TCP, so nothing listens)."""

@@ -2,7 +2,8 @@
 
 How this works: `base` defines the `Transport` / `Stream` protocols, `Address` and the name
 resolvers; `net` is UDP + TCP on one port; `memory` is the simulator's in-process network;
-`quic` is QUIC (aioquic) with DATAGRAM-frame packets and one stream per request.
+`quic` is QUIC (aioquic) with DATAGRAM-frame packets and one stream per request; `tls` holds
+the certificates that authenticate net (TLS streams) and quic peers.
 Every transport passes the suite in `serf.testing.conformance`.
 """
 
@@ -22,8 +23,9 @@ from serf.transport.base import (
     TransportStats,
 )
 from serf.transport.memory import LinkModel, MemoryNetwork, MemoryStream, MemoryTransport
-from serf.transport.net import NetStream, NetTransport, install_uvloop
+from serf.transport.net import NetStream, NetTransport, TlsStream, install_uvloop
 from serf.transport.quic import QuicStream, QuicTransport
+from serf.transport.tls import TlsConfig, TlsConfigError
 
 __all__ = [
     "DEFAULT_STREAM_TIMEOUT",
@@ -45,6 +47,9 @@ __all__ = [
     "StaticResolver",
     "Stream",
     "StreamHandler",
+    "TlsConfig",
+    "TlsConfigError",
+    "TlsStream",
     "Transport",
     "TransportStats",
     "install_uvloop",

@@ -71,13 +71,16 @@ class PacketTooLargeError(ValueError):
 
 @dataclass(slots=True)
 class TransportStats:
-    """Counters kept by a transport. ``errors`` counts every dropped or failed operation."""
+    """Counters kept by a transport. ``errors`` counts every dropped or failed operation;
+    ``peers_refused`` the connections (either direction) refused because the peer failed
+    authentication (TLS, authenticated QUIC): each is in ``errors`` too."""
 
     packets_sent: int = 0
     packets_received: int = 0
     streams_opened: int = 0
     streams_accepted: int = 0
     errors: int = 0
+    peers_refused: int = 0
 
 
 class Stream(Protocol):

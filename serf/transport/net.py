@@ -15,6 +15,14 @@ IPv4 and IPv6 peers both reach it and it can advertise an IPv6 address; IPv4 pee
 ``::ffff:a.b.c.d`` on such sockets, and are reported and sent to as plain IPv4. Without IPv6
 in the kernel the wildcard bind falls back to IPv4 only.
 
+With ``tls=`` (a `serf.transport.tls.TlsConfig`) every TCP stream is TLS (stdlib `ssl`):
+the listener accepts plain TCP and runs the server handshake itself (``start_tls``), so a
+peer that fails it (another CA, an expired certificate, none when ``mutual``) is logged and
+counted in ``stats.peers_refused``; a dialer whose handshake fails does the same and raises
+ConnectionRefusedError. TLS has no half close, so inside TLS each stream is framed
+(`TlsStream`: ``[u32 length][bytes]`` chunks, a zero length marks ``write_eof``). Packets stay
+plain UDP: the keyring (AES-GCM) protects them, as without TLS.
+
 The transport runs on whatever loop the caller runs. It never installs a loop policy; a driver
 that wants uvloop calls `install_uvloop` before creating its loop.
 """
@@ -26,6 +34,8 @@ import contextlib
 import errno
 import logging
 import socket
+import ssl
+import struct
 from typing import Any
 
 from serf.transport.base import (
@@ -37,13 +47,16 @@ from serf.transport.base import (
     TransportBase,
     UdpEndpoint,
 )
+from serf.transport.tls import RefusalLog, TlsConfig, describe_tls_error
 
-__all__ = ["NetStream", "NetTransport", "install_uvloop"]
+__all__ = ["NetStream", "NetTransport", "TlsStream", "install_uvloop"]
 
 log = logging.getLogger(__name__)
 
 _WRITE_HIGH_WATER = 256 * 1024
 _WILDCARDS = frozenset({"0.0.0.0", "::"})
+_CHUNK = struct.Struct(">I")
+_MAX_CHUNK = 1 << 20  # a TlsStream chunk is at most 1 MiB; a bigger header is a broken peer
 
 
 def install_uvloop() -> bool:
@@ -165,6 +178,160 @@ class NetStream:
                 await self._writer.wait_closed()
 
 
+class TlsStream(NetStream):
+    """A TLS connection as a `Stream`: stdlib `ssl` over memory BIOs on a plain TCP stream,
+    so the handshake runs the same way on every loop and its failure is ours to report.
+
+    TLS cannot half-close, so the bytes travel in chunks (``[u32 big-endian length][bytes]``,
+    at most 1 MiB each) and a zero-length chunk is the end of this side's data
+    (`write_eof`); a connection that ends without it reads as EOF too. A chunk header over
+    1 MiB, or a TLS error after the handshake, raises ConnectionResetError.
+    """
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        context: ssl.SSLContext,
+        *,
+        server_side: bool,
+        server_hostname: str | None = None,
+        timeout: float | None = DEFAULT_STREAM_TIMEOUT,
+    ) -> None:
+        super().__init__(reader, writer, timeout)
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._tls = context.wrap_bio(
+            self._incoming,
+            self._outgoing,
+            server_side=server_side,
+            server_hostname=None if server_side else server_hostname,
+        )
+        self._plain = bytearray()  # decrypted, still framed
+        self._data = bytearray()  # payload ready for read()
+        self._eof = False
+        self._eof_sent = False
+
+    async def handshake(self, timeout: float | None) -> None:
+        """Run the TLS handshake. `ssl.SSLError` when the peer fails verification (or
+        refuses us), TimeoutError after ``timeout``, ConnectionResetError if it hangs up."""
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    self._tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    self._flush()
+                    await self._receive_raw()
+            self._flush()
+
+    def _flush(self) -> None:
+        data = self._outgoing.read()
+        if data and not self._writer.is_closing():
+            self._writer.write(data)
+
+    async def _receive_raw(self) -> None:
+        raw = await self._reader.read(65536)
+        if raw:
+            self._incoming.write(raw)
+        else:
+            self._incoming.write_eof()
+
+    async def _fill(self) -> None:
+        """Decrypt more bytes and move whole chunks to the payload buffer (or mark EOF)."""
+        while True:
+            while len(self._plain) >= _CHUNK.size:
+                (size,) = _CHUNK.unpack_from(self._plain)
+                if size > _MAX_CHUNK:
+                    raise ConnectionResetError(
+                        f"TLS stream chunk of {size} bytes from {self._remote}"
+                    )
+                if size == 0:
+                    self._eof = True
+                    return
+                if len(self._plain) < _CHUNK.size + size:
+                    break
+                self._data += self._plain[_CHUNK.size : _CHUNK.size + size]
+                del self._plain[: _CHUNK.size + size]
+                return
+            try:
+                got = self._tls.read(65536)
+            except ssl.SSLWantReadError:
+                self._flush()
+                await self._receive_raw()
+                continue
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                got = b""
+            except ssl.SSLError as exc:
+                raise ConnectionResetError(
+                    f"TLS stream from {self._remote}: {describe_tls_error(exc)}"
+                ) from exc
+            if not got:
+                self._eof = True
+                return
+            self._plain += got
+
+    def _take(self, n: int) -> bytes:
+        if n < 0 or n >= len(self._data):
+            out = bytes(self._data)
+            self._data.clear()
+            return out
+        out = bytes(self._data[:n])
+        del self._data[:n]
+        return out
+
+    async def read(self, n: int = -1, *, timeout: float | None = None) -> bytes:
+        """Up to ``n`` bytes (``b""`` at EOF); ``n = -1`` reads until EOF."""
+        if n == 0:
+            return b""
+        async with asyncio.timeout(self._timeout(timeout)):
+            if n > 0:
+                while not self._data and not self._eof:
+                    await self._fill()
+                return self._take(n)
+            while not self._eof:
+                await self._fill()
+            return self._take(-1)
+
+    async def readexactly(self, n: int, *, timeout: float | None = None) -> bytes:
+        """Exactly ``n`` bytes, or `asyncio.IncompleteReadError` if EOF comes first."""
+        if n < 0:
+            raise ValueError("readexactly size can not be less than zero")
+        async with asyncio.timeout(self._timeout(timeout)):
+            while len(self._data) < n and not self._eof:
+                await self._fill()
+            if len(self._data) < n:
+                raise asyncio.IncompleteReadError(self._take(-1), n)
+            return self._take(n)
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data`` for sending. RuntimeError after `write_eof`."""
+        if self._eof_sent:
+            raise RuntimeError("cannot write after write_eof()")
+        view = memoryview(data)
+        for start in range(0, len(view), _MAX_CHUNK):
+            part = view[start : start + _MAX_CHUNK]
+            self._send(_CHUNK.pack(len(part)) + bytes(part))
+
+    def _send(self, plain: bytes) -> None:
+        if self._writer.is_closing():
+            return  # as a closed TCP socket: drain reports it
+        try:
+            self._tls.write(plain)
+        except ssl.SSLError as exc:
+            log.debug("TLS write to %s failed: %r", self._remote, exc)
+            self._writer.close()
+            return
+        self._flush()
+
+    def write_eof(self) -> None:
+        """End this side's data (a zero-length chunk); reading here still works."""
+        if self._eof_sent:
+            return
+        self._eof_sent = True
+        self._send(_CHUNK.pack(0))
+
+
 class NetTransport(TransportBase):
     """UDP packets + TCP streams on one address (see the module comment).
 
@@ -180,8 +347,15 @@ class NetTransport(TransportBase):
         max_packet_size: int = MAX_PACKET_SIZE,
         stream_timeout: float | None = DEFAULT_STREAM_TIMEOUT,
         bind_attempts: int = 5,
+        tls: TlsConfig | None = None,
     ) -> None:
         super().__init__(max_packet_size=max_packet_size, stream_timeout=stream_timeout)
+        if tls is not None and not isinstance(tls, TlsConfig):
+            raise TypeError(f"tls must be a TlsConfig, got {type(tls).__name__}")
+        self._tls = tls
+        self._server_ssl: ssl.SSLContext | None = None
+        self._client_ssl: ssl.SSLContext | None = None
+        self._refusals = RefusalLog(log)
         self._bind = Address.of(bind)
         self._bind_attempts = max(1, bind_attempts)
         self._udp: asyncio.DatagramTransport | None = None
@@ -194,6 +368,10 @@ class NetTransport(TransportBase):
         """Bind UDP then TCP on the same port (retrying on a new port if port 0 was asked)."""
         if self._started:
             raise RuntimeError("NetTransport already started")
+        if self._tls is not None:
+            # a bad certificate or CA file fails here, before any socket is bound
+            self._server_ssl = self._tls.server_context()
+            self._client_ssl = self._tls.client_context()
         self._started = True
         self._loop = asyncio.get_running_loop()
         attempts = self._bind_attempts if self._bind.port == 0 else 1
@@ -258,10 +436,38 @@ class NetTransport(TransportBase):
         if self._closed or not self._started:
             raise RuntimeError("NetTransport is not running")
         limit = self._stream_timeout if timeout is None else timeout
-        async with asyncio.timeout(limit):
+        if self._client_ssl is None:
+            async with asyncio.timeout(limit):
+                reader, writer = await asyncio.open_connection(addr.host, addr.port)
+            self._stats.streams_opened += 1
+            return NetStream(reader, writer, self._stream_timeout)
+        assert self._tls is not None
+        loop = asyncio.get_running_loop()
+        deadline = None if limit is None else loop.time() + limit
+        async with asyncio.timeout_at(deadline):
             reader, writer = await asyncio.open_connection(addr.host, addr.port)
+        stream = TlsStream(
+            reader,
+            writer,
+            self._client_ssl,
+            server_side=False,
+            server_hostname=self._tls.server_name or addr.host,
+            timeout=self._stream_timeout,
+        )
+        try:
+            await stream.handshake(None if deadline is None else max(0.0, deadline - loop.time()))
+        except (ssl.SSLError, ConnectionError) as exc:
+            await stream.close()
+            reason = describe_tls_error(exc)
+            self._refused(Address.of(addr), "outbound", reason)
+            raise ConnectionRefusedError(
+                f"TLS handshake with {addr.host}:{addr.port} failed: {reason}"
+            ) from exc
+        except BaseException:
+            await stream.close()
+            raise
         self._stats.streams_opened += 1
-        return NetStream(reader, writer, self._stream_timeout)
+        return stream
 
     async def close(self) -> None:
         """Close the UDP socket and TCP listener and cancel running stream handlers."""
@@ -297,6 +503,12 @@ class NetTransport(TransportBase):
             "AddressResolver first"
         )
 
+    def _refused(self, peer: Address | None, direction: str, reason: str) -> None:
+        self._stats.peers_refused += 1
+        self._stats.errors += 1
+        assert self._loop is not None
+        self._refusals.refused(self._loop.time(), peer, direction, reason)
+
     def _packet_received(self, data: bytes, addr: Any) -> None:
         try:
             src = _address_from_sockname(addr)
@@ -311,16 +523,35 @@ class NetTransport(TransportBase):
         if self._closed or task is None:
             writer.close()
             return
-        self._stats.streams_accepted += 1
         self._tasks.add(task)
         try:
-            stream = NetStream(reader, writer, self._stream_timeout)
-        except Exception:
-            self._tasks.discard(task)
-            self._stats.errors += 1
-            writer.close()
-            return
-        try:
+            try:
+                stream = (
+                    NetStream(reader, writer, self._stream_timeout)
+                    if self._server_ssl is None
+                    else TlsStream(
+                        reader,
+                        writer,
+                        self._server_ssl,
+                        server_side=True,
+                        timeout=self._stream_timeout,
+                    )
+                )
+            except Exception:
+                self._stats.errors += 1
+                writer.close()
+                return
+            if isinstance(stream, TlsStream):
+                try:
+                    await stream.handshake(self._stream_timeout or DEFAULT_STREAM_TIMEOUT)
+                except asyncio.CancelledError:  # the transport is closing
+                    writer.close()
+                    return
+                except (ssl.SSLError, OSError, TimeoutError) as exc:
+                    self._refused(stream.remote_address, "inbound", describe_tls_error(exc))
+                    writer.close()
+                    return
+            self._stats.streams_accepted += 1
             await self._run_stream_handler(stream)
         finally:
             self._tasks.discard(task)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from serf.testing.certs import TestCA
 from serf.testing.conformance import (
     CHECKS,
     MemoryFactory,
@@ -22,6 +23,7 @@ FACTORIES: dict[str, Callable[[], TransportFactory]] = {
     "memory": MemoryFactory,
     "net-ipv4": lambda: NetFactory("127.0.0.1"),
     "net-ipv6": lambda: NetFactory("::1"),
+    "net-tls": lambda: NetFactory("127.0.0.1", tls=TestCA().tls()),
 }
 
 LOOPS: dict[str, LoopFactory] = {"asyncio": None}
