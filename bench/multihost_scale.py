@@ -24,7 +24,6 @@ figures carry the load of whatever else runs; the ratio between the kinds is the
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import statistics
 import sys
@@ -33,20 +32,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench_idle import cpu_seconds  # the script's directory is on sys.path
+
 from serf.testing.bedagent import SERF_PORT, BedAgent, wait_until
 from serf.testing.gopeer import GO_SERF_VERSION, install_go_serf
 from serf.testing.netbed import NetBed, netbed_unavailable
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "performance.md"
 HEADING = "## Multi-host scale"
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 @dataclass

@@ -300,6 +300,8 @@ class NetBed:
             _ip("link", "set", "dev", tun, "netns", host.netns)
             lines = [
                 f"link set dev {tun} name bed0",
+                # no IPv6 link-local address: no DAD, router solicitations or MLD reports
+                "link set dev bed0 addrgenmode none",
                 "link set dev lo up",
                 "link set dev bed0 mtu 1500 up",
                 f"route add default via {_IPV4_GATEWAY} dev bed0 onlink",

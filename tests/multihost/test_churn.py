@@ -7,7 +7,6 @@ restarted host is back reaches it too."""
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from collections import Counter
@@ -23,11 +22,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.integration,
     pytest.mark.netns,
-    pytest.mark.skipif(
-        os.environ.get("SERF_NO_EXTENSIONS", "").strip().lower() not in ("", "0", "false", "no"),
-        reason="multi-host agent tests run in the compiled CI run only (they test processes, "
-        "not twins, and would double CI minutes)",
-    ),
 ]
 
 N = 6

@@ -5,7 +5,6 @@ meanwhile reaches every node."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 
@@ -19,11 +18,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.integration,
     pytest.mark.netns,
-    pytest.mark.skipif(
-        os.environ.get("SERF_NO_EXTENSIONS", "").strip().lower() not in ("", "0", "false", "no"),
-        reason="multi-host agent tests run in the compiled CI run only (they test processes, "
-        "not twins, and would double CI minutes)",
-    ),
 ]
 
 N = 10

@@ -7,7 +7,6 @@ by the protocol timer arithmetic in serf.testing.bounds."""
 
 from __future__ import annotations
 
-import os
 import signal
 from collections.abc import Callable
 from typing import Literal
@@ -24,11 +23,6 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.netns,
     pytest.mark.go,
-    pytest.mark.skipif(
-        os.environ.get("SERF_NO_EXTENSIONS", "").strip().lower() not in ("", "0", "false", "no"),
-        reason="multi-host agent tests run in the compiled CI run only (they test processes, "
-        "not twins, and would double CI minutes)",
-    ),
 ]
 
 N = 8

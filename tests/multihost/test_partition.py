@@ -4,7 +4,6 @@ from the reconnect interval."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 
@@ -18,11 +17,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.integration,
     pytest.mark.netns,
-    pytest.mark.skipif(
-        os.environ.get("SERF_NO_EXTENSIONS", "").strip().lower() not in ("", "0", "false", "no"),
-        reason="multi-host agent tests run in the compiled CI run only (they test processes, "
-        "not twins, and would double CI minutes)",
-    ),
 ]
 
 N = 10
