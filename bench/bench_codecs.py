@@ -36,7 +36,7 @@ import msgpack
 import pytest
 
 from serf import _speedups
-from serf.wire import encryption, framing, get_codec
+from serf.wire import encryption, framing
 from serf.wire import messages as m
 
 # ---------------------------------------------------------------------------------------------
@@ -227,11 +227,19 @@ def _lpe(which: str) -> Case:
     return CodecCase(twins[which].LpeCodec())
 
 
+def _go(which: str) -> Case:
+    twins = _speedups.twins("go")
+    if which not in twins:
+        pytest.skip(f"go {which} twin not available")
+    return CodecCase(twins[which].GoCodec())
+
+
 #: name -> factory returning a Case; adding a codec is one entry.
 CODECS: dict[str, Callable[[], Case]] = {
     "lpe-compiled": lambda: _lpe("compiled"),
     "lpe-pure": lambda: _lpe("pure"),
-    "go": lambda: CodecCase(get_codec("go")),
+    "go-compiled": lambda: _go("compiled"),
+    "go-pure": lambda: _go("pure"),
     BASELINE: MsgpackBaseline,
 }
 

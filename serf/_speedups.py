@@ -1,6 +1,8 @@
 """The one place that picks the compiled twins (``serf._fast``) or their pure-Python twins.
 
 * ``SERF_NO_EXTENSIONS=1``: always the pure twins.
+* the ``go`` codec's twins (``serf._fast.go`` / ``serf.wire.go``) are imported on first
+  :func:`load`, not at import, so a node that does not speak Go's dialect never imports msgpack.
 * otherwise the compiled twins; when one is missing we fall back to the pure twins, unless
   ``SERF_REQUIRE_EXTENSIONS=1`` is set, which turns a missing compiled module into ImportError.
 
@@ -24,6 +26,7 @@ __all__ = [
     "broadcast",
     "suspicion",
     "lzw",
+    "LAZY_TWINS",
 ]
 
 #: compiled module name -> its pure-Python twin
@@ -32,7 +35,10 @@ TWIN_MODULES: dict[str, str] = {
     "broadcast": "serf.memberlist.broadcast",
     "suspicion": "serf.memberlist.suspicion",
     "lzw": "serf.wire.lzw",
+    "go": "serf.wire.go",
 }
+#: twins imported on first :func:`load` only
+LAZY_TWINS: frozenset[str] = frozenset({"go"})
 
 
 def _flag(name: str) -> bool:
@@ -42,6 +48,8 @@ def _flag(name: str) -> bool:
 def _load_compiled() -> dict[str, ModuleType] | None:
     modules: dict[str, ModuleType] = {}
     for short in TWIN_MODULES:
+        if short in LAZY_TWINS:
+            continue
         try:
             modules[short] = importlib.import_module(f"serf._fast.{short}")
         except ImportError as exc:
@@ -55,7 +63,11 @@ def _load_compiled() -> dict[str, ModuleType] | None:
 
 
 def _load_pure() -> dict[str, ModuleType]:
-    return {short: importlib.import_module(path) for short, path in TWIN_MODULES.items()}
+    return {
+        short: importlib.import_module(path)
+        for short, path in TWIN_MODULES.items()
+        if short not in LAZY_TWINS
+    }
 
 
 def _select() -> tuple[Literal["compiled", "pure"], dict[str, ModuleType]]:
@@ -77,8 +89,19 @@ lzw: ModuleType = _ACTIVE["lzw"]
 
 
 def load(short: str) -> ModuleType:
-    """The active twin of ``short`` ("lpe", "broadcast", "suspicion", "lzw")."""
-    return _ACTIVE[short]
+    """The active twin of ``short`` ("lpe", "broadcast", "suspicion", "lzw", "go")."""
+    try:
+        return _ACTIVE[short]
+    except KeyError:
+        if short not in LAZY_TWINS:
+            raise
+    # a lazy twin: the compiled one when the others are compiled and it was built
+    found = twins(short)
+    module = (
+        found["compiled"] if IMPLEMENTATION == "compiled" and "compiled" in found else found["pure"]
+    )
+    _ACTIVE[short] = module
+    return module
 
 
 def twins(short: str) -> dict[str, ModuleType]:

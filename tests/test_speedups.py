@@ -58,7 +58,7 @@ def test_twins_lists_both_when_built() -> None:
         assert found["compiled"].__name__ == "serf._fast.lpe"
 
 
-@pytest.mark.parametrize("short", ["lpe", "broadcast", "suspicion", "lzw"])
+@pytest.mark.parametrize("short", ["lpe", "broadcast", "suspicion", "lzw", "go"])
 def test_twins_expose_the_same_public_names(short: str) -> None:
     from serf import _speedups
 

@@ -113,10 +113,16 @@ def get_codec(name: str | Codec = "lpe") -> Codec:
 def _register_builtins() -> None:
     if "lpe" in _FACTORIES and "go" in _FACTORIES:
         return
-    from serf.wire.go import GoCodec
-
-    _FACTORIES.setdefault("go", GoCodec)
+    _FACTORIES.setdefault("go", _go_codec)
     _FACTORIES.setdefault("lpe", _lpe_codec)
+
+
+def _go_codec() -> Codec:
+    # the compiled or pure twin, imported on first use only
+    from serf import _speedups
+
+    codec: Codec = _speedups.load("go").GoCodec()
+    return codec
 
 
 def _lpe_codec() -> Codec:

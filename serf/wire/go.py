@@ -377,16 +377,18 @@ class _Schema:
     a positional constructor call): the generic loop it replaces cost twice as much.
     """
 
-    __slots__ = ("cls", "decode", "rows")
+    __slots__ = ("cls", "decode", "fields", "rows")
 
     def __init__(
         self, cls: type, rows: list[tuple[str, str, str | _Schema | _ListOf, bool]]
     ) -> None:
         self.cls = cls
-        # (packed key, attribute, encoder, omitempty), sorted bytewise by Go name
+        #: the rows as given, sorted bytewise by Go name (the compiled twin builds on them)
+        self.fields = sorted(rows, key=lambda r: r[0].encode())
+        # (packed key, attribute, encoder, omitempty), in the same order
         self.rows: list[tuple[bytes, str, Encoder, bool]] = []
         readers: dict[str, tuple[bytes, str | Decoder]] = {}
-        for key, attr, kind, omitempty in sorted(rows, key=lambda r: r[0].encode()):
+        for key, attr, kind, omitempty in self.fields:
             if not isinstance(kind, str):
                 enc: Encoder = kind.encode_value
                 reader: str | Decoder = kind.decode_value
