@@ -47,6 +47,7 @@ from serf.core import io as sio
 from serf.core.keyring_file import parse_keyring
 from serf.runtime.advertise import AdvertiseError, interface_bind_host, parse_host_port
 from serf.runtime.serf import Event, Query, Serf, SerfError
+from serf.telemetry import TRACE
 from serf.wire.keyring import Keyring
 
 __all__ = [
@@ -63,10 +64,10 @@ __all__ = [
 
 log = logging.getLogger("serf.agent")
 
+# Go's TRACE (serf.telemetry.TRACE) sits below DEBUG.
+
 #: Go's log levels, lowest first.
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERR")
-#: A logging level below DEBUG for Go's TRACE.
-TRACE = 5
 logging.addLevelName(TRACE, "TRACE")
 
 _PY_LEVEL = {"TRACE": TRACE, "DEBUG": logging.DEBUG, "INFO": logging.INFO}
@@ -164,6 +165,21 @@ class LogBroker(logging.Handler):
         self.monitors: list[Monitor] = []
         self.stream = stream
         self.stream_level = logging.INFO
+        #: as Go's gated writer: stream lines are held until the banner is out
+        self.gated = False
+        self._held: list[str] = []
+
+    def open_gate(self) -> None:
+        """Write the held lines and stream from now on."""
+        self.gated = False
+        held, self._held = self._held, []
+        for line in held:
+            self._write(line)
+
+    def _write(self, line: str) -> None:
+        with contextlib.suppress(Exception):
+            self.stream.write(f"    {line}\n")
+            self.stream.flush()
 
     def format_line(self, record: logging.LogRecord) -> str:
         """``2006/01/02 15:04:05 [LEVEL] logger: message``."""
@@ -183,9 +199,10 @@ class LogBroker(logging.Handler):
             return
         self.lines.append((line, record.levelno))
         if self.stream is not None and record.levelno >= self.stream_level:
-            with contextlib.suppress(Exception):
-                self.stream.write(f"    {line}\n")
-                self.stream.flush()
+            if self.gated:
+                self._held.append(line)
+            else:
+                self._write(line)
         for monitor in list(self.monitors):
             with contextlib.suppress(Exception):
                 monitor(line, record.levelno)
@@ -327,6 +344,7 @@ class Agent:
         if self.broker not in root.handlers:
             root.addHandler(self.broker)
         root.setLevel(min(root.level or logging.WARNING, TRACE))
+        log.info("agent: Serf agent starting")
         self.tags = cfg.effective_tags()
         if cfg.tags_file:
             self.tags.update(_read_tags_file(cfg.tags_file))
@@ -434,11 +452,14 @@ class Agent:
                 kind,
                 tuple(MemberInfo(m.name, bytes_to_ip(m.addr), dict(m.tags)) for m in members),
             )
+            log.info("agent: Received event: %s", kind)
         elif isinstance(event, sio.UserEventReceived):
             info = UserEventInfo(event.ltime, event.name, event.payload, event.coalesce)
+            log.info("agent: Received event: user-event: %s", event.name)
         elif isinstance(event, Query):
             info = QueryInfo(event.ltime, event.name, event.payload)
             self._remember_query(info, event)
+            log.info("agent: Received event: query: %s", event.name)
         else:
             return
         if self.runner is not None and self.scripts:

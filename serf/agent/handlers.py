@@ -292,8 +292,10 @@ async def run_script(
         start_new_session=True,  # its own process group, so a timeout kills its children too
         preexec_fn=reset_signals,  # not the agent's ignored SIGINT/SIGQUIT (`serf agent &`)
     )
+    slow = f"{warn_after:g}s"  # Go prints the duration as "1s"
     warn = loop.call_later(
-        warn_after, lambda: log.warning("agent: Script '%s' slow, execution exceeding", script)
+        warn_after,
+        lambda: log.warning("agent: Script '%s' slow, execution exceeding %s", script, slow),
     )
     feeder = asyncio.create_task(_feed(proc, stdin))
     collector = asyncio.create_task(_collect(proc))
@@ -322,8 +324,11 @@ async def run_script(
             await feeder
     code = None if timed_out else proc.returncode
     duration = loop.time() - start
+    event_type = env.get("SERF_EVENT", "")
     log.debug(
-        "agent: Event '%s' script output: %s", script, output.decode("utf-8", "surrogateescape")
+        "agent: Event '%s' script output: %s",
+        event_type,
+        output.decode("utf-8", "surrogateescape"),
     )
     return HandlerResult(script, code, output, timed_out, duration)
 
@@ -393,6 +398,12 @@ class EventHandlerRunner:
                 log.error("agent: Error invoking script '%s': %s", script.script, exc)
                 continue
             results.append(result)
+            if result.exit_code not in (0, None):
+                log.error(
+                    "agent: Error invoking script '%s': exit status %d",
+                    script.script,
+                    result.exit_code,
+                )
             response = result.response
             if isinstance(event, QueryInfo) and self.respond is not None and response is not None:
                 outcome = self.respond(event, response)

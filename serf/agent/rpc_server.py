@@ -37,6 +37,7 @@ from serf.agent.handlers import parse_event_filter
 from serf.core import io as sio
 from serf.core.filters import GoRegexp, compile_anchored
 from serf.runtime.serf import KeyManagerError, Query, QueryAck, QueryResponseItem, SerfError
+from serf.telemetry import TRACE, go_quote
 from serf.wire.errors import DecodeError, EncodeError
 from serf.wire.rpc import RpcDecoder, encode_rpc
 
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["RpcServer", "member_to_wire", "IPC_VERSION"]
 
 log = logging.getLogger("serf.agent.ipc")
+agent_log = logging.getLogger("serf.agent")
 
 IPC_VERSION = 1
 #: per-subscription record buffer (Go: 512)
@@ -304,7 +306,7 @@ class _Conn:
     def abort(self, reason: str) -> None:
         """Close at once (no more writes)."""
         if not self.closed:
-            log.debug("agent.ipc: closing client %s: %s", self.peer, reason)
+            log.log(TRACE, "agent.ipc: closing client %s: %s", self.peer, reason)
         self.closed = True
         transport = self.writer.transport
         with contextlib.suppress(Exception):
@@ -352,7 +354,7 @@ class _Conn:
                     self.seq = _int(header["Seq"])
                 await self.handle(self.command, self.seq)
         except _Close as exc:
-            log.debug("agent.ipc: client %s: %s", self.peer, exc)
+            log.log(TRACE, "agent.ipc: client %s: %s", self.peer, exc)
         except (OSError, asyncio.IncompleteReadError):
             pass
         except Exception:  # a bug must cost only this connection
@@ -493,10 +495,14 @@ async def _leave(c: _Conn, seq: int, body: dict[str, Any]) -> None:
 
 async def _force_leave(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     error = ""
+    node, prune = _str(body.get("Node")), _bool(body.get("Prune"))
+    agent_log.info("agent: Force leaving node%s: %s", " (prune)" if prune else "", node)
     try:
-        await c.agent._serf().force_leave(_str(body.get("Node")), _bool(body.get("Prune")))
+        await c.agent._serf().force_leave(node, prune)
     except SerfError as exc:
         error = str(exc)
+        what = "failed to remove node (prune)" if prune else "failed to remove node"
+        agent_log.warning("agent: %s: %s", what, error)
     await c.send(seq, error)
 
 
@@ -504,9 +510,14 @@ async def _event(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     error = ""
     try:
         payload = _bytes(body.get("Payload")) or b""
-        await c.agent._serf().user_event(
-            _str(body.get("Name")), payload, _bool(body.get("Coalesce"))
+        name, coalesce = _str(body.get("Name")), _bool(body.get("Coalesce"))
+        agent_log.debug(
+            "agent: Requesting user event send: %s. Coalesced: %s. Payload: %s",
+            name,
+            "true" if coalesce else "false",
+            go_quote(payload),
         )
+        await c.agent._serf().user_event(name, payload, coalesce)
     except SerfError as exc:
         error = str(exc)
     await c.send(seq, error)
@@ -578,6 +589,7 @@ async def _query(c: _Conn, seq: int, body: dict[str, Any]) -> None:
         await c.send(seq, f"Queries cannot contain the '{INTERNAL_PREFIX}' prefix")
         return
     relay = _int(body.get("RelayFactor"))
+    agent_log.debug("agent: Requesting query send: %s. Payload: %s", name, go_quote(payload or b""))
     try:
         resp = await c.agent._serf().query(
             name,
@@ -771,7 +783,7 @@ class RpcServer:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = _Conn(self, reader, writer)
         self.conns.add(conn)
-        log.debug("agent.ipc: Accepted client: %s", conn.peer)
+        log.info("agent.ipc: Accepted client: %s", conn.peer)
         try:
             await conn.run()
         finally:

@@ -65,8 +65,9 @@ def _banner(agent: Agent, rpc_addr: str) -> str:
 
 
 def _setup_logging(cfg: AgentConfig) -> LogBroker:
-    broker = LogBroker(stream=sys.stderr)
+    broker = LogBroker(stream=sys.stdout)  # as Go's agent: log lines go to stdout
     broker.stream_level = python_level(cfg.log_level)
+    broker.gated = True
     logging.getLogger("serf").propagate = False  # the agent attaches the broker
     return broker
 
@@ -119,6 +120,7 @@ async def run(cfg: AgentConfig, args: Sequence[str], broker: LogBroker) -> int:
         await agent.shutdown()
         return 1
     print(_banner(agent, str(bound)), flush=True)
+    broker.open_gate()
     agent.start_retry_join()
 
     loop = asyncio.get_running_loop()
@@ -201,3 +203,5 @@ def main(args: Sequence[str]) -> int:
         return asyncio.run(run(cfg, args, broker))
     except KeyboardInterrupt:  # pragma: no cover - signals are handled in the loop
         return 1
+    finally:
+        broker.open_gate()  # a start that failed before the banner still shows its lines

@@ -14,12 +14,17 @@ from serf.core import io as sio
 from serf.core.members import JOIN_INTENT, LEAVE_INTENT, NODE_JOIN, NODE_LEAVE, transition
 from serf.core.state import MemberRecord, SerfState
 from serf.memberlist.state import Node
+from serf.telemetry import COUNTER, DEBUG, INFO, WARN, MetricSample, go_ip
 from serf.wire.messages import MessageJoin, MessageLeave
 
 if TYPE_CHECKING:
     from serf.core.serf import SerfCore
 
 __all__ = ["TYPE_JOIN", "TYPE_LEAVE", "Membership"]
+
+_MEMBER_JOIN = MetricSample(COUNTER, ("serf", "member", "join"), 1.0)
+_MEMBER_FLAP = MetricSample(COUNTER, ("serf", "member", "flap"), 1.0)
+_MEMBER_UPDATE = MetricSample(COUNTER, ("serf", "member", "update"), 1.0)
 
 #: the intent kinds (the serf message types of leave and join)
 TYPE_LEAVE = 0
@@ -49,6 +54,7 @@ class Membership:
         if msg.ltime <= m.status_ltime:
             return False
         if msg.node == core.name and core.serf_state is SerfState.ALIVE:
+            core._log(DEBUG, "Refuting an older leave intent")
             self.broadcast_join(core.clock.time())  # refute
             return False
         m.status_ltime = msg.ltime
@@ -58,6 +64,7 @@ class Membership:
             if old is sio.MemberStatus.FAILED and m.status is sio.MemberStatus.LEFT:
                 core._failed.pop(m.name, None)
                 core._left[m.name] = None
+                core._log(INFO, f"EventMemberLeave (forced): {m.name} {go_ip(m.addr)}")
             if etype is not None:
                 core._member_event(etype, [m])
         if msg.prune:
@@ -76,6 +83,7 @@ class Membership:
         core = self.core
         m = core._members.get(name)
         if m is not None:
+            core._log(INFO, f"EventMemberReap (forced): {m.name} {go_ip(m.addr)}")
             self.erase(m)
 
     def join_intent(self, msg: MessageJoin) -> bool:
@@ -125,12 +133,15 @@ class Membership:
                 core.config.flap_timeout
             ):
                 core.flaps += 1
+                core._emit(_MEMBER_FLAP)
             step = transition(NODE_JOIN, old)
             m.status = step[0] if step is not None else sio.MemberStatus.ALIVE
             m.leave_time = 0.0
             core._failed.pop(node.name, None)
             core._left.pop(node.name, None)
         self.refresh(m, node)
+        core._emit(_MEMBER_JOIN)
+        core._log(INFO, f"EventMemberJoin: {m.name} {go_ip(m.addr)}")
         core._member_event("member-join", [m])
 
     def node_leave(self, node: Node) -> None:
@@ -140,6 +151,7 @@ class Membership:
             return
         step = transition(NODE_LEAVE, m.status)
         if step is None:
+            core._log(WARN, f"Bad state when leave: {int(m.status)}")
             return
         m.status, etype = step
         if m.status is sio.MemberStatus.LEFT:
@@ -147,6 +159,10 @@ class Membership:
         else:
             core._failed[m.name] = None
         m.leave_time = core._now
+        status = str(m.status)
+        core._emit(MetricSample(COUNTER, ("serf", "member", status), 1.0))
+        what = "EventMemberLeave" if m.status is sio.MemberStatus.LEFT else "EventMemberFailed"
+        core._log(INFO, f"{what}: {m.name} {go_ip(m.addr)}")
         if etype is not None:
             core._member_event(etype, [m])
 
@@ -156,6 +172,8 @@ class Membership:
         if m is None:
             return
         self.refresh(m, node)
+        core._emit(_MEMBER_UPDATE)
+        core._log(INFO, f"EventMemberUpdate: {m.name}")
         core._member_event("member-update", [m])
 
     def erase(self, m: MemberRecord) -> None:

@@ -16,6 +16,7 @@ from serf.core.queries import INTERNAL_QUERY_PREFIX, OutQuery
 from serf.core.state import SerfState
 from serf.memberlist import io as mio
 from serf.memberlist.state import Node
+from serf.telemetry import DEBUG, ERR, INFO, WARN, go_ip
 from serf.wire.keyring import KEY_SIZES
 from serf.wire.messages import (
     Member,
@@ -49,6 +50,7 @@ class InternalQueries:
             node = q.payload.decode("utf-8", "surrogateescape")
             if node == core.name:
                 return
+            core._log(DEBUG, f"Got conflict resolution query for '{node}'")
             m = core._members.get(node)
             member = None
             if m is not None:
@@ -62,11 +64,15 @@ class InternalQueries:
             return
         if op in ("install-key", "use-key", "remove-key"):
             result, message = self.key_op(op, q.payload)
+            if not result and message:
+                core._log(ERR, message)
             resp = MessageKeyResponse(result, message, None, "")
             core._queries.respond(q.ltime, q.id, core.codec.encode(resp))
             return
         if op == "list-keys":
             self.list_keys(q)
+            return
+        core._log(WARN, f"Unhandled internal query '{op}'")
 
     def key_op(self, op: str, payload: bytes) -> tuple[bool, str]:
         core = self.core
@@ -79,6 +85,7 @@ class InternalQueries:
         keyring = core.memberlist.keyring
         if keyring is None:
             return False, "No keyring to modify (encryption not enabled)"
+        core._log(INFO, f"Received {op} query")
         key = bytes(req.key or b"")
         if op == "install-key" and len(key) not in KEY_SIZES:
             return False, "key size must be 16, 24 or 32 bytes"  # Go's words, as Go answers
@@ -90,6 +97,8 @@ class InternalQueries:
             else:
                 keyring.remove_key(key)
         except ValueError as exc:
+            what = {"install-key": "install", "use-key": "change primary", "remove-key": "remove"}
+            core._log(ERR, f"Failed to {what[op]} key: {exc}")
             return False, str(exc)
         core._emit(sio.KeyringChanged(tuple(keyring.keys)))
         return True, ""
@@ -98,9 +107,11 @@ class InternalQueries:
         core = self.core
         keyring = core.memberlist.keyring
         if keyring is None:
+            core._log(ERR, "Keyring is empty (encryption not enabled)")
             resp = MessageKeyResponse(False, "Keyring is empty (encryption not enabled)", None)
             core._queries.respond(q.ltime, q.id, core.codec.encode(resp))
             return
+        core._log(INFO, "Received list-keys query")
         keys = keyring.to_base64()
         primary = keys[0] if keys else ""
         limit = core.config.query_response_size_limit
@@ -177,7 +188,20 @@ class InternalQueries:
 
     def conflict(self, existing: Node, other: Node) -> None:
         core = self.core
-        if existing.name != core.name or not core.config.enable_name_conflict_resolution:
+        if existing.name != core.name:
+            core._log(
+                WARN,
+                f"Name conflict for '{existing.name}' both {go_ip(existing.addr)}:{existing.port}"
+                f" and {go_ip(other.addr)}:{other.port} are claiming",
+            )
+            return
+        resolve = core.config.enable_name_conflict_resolution
+        core._log(
+            ERR,
+            f"Node name conflicts with another node at {go_ip(other.addr)}:{other.port}. "
+            f"Names must be unique! (Resolution enabled: {'true' if resolve else 'false'})",
+        )
+        if not resolve:
             return
         if self.conflict_running or core.serf_state is SerfState.SHUTDOWN:
             return
@@ -205,7 +229,13 @@ class InternalQueries:
 
         def on_finish() -> None:
             self.conflict_running = False
-            if votes[1] < votes[0] // 2 + 1:
+            if votes[1] >= votes[0] // 2 + 1:
+                core._log(INFO, f"majority in name conflict resolution [{votes[1]} / {votes[0]}]")
+            else:
+                core._log(
+                    WARN,
+                    f"minority in name conflict resolution, quiting [{votes[1]} / {votes[0]}]",
+                )
                 core._shutdown()
                 core._emit(
                     sio.ShutdownRequired(

@@ -23,6 +23,7 @@ from serf.core import io as sio
 from serf.core.filters import matches_encoded
 from serf.core.state import MemberRecord, SerfState
 from serf.memberlist import io as mio
+from serf.telemetry import COUNTER, WARN, MetricSample
 from serf.wire.messages import (
     FilterNode,
     FilterTag,
@@ -53,6 +54,12 @@ INTERNAL_QUERY_PREFIX = "_serf_"
 MAX_INBOUND_QUERIES = 4096
 #: the longest an inbound query stays answerable, whatever Timeout its sender chose (s)
 MAX_INBOUND_QUERY_LIFETIME = 3600.0
+
+_QUERIES = MetricSample(COUNTER, ("serf", "queries"), 1.0)
+_ACKS = MetricSample(COUNTER, ("serf", "query_acks"), 1.0)
+_DUPLICATE_ACKS = MetricSample(COUNTER, ("serf", "query_duplicate_acks"), 1.0)
+_RESPONSES = MetricSample(COUNTER, ("serf", "query_responses"), 1.0)
+_DUPLICATE_RESPONSES = MetricSample(COUNTER, ("serf", "query_duplicate_responses"), 1.0)
 
 
 class OutQuery:
@@ -127,6 +134,7 @@ class QueryManager:
         size = len(self.query_buf)
         if cur > size and msg.ltime < cur - size:
             core.stats_counters["queries_dropped_old"] += 1
+            core._log(WARN, f"received old query {msg.name} from time {msg.ltime} (current: {cur})")
             return False
         idx = msg.ltime % size
         slot = self.query_buf[idx]
@@ -136,6 +144,8 @@ class QueryManager:
             slot[1].add(msg.id)
         else:
             self.query_buf[idx] = (msg.ltime, {msg.id})
+        core._emit(_QUERIES)
+        core._emit(MetricSample(COUNTER, ("serf", "queries", msg.name), 1.0))
         rebroadcast = not msg.flags & QUERY_FLAG_NO_BROADCAST
         if not matches_encoded(msg.filters, core.codec.decode_filter, core.name, core.tags):
             return rebroadcast
@@ -220,17 +230,30 @@ class QueryManager:
     def handle_query_response(self, msg: MessageQueryResponse) -> None:
         core = self.core
         q = self.out_queries.get(msg.ltime)
-        if q is None or q.id != msg.id or q.finished:
+        if q is None:
+            core._log(
+                WARN,
+                f"reply for non-running query (LTime: {msg.ltime}, ID: {msg.id}) From: {msg.from_}",
+            )
+            return
+        if q.id != msg.id:
+            core._log(WARN, f"query reply ID mismatch (Local: {q.id}, Response: {msg.id})")
+            return
+        if q.finished:
             return
         if msg.flags & QUERY_FLAG_ACK:
             if msg.from_ in q.acks:
+                core._emit(_DUPLICATE_ACKS)
                 return
+            core._emit(_ACKS)
             q.acks.add(msg.from_)
             if q.request_ack and q.request_id >= 0:
                 core._emit(sio.QueryAckReceived(q.request_id, msg.from_))
             return
         if msg.from_ in q.responses:
+            core._emit(_DUPLICATE_RESPONSES)
             return
+        core._emit(_RESPONSES)
         q.responses.add(msg.from_)
         payload = bytes(msg.payload or b"")
         if q.on_response is not None:

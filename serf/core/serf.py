@@ -62,11 +62,23 @@ from serf.core.queries import (
 )
 from serf.core.snapshot import SnapshotRecorder, SnapshotState
 from serf.core.state import MemberRecord, SerfState
-from serf.core.vivaldi import CoordinateCache, CoordinateClient
+from serf.core.vivaldi import CoordinateCache, CoordinateClient, distance
 from serf.memberlist import io as mio
 from serf.memberlist.core import MemberlistCore
 from serf.memberlist.delegates import CompositeDelegate, chain
 from serf.memberlist.state import Node, NodeState, StateTable
+from serf.telemetry import (
+    COUNTER,
+    DEBUG,
+    ERR,
+    INFO,
+    SAMPLE,
+    TRACE,
+    WARN,
+    LogLine,
+    MetricSample,
+    serf_line,
+)
 from serf.wire.messages import (
     Coordinate,
     MessageJoin,
@@ -112,6 +124,30 @@ _EFFECT_OF: dict[str, Callable[[tuple[sio.SerfMember, ...]], sio.MemberEffect]] 
     "member-update": sio.MemberUpdated,
     "member-reap": sio.MemberReaped,
 }
+_MSGS_RECEIVED = ("serf", "msgs", "received")
+_MSGS_SENT = ("serf", "msgs", "sent")
+_EVENTS = MetricSample(COUNTER, ("serf", "events"), 1.0)
+_COORDINATE_REJECTED = MetricSample(COUNTER, ("serf", "coordinate", "rejected"), 1.0)
+# Go's debug line per inbound serf message: "serf: messageJoinType: <node>"
+_MESSAGE_TYPE_NAMES: dict[type, str] = {
+    MessageLeave: "messageLeaveType",
+    MessageJoin: "messageJoinType",
+    MessageUserEvent: "messageUserEventType",
+    MessageQuery: "messageQueryType",
+    MessageQueryResponse: "messageQueryResponseType",
+}
+
+
+def _message_subject(msg: Any) -> str:
+    """What Go's debug line names: the node of an intent, the name of an event or query,
+    the sender of a response."""
+    if isinstance(msg, MessageLeave | MessageJoin):
+        return str(msg.node)
+    if isinstance(msg, MessageQueryResponse):
+        return str(msg.from_)
+    return str(msg.name)
+
+
 _SERF_REQUESTS = (
     sio.UserEventRequest,
     sio.QueryRequest,
@@ -474,8 +510,17 @@ class SerfCore:
 
     def _ml(self, inp: mio.Input) -> None:
         """Feed the memberlist core; keep its effects except the Node* notifications."""
-        effects = self.memberlist.handle(inp, self._now)
         out = self._out
+        mark = len(out)
+        effects = self.memberlist.handle(inp, self._now)
+        if len(out) > mark:
+            # the delegate hooks already emitted serf effects for this input: memberlist's log
+            # lines go before them, in the order Go writes them ("Marking b as failed" comes
+            # before "EventMemberFailed: b")
+            lines = [e for e in effects if isinstance(e, LogLine)]
+            if lines:
+                out[mark:mark] = lines
+                effects = [e for e in effects if not isinstance(e, LogLine)]
         for eff in effects:
             if isinstance(eff, mio.NodeJoined | mio.NodeLeft | mio.NodeUpdated):
                 continue
@@ -496,6 +541,10 @@ class SerfCore:
 
     def _emit(self, eff: Any) -> None:
         self._out.append(eff)
+
+    def _log(self, level: int, text: str) -> None:
+        """One of Go's ``serf:`` log lines, as a :class:`~serf.telemetry.LogLine` effect."""
+        self._out.append(serf_line(level, text))
 
     # ------------------------------------------------------------------------------------
     # timers
@@ -689,6 +738,8 @@ class SerfCore:
             if limit - used <= overhead:
                 break
             msgs.extend(queue.get_broadcasts(overhead, limit - used))
+        for m in msgs:
+            self._emit(MetricSample(SAMPLE, _MSGS_SENT, float(len(m))))
         return msgs
 
     def _queue_limit(self) -> int:
@@ -699,30 +750,45 @@ class SerfCore:
 
     def _check_queues(self) -> None:
         limit = self._queue_limit()
-        for queue in (self.intent_queue, self.event_queue, self.query_queue):
+        for name, queue in (
+            ("Intent", self.intent_queue),
+            ("Event", self.event_queue),
+            ("Query", self.query_queue),
+        ):
             depth = queue.num_queued()
+            self._emit(MetricSample(SAMPLE, ("serf", "queue", name), float(depth)))
             if depth >= self.config.queue_depth_warning:
                 self.stats_counters["queue_depth_warnings"] += 1
+                self._log(WARN, f"{name} queue depth: {depth}")
             if depth > limit:
+                self._log(
+                    WARN,
+                    f"{name} queue depth ({depth}) exceeds limit ({limit}), dropping messages!",
+                )
                 queue.prune(limit)
 
     # ------------------------------------------------------------------------------------
     # inbound serf messages (reference 3.6)
     # ------------------------------------------------------------------------------------
 
-    def _drop(self, reason: str) -> None:
+    def _drop(self, reason: str, level: int = ERR) -> None:
         self.stats_counters["dropped"] += 1
         self._emit(mio.Dropped(reason))
+        self._log(level, reason)
 
     def _on_message(self, raw: bytes) -> None:
         if not raw or self.serf_state is SerfState.SHUTDOWN:
             return
         kind = raw[0]
+        self._emit(MetricSample(SAMPLE, _MSGS_RECEIVED, float(len(raw))))
         try:
             msg = self.codec.decode_serf(raw)
         except Exception as exc:  # bad bytes from the network: a counted drop
-            self._drop(f"bad serf message type {kind}: {exc}")
+            self._drop(f"Error decoding message type {kind}: {exc}")
             return
+        name = _MESSAGE_TYPE_NAMES.get(type(msg))
+        if name is not None:
+            self._log(DEBUG, f"{name}: {_message_subject(msg)}")
         if isinstance(msg, MessageLeave):
             if self._membership.leave_intent(msg):
                 self.intent_queue.queue_broadcast(raw, unique=True)
@@ -742,11 +808,12 @@ class SerfCore:
             try:
                 dest = Address.from_ip(ip, msg.dest_addr.port)
             except ValueError as exc:
-                self._drop(f"bad relay destination: {exc}")
+                self._drop(f"Error decoding relay header: {exc}")
                 return
+            self._log(DEBUG, f"Relaying response to addr: {dest}")
             self._send(dest, bytes(msg.payload))
         else:
-            self._drop(f"unexpected serf message type {kind}")
+            self._drop(f"Received message of unknown type: {kind}", WARN)
 
     def _send(self, dest: Address, raw: bytes) -> None:
         """A serf message to ``dest`` in one packet (Go's SendToAddress); to ourselves it is
@@ -767,6 +834,7 @@ class SerfCore:
         size = len(self._event_buf)
         if cur > size and msg.ltime < cur - size:
             self.stats_counters["events_dropped_old"] += 1
+            self._log(WARN, f"received old event {msg.name} from time {msg.ltime} (current: {cur})")
             return False
         payload = bytes(msg.payload or b"")
         idx = msg.ltime % size
@@ -777,6 +845,8 @@ class SerfCore:
             slot[1].append((msg.name, payload))
         else:
             self._event_buf[idx] = (msg.ltime, [(msg.name, payload)])
+        self._emit(_EVENTS)
+        self._emit(MetricSample(COUNTER, ("serf", "events", msg.name), 1.0))
         self._user_event_out(msg.ltime, msg.name, payload, msg.cc and not from_push_pull)
         return True
 
@@ -851,13 +921,25 @@ class SerfCore:
             return
         if payload[0] != _PING_VERSION:
             self.stats_counters["ping_version_ignored"] += 1
+            self._log(ERR, f"Unsupported ping version: {payload[0]}")
             return
         try:
             coord = self.codec.decode_coordinate(payload[1:])
-            self.coordinates.update(node.name, coord, rtt)
-        except Exception:  # bad coordinate from the network, or rejected by Vivaldi
+        except Exception as exc:  # bad coordinate from the network
             self.stats_counters["coordinate_rejected"] += 1
+            self._log(ERR, f"Failed to decode coordinate from ping: {exc}")
             return
+        before = self.coordinates.get_coordinate()
+        try:
+            after = self.coordinates.update(node.name, coord, rtt)
+        except Exception as exc:  # rejected by Vivaldi
+            self.stats_counters["coordinate_rejected"] += 1
+            self._emit(_COORDINATE_REJECTED)
+            self._log(TRACE, f"Rejected coordinate from {node.name}: {exc}")
+            return
+        # as Go: how far our own coordinate moved, in milliseconds
+        moved = distance(before, after) * 1000.0
+        self._emit(MetricSample(SAMPLE, ("serf", "coordinate", "adjustment-ms"), moved))
         self.coordinate_cache.set(node.name, coord)
         self.coordinate_cache.set(self.name, self.coordinates.get_coordinate())
 
@@ -1013,6 +1095,7 @@ class SerfCore:
                     names.pop(name, None)
                     continue
                 if now - m.leave_time > self._timeout_for(m, default):
+                    self._log(INFO, f"EventMemberReap: {m.name}")
                     self._membership.erase(m)
         for name, (_, _, when) in list(self._intents.items()):
             if now - when > cfg.recent_intent_timeout:
@@ -1026,10 +1109,12 @@ class SerfCore:
         if denom <= 0:
             denom = 1
         if self.rng.random() > n_failed / denom:
+            self._log(DEBUG, "forgoing reconnect for random throttling")
             return
         names = list(self._failed)
         m = self._members.get(names[self.rng.randrange(len(names))])
         if m is None:
             return
         addr = Address.from_ip(m.addr, m.port)
+        self._log(INFO, f"attempting reconnect to {m.name} {addr}")
         self._ml_request(lambda rid: mio.JoinRequest(rid, (addr,)), lambda res: None)

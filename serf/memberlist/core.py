@@ -54,6 +54,18 @@ from serf.memberlist import io
 from serf.memberlist import state as st
 from serf.memberlist.delegates import CompositeDelegate
 from serf.memberlist.state import Node, NodeState, StateTable
+from serf.telemetry import (
+    COUNTER,
+    DEBUG,
+    ERR,
+    GAUGE,
+    INFO,
+    SAMPLE,
+    TIMER,
+    WARN,
+    MetricSample,
+    memberlist_line,
+)
 from serf.wire.errors import DecodeError
 from serf.wire.framing import (
     COMPOUND_HEADER_OVERHEAD,
@@ -93,6 +105,16 @@ _PUSH_PULL = 4
 _SUSPICION = 5
 _RELAY_TIMEOUT = 6
 _REQUEST_TIMEOUT = 7
+
+_UDP_SENT = ("memberlist", "udp", "sent")
+_UDP_RECEIVED = ("memberlist", "udp", "received")
+_TCP_SENT = ("memberlist", "tcp", "sent")
+_TCP_ACCEPT = MetricSample(COUNTER, ("memberlist", "tcp", "accept"), 1.0)
+_TCP_CONNECT = MetricSample(COUNTER, ("memberlist", "tcp", "connect"), 1.0)
+_DEGRADED_PROBE = MetricSample(COUNTER, ("memberlist", "degraded", "probe"), 1.0)
+_DEGRADED_TIMEOUT = MetricSample(COUNTER, ("memberlist", "degraded", "timeout"), 1.0)
+_HEALTH_SCORE = ("memberlist", "health", "score")
+_QUEUE_BROADCASTS = ("memberlist", "queue", "broadcasts")
 
 _PUSH_PULL_SCALE_THRESHOLD = 32
 _USER_MSG_OVERHEAD = 1
@@ -408,6 +430,10 @@ class MemberlistCore:
             elif kind == _PUSH_PULL:
                 interval = push_pull_scale(self.config.push_pull_interval, self.state.num_nodes())
                 self._schedule(now + interval, _PUSH_PULL)
+                # differs from Go: the queue depth is sampled on the push/pull timer (30 s on
+                # LAN, QueueCheckInterval's default) rather than on a timer of its own
+                depth = float(self.queue.num_queued())
+                self._out.append(MetricSample(SAMPLE, _QUEUE_BROADCASTS, depth))
                 self._periodic_push_pull()
             elif kind == _SUSPICION:
                 self._suspicion_fired(payload, token)
@@ -450,6 +476,8 @@ class MemberlistCore:
             return
         self._joins[req.request_id] = _Join(req.request_id, len(req.addresses))
         for addr in req.addresses:
+            self._log(DEBUG, f"Initiating push/pull sync with:  {addr}")
+            self._out.append(_TCP_CONNECT)
             sid = self._open_stream(addr, self._push_pull_message(True), want_reply=True)
             self._streams[sid] = ("join", (req.request_id, str(addr)))
 
@@ -578,7 +606,19 @@ class MemberlistCore:
                 self.delegate.notify_conflict(eff.existing, eff.other)
             elif isinstance(eff, st.Refuted):
                 self.stats["refutes"] += 1
-                self.awareness.apply_delta(1)
+                self._awareness_delta(1)
+        notes = self.state.telemetry
+        if notes:
+            out.extend(notes)
+            notes.clear()
+
+    def _awareness_delta(self, delta: int) -> None:
+        """Lifeguard's score moves; Go sets the ``memberlist.health.score`` gauge on a change."""
+        before = self.awareness.score
+        self.awareness.apply_delta(delta)
+        after = self.awareness.score
+        if after != before:
+            self._out.append(MetricSample(GAUGE, _HEALTH_SCORE, float(after)))
 
     def _queue(self, data: bytes, name: str, finished: Callable[[], None] | None) -> None:
         self.queue.queue_broadcast(data, name, on_finished=finished)
@@ -623,6 +663,17 @@ class MemberlistCore:
         if entry is None or entry[1] != token:
             return
         del self._suspicions[name]
+        timer = entry[0]
+        node = self.state.get(name)
+        if node is not None and node.state is NodeState.SUSPECT and node.incarnation == incarnation:
+            confirmations = timer.confirmations
+            if timer.k > 0 and confirmations < timer.k:
+                self._out.append(_DEGRADED_TIMEOUT)
+            self._log(
+                INFO,
+                f"Marking {name} as failed, suspect timeout reached "
+                f"({confirmations} peer confirmations)",
+            )
         self._apply(self.state.suspicion_expired(name, incarnation, self._now))
 
     # ------------------------------------------------------------------------------------
@@ -638,7 +689,12 @@ class MemberlistCore:
 
     def _send(self, dest: Address, data: bytes) -> None:
         self.stats["packets_sent"] += 1
-        self._out.append(io.SendPacket(dest, data))
+        out = self._out
+        out.append(io.SendPacket(dest, data))
+        out.append(MetricSample(COUNTER, _UDP_SENT, float(len(data))))
+
+    def _log(self, level: int, text: str) -> None:
+        self._out.append(memberlist_line(level, text))
 
     def _limit(self) -> int:
         # differs from Go (slightly): Go reserves the encryption overhead whenever a key is
@@ -672,7 +728,9 @@ class MemberlistCore:
         sid = self._stream_seq
         self.stats["streams_opened"] += 1
         data = self.framer.encode_stream_message(msg, dialer=True)
-        self._out.append(io.OpenStream(sid, dest, data, want_reply, self.config.tcp_timeout))
+        out = self._out
+        out.append(io.OpenStream(sid, dest, data, want_reply, self.config.tcp_timeout))
+        out.append(MetricSample(COUNTER, _TCP_SENT, float(len(data))))
         return sid
 
     def _next_ping_seq(self) -> int:
@@ -724,6 +782,8 @@ class MemberlistCore:
         self.stats["probes"] += 1
         seq = self._next_ping_seq()
         interval = self.awareness.scale_timeout(self.config.probe_interval)
+        if interval > self.config.probe_interval:
+            self._out.append(_DEGRADED_PROBE)
         probe = _Probe(seq, node, now, now + interval)
         self._probe = probe
         dest = self._addr_of(node)
@@ -741,11 +801,16 @@ class MemberlistCore:
     def _probe_success(self, probe: _Probe, payload: bytes | None, direct: bool) -> None:
         probe.acked = True
         self._probe = None
-        self.awareness.apply_delta(-1)
+        self._probe_timer(probe)
+        self._awareness_delta(-1)
         if direct:
             rtt = self._now - probe.sent
             self.delegate.notify_ping_complete(probe.node, rtt, payload or b"")
         self._probe_done()
+
+    def _probe_timer(self, probe: _Probe) -> None:
+        """Go's ``memberlist.probeNode`` timer, from the ping to the probe's end."""
+        self._out.append(MetricSample(TIMER, ("memberlist", "probeNode"), probe.sent))
 
     def _probe_done(self) -> None:
         if self._tick_pending:
@@ -757,6 +822,7 @@ class MemberlistCore:
             return
         cfg = self.config
         node = probe.node
+        self._log(DEBUG, f"Failed UDP ping: {node.name} (timeout reached)")
         # indirect probes through random alive peers
         peers = self._k_random(
             cfg.indirect_checks,
@@ -795,7 +861,11 @@ class MemberlistCore:
         if self._probe is not probe or probe.acked:
             return
         if probe.tcp_ok:
-            # Go: "UDP probes failed, network may be misconfigured" - the node is alive
+            self._log(
+                WARN,
+                f"Was able to connect to {probe.node.name} over TCP but UDP probes failed, "
+                "network may be misconfigured",
+            )
             self._probe_success(probe, None, direct=False)
             return
         if probe.tcp_pending:
@@ -806,8 +876,10 @@ class MemberlistCore:
     def _probe_failed(self, probe: _Probe) -> None:
         self._probe = None
         self.stats["probe_failures"] += 1
+        self._probe_timer(probe)
         delta = max(0, probe.expected_nacks - probe.nacks) if probe.expected_nacks > 0 else 1
-        self.awareness.apply_delta(delta)
+        self._awareness_delta(delta)
+        self._log(INFO, f"Suspect {probe.node.name} has failed, no acks received")
         node = self.state.get(probe.node.name)
         if node is not None:
             suspect = Suspect(node.incarnation, node.name, self.name)
@@ -866,6 +938,7 @@ class MemberlistCore:
         if not targets:
             return
         self.stats["gossip_rounds"] += 1
+        self._out.append(MetricSample(TIMER, ("memberlist", "gossip"), now))
         limit = self._limit()
         for node in targets:
             msgs = self._get_broadcasts(2, limit)
@@ -880,10 +953,17 @@ class MemberlistCore:
                     self._send(dest, self.framer.encode_packet(compound, crc=crc))
 
     def _push_pull_message(self, join: bool) -> PushPull:
-        states = [
-            PushNodeState(n.name, n.addr, n.port, n.meta, n.incarnation, int(n.state), n.vsn)
-            for n in self._entries()
-        ]
+        counts = [0, 0, 0, 0]
+        states = []
+        for n in self._entries():
+            counts[n.state] += 1
+            states.append(
+                PushNodeState(n.name, n.addr, n.port, n.meta, n.incarnation, int(n.state), n.vsn)
+            )
+        # as Go's sendLocalState: the node counts per state, labelled
+        key = ("memberlist", "node", "instances")
+        for state, count in zip(("alive", "suspect", "dead", "left"), counts, strict=True):
+            self._out.append(MetricSample(GAUGE, key, float(count), (("node_state", state),)))
         return PushPull(join, states, self.delegate.local_state(join))
 
     def _periodic_push_pull(self) -> None:
@@ -891,10 +971,12 @@ class MemberlistCore:
         if not peers:
             return
         self.stats["push_pulls"] += 1
-        sid = self._open_stream(
-            self._addr_of(peers[0]), self._push_pull_message(False), want_reply=True
-        )
-        self._streams[sid] = ("push_pull", None)
+        peer = peers[0]
+        addr = self._addr_of(peer)
+        self._log(DEBUG, f"Initiating push/pull sync with: {peer.name} {addr}")
+        self._out.append(_TCP_CONNECT)
+        sid = self._open_stream(addr, self._push_pull_message(False), want_reply=True)
+        self._streams[sid] = ("push_pull", (peer.name, self._now))
 
     def _verify_protocol(self, remote: list[PushNodeState]) -> str | None:
         """Go's ``verifyProtocol``: every node's current versions must fit every alive
@@ -963,19 +1045,24 @@ class MemberlistCore:
         self.stats["streams_received"] += 1
         msg = req.message.message
         out = self._out
+        self._log(DEBUG, f"Stream connection from={req.source}")
+        out.append(_TCP_ACCEPT)
         if isinstance(msg, PushPull):
             # differs from Go: push/pulls are handled inline, so Go's cap of 128 concurrent
             # inbound ones (maxPushPullRequests) cannot be reached
             reply = self._push_pull_message(msg.join)
             data = self.framer.encode_stream_message(reply, dialer=False)
             out.append(io.StreamRespond(req.stream_id, data))
+            out.append(MetricSample(COUNTER, _TCP_SENT, float(len(data))))
             err = self._merge_remote(msg, msg.join)
             if err is not None:
-                self._drop(f"push/pull merge refused: {err}", req.source)
+                self._drop(f"push/pull merge refused: {err}", req.source, log=False)
+                self._log(ERR, f"Failed push/pull merge: {err} from={req.source}")
         elif isinstance(msg, Ping):
             if msg.node and msg.node != self.name:
                 out.append(io.StreamRespond(req.stream_id, None))
-                self._drop(f"stream ping for unexpected node {msg.node!r}", req.source)
+                self._drop(f"stream ping for unexpected node {msg.node!r}", req.source, log=False)
+                self._log(WARN, f"Got ping for unexpected node {msg.node} from={req.source}")
                 return
             data = self.framer.encode_stream_message(AckResp(msg.seq_no, None), dialer=False)
             out.append(io.StreamRespond(req.stream_id, data))
@@ -1002,6 +1089,11 @@ class MemberlistCore:
                 probe.tcp_ok = True
             if probe.waiting_tcp and probe.tcp_pending == 0 and self._probe is probe:
                 if probe.tcp_ok:
+                    self._log(
+                        WARN,
+                        f"Was able to connect to {probe.node.name} over TCP but UDP probes "
+                        "failed, network may be misconfigured",
+                    )
                     self._probe_success(probe, None, direct=False)
                 else:
                     self._probe_failed(probe)
@@ -1017,19 +1109,29 @@ class MemberlistCore:
                 self._join_step(
                     request_id, None if error is None else f"failed to join {addr}: {error}"
                 )
-            elif error is not None:
-                self._drop(f"push/pull failed: {error}", None)
+            else:
+                peer, started = ctx
+                self._out.append(MetricSample(TIMER, ("memberlist", "pushPullNode"), started))
+                if error is not None:
+                    self._drop(f"push/pull failed: {error}", None, log=False)
+                    self._log(ERR, f"Push/Pull with {peer} failed: {error}")
 
     # ------------------------------------------------------------------------------------
     # packets
     # ------------------------------------------------------------------------------------
 
-    def _drop(self, reason: str, source: Address | None) -> None:
+    def _drop(self, reason: str, source: Address | None, *, log: bool = True) -> None:
+        """Count a drop; unless the caller logs its own (Go's) line, log ``reason`` at ERR
+        with Go's ``from=`` suffix."""
         self.stats["dropped"] += 1
         self._out.append(io.Dropped(reason, source))
+        if log:
+            where = f"from={source}" if source is not None else "from=<unknown address>"
+            self._log(ERR, f"{reason} {where}")
 
     def _on_packet(self, data: bytes, source: Address) -> None:
         self.stats["packets_received"] += 1
+        self._out.append(MetricSample(COUNTER, _UDP_RECEIVED, float(len(data))))
         try:
             decoded = self.framer.decode_packet(data)
         except DecodeError as exc:
@@ -1038,7 +1140,10 @@ class MemberlistCore:
         for err in decoded.errors:
             self._drop(err, source)
         if decoded.truncated:
-            self._drop(f"{decoded.truncated} truncated compound parts", source)
+            self._drop(f"{decoded.truncated} truncated compound parts", source, log=False)
+            self._log(
+                WARN, f"Compound request had {decoded.truncated} truncated messages from={source}"
+            )
         for msg in decoded.messages:
             try:
                 self._on_message(msg, source)
@@ -1061,7 +1166,8 @@ class MemberlistCore:
         now = self._now
         if isinstance(msg, Ping):
             if msg.node and msg.node != self.name:
-                self._drop(f"ping for unexpected node {msg.node!r}", source)
+                self._drop(f"ping for unexpected node {msg.node!r}", source, log=False)
+                self._log(WARN, f"Got ping for unexpected node '{msg.node}' from={source}")
                 return
             payload = self.delegate.ack_payload() if self.delegate.ping is not None else None
             dest = self._reply_addr(msg.source_addr, msg.source_port, source)

@@ -17,6 +17,9 @@ out, rejected by the peer, undecodable).
 
 Requests from the API (join, leave, update) carry a ``request_id`` chosen by the driver; the
 core answers each with one :class:`RequestCompleted`.
+
+Alongside, the core emits Go's log lines and metric samples as :class:`serf.telemetry.LogLine`
+and :class:`serf.telemetry.MetricSample` effects (the driver logs and records them).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 from serf.address import Address
 from serf.memberlist.state import Node
+from serf.telemetry import LogLine, MetricSample
 from serf.wire.framing import StreamMessage
 
 __all__ = [
@@ -239,4 +243,6 @@ Effect = (
     | NodeLeft
     | NodeUpdated
     | Dropped
+    | LogLine
+    | MetricSample
 )

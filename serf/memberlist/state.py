@@ -10,6 +10,8 @@ memberlist's state rules (reference section 1.3) to typed inputs: :meth:`~StateT
 table and returns a list of *effects* (small frozen dataclasses) for the driver to carry out:
 queue a gossip broadcast, start / confirm / cancel a suspicion timer, notify the event
 delegate, report a name conflict, raise the Lifeguard awareness score after a refutation.
+The log lines and metric samples Go writes along the way (refutations, conflicts,
+``memberlist.msg.*``) are appended to :attr:`StateTable.telemetry` for the owner to drain.
 
 Nothing here reads a clock or a random source and nothing does IO: time comes in as ``now``
 (the driver's monotonic seconds). The parts of Go's ``aliveNode`` / ``suspectNode`` /
@@ -52,6 +54,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
+from serf.telemetry import (
+    COUNTER,
+    ERR,
+    INFO,
+    WARN,
+    LogLine,
+    MetricSample,
+    go_bytes,
+    go_ip,
+    memberlist_line,
+)
 from serf.wire.messages import Alive, Dead, PushNodeState, Suspect
 
 __all__ = [
@@ -199,6 +212,10 @@ Effect = (
     | Refuted
 )
 
+_MSG_ALIVE = MetricSample(COUNTER, ("memberlist", "msg", "alive"), 1.0)
+_MSG_SUSPECT = MetricSample(COUNTER, ("memberlist", "msg", "suspect"), 1.0)
+_MSG_DEAD = MetricSample(COUNTER, ("memberlist", "msg", "dead"), 1.0)
+
 
 def _snapshot(node: Node) -> Node:
     # spelled out: dataclasses.replace is ~10x slower, and simulations snapshot every member of
@@ -236,6 +253,7 @@ class StateTable:
         "_leaving",
         "_nodes",
         "local_name",
+        "telemetry",
     )
 
     def __init__(
@@ -251,6 +269,8 @@ class StateTable:
         self._nodes: dict[str, Node] = {}
         self._incarnation = 0
         self._leaving = False
+        #: log lines and metric samples (Go's) the rules produced; the owner drains them
+        self.telemetry: list[LogLine | MetricSample] = []
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -326,8 +346,21 @@ class StateTable:
             )
             if node.state is NodeState.LEFT or (node.state is NodeState.DEAD and reclaimable):
                 updates_node = True
+                self.telemetry.append(
+                    memberlist_line(
+                        INFO,
+                        f"Updating address for left or failed node {node.name} from "
+                        f"{go_ip(node.addr)}:{node.port} to {go_ip(addr)}:{alive.port}",
+                    )
+                )
             else:
                 other = Node(alive.node, addr, alive.port, meta, alive.incarnation)
+                line = memberlist_line(
+                    ERR,
+                    f"Conflicting address for {node.name}. Mine: {go_ip(node.addr)}:{node.port}"
+                    f" Theirs: {go_ip(addr)}:{alive.port} Old state: {int(node.state)}",
+                )
+                self.telemetry.append(line)
                 return [ConflictDetected(_snapshot(node), other)]
 
         # step 5: stale incarnations (ours may repeat: we check it for a changed meta below)
@@ -348,6 +381,14 @@ class StateTable:
                 return effects
             # differs from Go: no join/update notification on this path (Go could notify a
             # join for our own placeholder entry while it stays DEAD)
+            self.telemetry.append(
+                memberlist_line(
+                    WARN,
+                    f"Refuting an alive message for '{alive.node}' ({go_ip(addr)}:{alive.port})"
+                    f" meta:({go_bytes(meta)} VS {go_bytes(node.meta)}),"
+                    f" vsn:({go_bytes(vsn)} VS {go_bytes(node.vsn)})",
+                )
+            )
             effects.extend(self.refute(alive.incarnation))
             return effects
         effects.append(Broadcast(alive.node, alive))
@@ -370,6 +411,7 @@ class StateTable:
             effects.append(NotifyJoin(_snapshot(node)))
         elif old_meta != node.meta:
             effects.append(NotifyUpdate(_snapshot(node)))
+        self.telemetry.append(_MSG_ALIVE)
         return effects
 
     # -- suspect (Go's suspectNode) -----------------------------------------------------------
@@ -384,11 +426,14 @@ class StateTable:
             return [ConfirmSuspicion(node.name, suspect.from_, Broadcast(node.name, suspect))]
         if node.state is not NodeState.ALIVE:
             return []
-        if node.name == self.local_name:
-            return self.refute(suspect.incarnation)  # we never suspect ourselves
+        if node.name == self.local_name:  # we never suspect ourselves
+            line = memberlist_line(WARN, f"Refuting a suspect message (from: {suspect.from_})")
+            self.telemetry.append(line)
+            return self.refute(suspect.incarnation)
         node.incarnation = suspect.incarnation
         node.state = NodeState.SUSPECT
         node.state_change = now
+        self.telemetry.append(_MSG_SUSPECT)
         return [
             Broadcast(node.name, suspect),
             StartSuspicion(node.name, suspect.incarnation, suspect.from_),
@@ -416,6 +461,8 @@ class StateTable:
         if node.dead_or_left():
             return effects
         if node.name == self.local_name and not self._leaving:
+            line = memberlist_line(WARN, f"Refuting a dead message (from: {dead.from_})")
+            self.telemetry.append(line)
             effects.extend(self.refute(dead.incarnation))
             return effects
         # about us while leaving: this is our leave broadcast, and we become LEFT too
@@ -424,6 +471,7 @@ class StateTable:
         node.state = NodeState.LEFT if dead.node == dead.from_ else NodeState.DEAD
         node.state_change = now
         effects.append(NotifyLeave(_snapshot(node)))
+        self.telemetry.append(_MSG_DEAD)
         return effects
 
     def leave(self, now: float) -> list[Effect]:

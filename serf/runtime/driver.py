@@ -14,7 +14,10 @@ out the effects (:mod:`serf.memberlist.io`):
   (the transport then closes the connection);
 * ``RequestCompleted`` -> resolves the future of that ``request_id``;
 * ``NodeJoined`` / ``NodeLeft`` / ``NodeUpdated`` -> every event subscriber's bounded queue;
-* ``Dropped`` -> counted and logged at debug.
+* ``Dropped`` -> counted and logged at debug;
+* ``LogLine`` -> the stdlib logger it names (``serf.memberlist``, ``serf.core``);
+* ``MetricSample`` -> :attr:`MemberlistDriver.metrics` (a :class:`serf.metrics.Metrics`;
+  None drops them).
 
 Inbound streams are read with ``core.framer.stream_reader(listener=True)`` under the TCP
 timeout; a :class:`~serf.wire.framing.StreamRejected` is answered here with an ``ErrResp``
@@ -59,6 +62,8 @@ from serf.memberlist.io import (
     StreamResult,
     Tick,
 )
+from serf.metrics import Metrics
+from serf.telemetry import MEMBERLIST_LOGGER, TRACE, LogLine, MetricSample
 from serf.transport.base import Stream, Transport
 from serf.wire.errors import DecodeError
 from serf.wire.framing import PacketFramer, StreamMessage, StreamRejected
@@ -67,6 +72,8 @@ from serf.wire.messages import ErrResp
 __all__ = ["CoreLike", "DriverStats", "EventSubscription", "MemberEvent", "MemberlistDriver"]
 
 log = logging.getLogger(__name__)
+#: Go's memberlist lines about inbound streams come from here (the core never sees them)
+ml_log = logging.getLogger(MEMBERLIST_LOGGER)
 
 MemberEvent = NodeJoined | NodeLeft | NodeUpdated
 """What :meth:`MemberlistDriver.subscribe` delivers."""
@@ -169,6 +176,9 @@ class MemberlistDriver:
         self.core: CoreLike | None = core
         self.stream_timeout = stream_timeout
         self.stats = DriverStats()
+        #: where the cores' metric samples go (None: dropped)
+        self.metrics: Metrics | None = None
+        self._loggers: dict[str, logging.Logger] = {}
         self._inbox: deque[_InboxItem] = deque()
         self._wakeup = asyncio.Event()
         self._owner: asyncio.Task[None] | None = None
@@ -356,6 +366,14 @@ class MemberlistDriver:
             try:
                 if isinstance(effect, SendPacket):
                     self.transport.send_packet(effect.dest, effect.data)
+                elif isinstance(effect, MetricSample):
+                    if self.metrics is not None:
+                        self.metrics.emit(effect, self._now())
+                elif isinstance(effect, LogLine):
+                    logger = self._loggers.get(effect.logger)
+                    if logger is None:
+                        logger = self._loggers[effect.logger] = logging.getLogger(effect.logger)
+                    logger.log(effect.level, effect.text)
                 elif isinstance(effect, OpenStream):
                     self._spawn(self._outbound(effect))
                 elif isinstance(effect, StreamRespond):
@@ -370,13 +388,16 @@ class MemberlistDriver:
                     for sub in self._subscribers:
                         sub._push(effect)
                 elif isinstance(effect, Dropped):
-                    self.stats.dropped += 1
-                    log.debug("dropped from %s: %s", effect.source, effect.reason)
+                    self.stats.dropped += 1  # the core logged it (Go's line)
                 else:  # pragma: no cover - a new effect kind
                     log.warning("unknown effect %r", effect)
             except Exception:
                 self.stats.errors += 1
                 log.exception("carrying out %s failed", type(effect).__name__)
+
+    def _now(self) -> float:
+        loop = self._loop
+        return loop.time() if loop is not None else 0.0
 
     def _rearm(self, loop: asyncio.AbstractEventLoop) -> None:
         assert self.core is not None
@@ -466,7 +487,7 @@ class MemberlistDriver:
             if waiter is not None and not waiter.done():
                 waiter.set_result(error)
             if error is not None:
-                log.debug("stream %d: %s", effect.stream_id, error)
+                log.log(TRACE, "stream %d: %s", effect.stream_id, error)
             if not self._stopped:
                 self._inbox.append((StreamResult(effect.stream_id, reply, error), None))
                 self._wakeup.set()
@@ -481,7 +502,7 @@ class MemberlistDriver:
                 message = await self._read_one(stream, framer, listener=True)
         except StreamRejected as exc:
             self.stats.streams_rejected += 1
-            log.debug("stream from %s rejected: %s", stream.remote_address, exc)
+            ml_log.error("memberlist: failed to receive: %s from=%s", exc, stream.remote_address)
             reply = framer.encode_stream_message(ErrResp(str(exc)), dialer=False)
             with contextlib.suppress(Exception):
                 stream.write(reply)
@@ -489,11 +510,11 @@ class MemberlistDriver:
             return
         except DecodeError as exc:
             self.stats.streams_rejected += 1
-            log.debug("stream from %s dropped: %s", stream.remote_address, exc)
+            ml_log.error("memberlist: failed to receive: %s from=%s", exc, stream.remote_address)
             return
         except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
             self.stats.errors += 1
-            log.debug("stream from %s failed: %r", stream.remote_address, exc)
+            ml_log.error("memberlist: failed to receive: %r from=%s", exc, stream.remote_address)
             return
         stream_id = next(self._inbound_ids)
         answer: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()

@@ -19,6 +19,7 @@ from serf.core import io as sio
 from serf.core.serf import SerfCore
 from serf.core.snapshot import SnapshotState
 from serf.memberlist import io as mio
+from serf.telemetry import LogLine, MetricSample
 from serf.testing.sim import LinkModel, SimNode, Simulation, sim_config
 
 __all__ = ["SerfSimulation", "serf_sim_config"]
@@ -29,6 +30,8 @@ _ML_EFFECTS = (
     mio.StreamRespond,
     mio.RequestCompleted,
     mio.Dropped,
+    LogLine,
+    MetricSample,
 )
 
 

@@ -38,6 +38,7 @@ from serf.memberlist import io
 from serf.memberlist.core import MemberlistCore
 from serf.memberlist.delegates import CompositeDelegate
 from serf.memberlist.state import Node, NodeState
+from serf.telemetry import LogLine, MetricSample
 from serf.wire.errors import DecodeError
 from serf.wire.framing import StreamRejected
 from serf.wire.keyring import Keyring
@@ -149,6 +150,9 @@ class Simulation:
         self.events_processed = 0
         self.packets_sent = 0
         self.packets_lost = 0
+        #: log lines per (logger, level) and metric samples per key, over every node
+        self.log_counts: dict[tuple[str, int], int] = {}
+        self.metric_counts: dict[tuple[str, ...], int] = {}
 
     # -- building -------------------------------------------------------------------------
 
@@ -401,6 +405,11 @@ class Simulation:
                 n = eff.node
                 kind = type(eff).__name__
                 self._record(node, f"{kind} {n.name} {n.state.name} {n.incarnation}")
+            elif isinstance(eff, MetricSample):
+                self.metric_counts[eff.key] = self.metric_counts.get(eff.key, 0) + 1
+            elif isinstance(eff, LogLine):
+                where = (eff.logger, eff.level)
+                self.log_counts[where] = self.log_counts.get(where, 0) + 1
             # Dropped: counted by the core's stats
 
     def _deliver(self, node: SimNode, pkt: io.PacketReceived) -> None:

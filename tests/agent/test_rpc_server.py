@@ -160,6 +160,31 @@ def test_tags_file_and_monitor(tmp_path: Path) -> None:
     run(body())
 
 
+def test_monitor_streams_serf_and_memberlist_lines_at_the_asked_level() -> None:
+    async def body() -> None:
+        async with cluster(2) as (a, b), await a.client() as c, await b.client() as cb:
+            info = await cb.monitor("info")
+            debug = await c.monitor("debug")
+            await cb.user_event("deploy", b"v1", coalesce=False)
+
+            async def until(mon: Any, want: Callable[[str], bool]) -> list[str]:
+                seen: list[str] = []
+                while not any(want(x) for x in seen):
+                    seen.append(await asyncio.wait_for(mon.__anext__(), 10))
+                return seen
+
+            lines = await until(debug, lambda x: "serf: messageUserEventType: deploy" in x)
+            assert any("[INFO] serf: EventMemberJoin: n1 127.0.0.1" in x for x in lines)
+            assert any("[DEBUG] memberlist: Stream connection from=" in x for x in lines)
+            lines = await until(info, lambda x: "agent: Received event: user-event: deploy" in x)
+            assert not any("[DEBUG]" in x for x in lines)
+            assert any("[INFO] serf: EventMemberJoin: n0 127.0.0.1" in x for x in lines)
+            await info.stop()
+            await debug.stop()
+
+    run(body())
+
+
 def test_keys_rotation_and_errors() -> None:
     async def body() -> None:
         async with cluster(2, encrypt_key=KEY1) as (a, _b), await a.client() as c:

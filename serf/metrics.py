@@ -1,0 +1,360 @@
+"""Metric sinks: where the cores' :class:`~serf.telemetry.MetricSample` effects end up.
+
+How this works. The driver hands every sample to a :class:`Metrics` (Go's go-metrics
+``Metrics``): it turns a timer into milliseconds, applies Go's key prefixes (the service name,
+``serf-agent`` for the agent, and the host name before gauge keys when Go would add it) and
+fans the call out to its sinks. The sinks are Go's:
+
+* :class:`InmemSink` - running aggregates per key (count, sum, min, max, last), for the library
+  (``Serf.metrics()``) and the agent's ``serf info`` and status page;
+* :class:`StatsiteSink` (TCP) and :class:`StatsdSink` (UDP) - go-metrics' line format
+  ``key:value|c`` / ``|g`` / ``|ms`` with ``%f`` values, labels appended to the key as extra
+  parts, ``:`` and spaces in keys replaced by ``_``; flushed every 100 ms, statsd packets kept
+  under 1400 bytes;
+* :class:`serf.metrics_prometheus.PrometheusSink` (optional extra ``pyserf[prometheus]``).
+
+Sinks never raise into the driver: a sink that cannot reach its server drops samples (and
+retries the connection after 5 s, as Go's do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from serf.address import Address
+from serf.telemetry import COUNTER, GAUGE, SAMPLE, TIMER, Labels, MetricSample
+
+__all__ = [
+    "MetricsSink",
+    "Metrics",
+    "Aggregate",
+    "InmemSink",
+    "StatsiteSink",
+    "StatsdSink",
+    "format_line",
+    "flatten_key",
+]
+
+log = logging.getLogger("serf.agent")
+
+_FLUSH_INTERVAL = 0.1
+_RETRY_INTERVAL = 5.0
+_STATSD_MAX_LEN = 1400
+_QUEUE_LIMIT = 4096
+
+
+class MetricsSink(Protocol):
+    """Go's ``MetricSink`` (the labelled calls)."""
+
+    def incr_counter(self, key: Sequence[str], value: float, labels: Labels) -> None:
+        """Add ``value`` to a counter."""
+
+    def set_gauge(self, key: Sequence[str], value: float, labels: Labels) -> None:
+        """Set a gauge."""
+
+    def add_sample(self, key: Sequence[str], value: float, labels: Labels) -> None:
+        """Add one observation to a summary (timers arrive here in milliseconds)."""
+
+
+class Metrics:
+    """Go's go-metrics front end: prefixes keys and fans samples out to ``sinks``.
+
+    ``service_name`` is prepended to every key (Go's agent uses ``serf-agent``; empty: none);
+    ``host_name`` is inserted after it in gauge keys (Go's ``EnableHostname``).
+    """
+
+    def __init__(
+        self,
+        sinks: Iterable[MetricsSink] = (),
+        *,
+        service_name: str = "",
+        host_name: str = "",
+        clock: Any = time.monotonic,
+    ) -> None:
+        self.sinks: list[MetricsSink] = list(sinks)
+        self.service_name = service_name
+        self.host_name = host_name
+        self._clock = clock
+
+    def emit(self, sample: MetricSample, now: float | None = None) -> None:
+        """Route one sample from a core; ``now`` is the driver's clock (for timers)."""
+        key = sample.key
+        kind = sample.kind
+        value = sample.value
+        if kind == TIMER:
+            elapsed = (self._clock() if now is None else now) - value
+            value = max(elapsed, 0.0) * 1000.0
+            kind = SAMPLE
+        if kind == GAUGE and self.host_name:
+            key = (self.host_name, *key)
+        if self.service_name:
+            key = (self.service_name, *key)
+        labels = sample.labels
+        for sink in self.sinks:
+            try:
+                if kind == COUNTER:
+                    sink.incr_counter(key, value, labels)
+                elif kind == GAUGE:
+                    sink.set_gauge(key, value, labels)
+                else:
+                    sink.add_sample(key, value, labels)
+            except Exception:  # a sink must never break the driver
+                log.debug("metrics sink %r failed", sink, exc_info=True)
+
+    def incr_counter(self, key: Sequence[str], value: float = 1.0, labels: Labels = ()) -> None:
+        """A counter from outside the cores (the agent's own metrics)."""
+        self.emit(MetricSample(COUNTER, tuple(key), value, labels))
+
+    def set_gauge(self, key: Sequence[str], value: float, labels: Labels = ()) -> None:
+        """A gauge from outside the cores."""
+        self.emit(MetricSample(GAUGE, tuple(key), value, labels))
+
+    def add_sample(self, key: Sequence[str], value: float, labels: Labels = ()) -> None:
+        """A sample from outside the cores."""
+        self.emit(MetricSample(SAMPLE, tuple(key), value, labels))
+
+    def close(self) -> None:
+        """Stop the sinks that hold a connection."""
+        for sink in self.sinks:
+            closer = getattr(sink, "close", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    closer()
+
+
+# -- in memory ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Aggregate:
+    """Running aggregate of one key: a counter's total, a gauge's last value, a summary."""
+
+    kind: str
+    count: int = 0
+    sum: float = 0.0
+    min: float = float("inf")
+    max: float = float("-inf")
+    last: float = 0.0
+    labels: Labels = field(default=())
+
+    def add(self, value: float) -> None:
+        """Fold one value in."""
+        self.count += 1
+        self.sum += value
+        self.last = value
+        if value < self.min:
+            self.min = value
+        if value > self.max:
+            self.max = value
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: kind, count, sum, min, max, mean, last, labels."""
+        out: dict[str, Any] = {"kind": self.kind, "count": self.count, "sum": self.sum}
+        if self.count:
+            out.update(min=self.min, max=self.max, mean=self.sum / self.count, last=self.last)
+        if self.labels:
+            out["labels"] = dict(self.labels)
+        return out
+
+
+class InmemSink:
+    """Keeps one :class:`Aggregate` per flattened key (labels appended, as statsite)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Aggregate] = {}
+
+    def _agg(self, kind: str, key: Sequence[str], labels: Labels) -> Aggregate:
+        name = flatten_key(key, labels)
+        agg = self.data.get(name)
+        if agg is None:
+            agg = self.data[name] = Aggregate(kind, labels=labels)
+        return agg
+
+    def incr_counter(self, key: Sequence[str], value: float, labels: Labels) -> None:
+        """Count ``value`` (bytes, events, ...)."""
+        self._agg(COUNTER, key, labels).add(value)
+
+    def set_gauge(self, key: Sequence[str], value: float, labels: Labels) -> None:
+        """Set the gauge: its ``last`` is the value."""
+        self._agg(GAUGE, key, labels).add(value)
+
+    def add_sample(self, key: Sequence[str], value: float, labels: Labels) -> None:
+        """One observation."""
+        self._agg(SAMPLE, key, labels).add(value)
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every key's aggregate as a dict, sorted by key."""
+        return {k: self.data[k].as_dict() for k in sorted(self.data)}
+
+    def value(self, name: str) -> float:
+        """A counter's total, a gauge's last value or a summary's count (0 when unseen)."""
+        agg = self.data.get(name)
+        if agg is None:
+            return 0.0
+        if agg.kind == COUNTER:
+            return agg.sum
+        if agg.kind == GAUGE:
+            return agg.last
+        return float(agg.count)
+
+
+# -- statsite / statsd -------------------------------------------------------------------
+
+
+def flatten_key(key: Sequence[str], labels: Labels = ()) -> str:
+    """go-metrics' statsite/statsd key: parts and label values joined by ``.``, with ``:``
+    and spaces replaced by ``_``."""
+    joined = ".".join([*key, *(v for _, v in labels)])
+    return joined.replace(":", "_").replace(" ", "_")
+
+
+_SUFFIX = {COUNTER: "c", GAUGE: "g", SAMPLE: "ms"}
+
+
+def format_line(kind: str, key: Sequence[str], value: float, labels: Labels = ()) -> str:
+    """One statsite/statsd line as go-metrics writes it: ``key:1.000000|c\\n``."""
+    return f"{flatten_key(key, labels)}:{value:f}|{_SUFFIX[kind]}\n"
+
+
+class _LineSink:
+    """Queues formatted lines; a task flushes them every 100 ms (subclasses send)."""
+
+    def __init__(self, address: Address) -> None:
+        self.address = address
+        self.dropped = 0
+        self._lines: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        """Start the flusher on the running loop."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def close(self) -> None:
+        """Stop the flusher (queued lines are dropped)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def _push(self, line: str) -> None:
+        if len(self._lines) >= _QUEUE_LIMIT:  # as Go: a full queue drops
+            self.dropped += 1
+            return
+        self._lines.append(line)
+
+    def incr_counter(self, key: Sequence[str], value: float, labels: Labels) -> None:
+        """Queue ``key:value|c``."""
+        self._push(format_line(COUNTER, key, value, labels))
+
+    def set_gauge(self, key: Sequence[str], value: float, labels: Labels) -> None:
+        """Queue ``key:value|g``."""
+        self._push(format_line(GAUGE, key, value, labels))
+
+    def add_sample(self, key: Sequence[str], value: float, labels: Labels) -> None:
+        """Queue ``key:value|ms``."""
+        self._push(format_line(SAMPLE, key, value, labels))
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._connect()
+            except OSError as exc:
+                log.error("agent: metrics: Error connecting to %s! Err: %s", self.address, exc)
+                self._lines.clear()
+                await asyncio.sleep(_RETRY_INTERVAL)
+                continue
+            try:
+                while True:
+                    await asyncio.sleep(_FLUSH_INTERVAL)
+                    if self._lines:
+                        lines, self._lines = self._lines, []
+                        await self._send(lines)
+            except OSError as exc:
+                log.error("agent: metrics: Error writing to %s! Err: %s", self.address, exc)
+                self._disconnect()
+                self._lines.clear()
+                await asyncio.sleep(_RETRY_INTERVAL)
+
+    async def _connect(self) -> None:
+        raise NotImplementedError
+
+    async def _send(self, lines: list[str]) -> None:
+        raise NotImplementedError
+
+    def _disconnect(self) -> None:
+        raise NotImplementedError
+
+
+class StatsiteSink(_LineSink):
+    """go-metrics' statsite sink: lines over one TCP connection."""
+
+    def __init__(self, address: Address) -> None:
+        super().__init__(address)
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def _connect(self) -> None:
+        _, self._writer = await asyncio.open_connection(self.address.host, self.address.port)
+
+    async def _send(self, lines: list[str]) -> None:
+        assert self._writer is not None
+        self._writer.write("".join(lines).encode())
+        await self._writer.drain()
+
+    def _disconnect(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def close(self) -> None:
+        """Stop flushing and close the connection."""
+        super().close()
+        self._disconnect()
+
+
+class StatsdSink(_LineSink):
+    """go-metrics' statsd sink: lines packed into UDP datagrams of at most 1400 bytes."""
+
+    def __init__(self, address: Address) -> None:
+        super().__init__(address)
+        self._sock: socket.socket | None = None
+
+    async def _connect(self) -> None:
+        family = socket.AF_INET6 if ":" in self.address.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        sock.connect((self.address.host, self.address.port))
+        self._sock = sock
+
+    async def _send(self, lines: list[str]) -> None:
+        assert self._sock is not None
+        buf = ""
+        for line in lines:
+            if buf and len(buf) + len(line) > _STATSD_MAX_LEN:
+                self._datagram(buf)
+                buf = ""
+            buf += line
+        if buf:
+            self._datagram(buf)
+
+    def _datagram(self, text: str) -> None:
+        assert self._sock is not None
+        with contextlib.suppress(BlockingIOError, ConnectionRefusedError):
+            self._sock.send(text.encode())
+
+    def _disconnect(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def close(self) -> None:
+        """Stop flushing and close the socket."""
+        super().close()
+        self._disconnect()
