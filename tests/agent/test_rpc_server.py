@@ -10,7 +10,9 @@ import base64
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -167,16 +169,18 @@ def test_monitor_streams_serf_and_memberlist_lines_at_the_asked_level() -> None:
             debug = await c.monitor("debug")
             await cb.user_event("deploy", b"v1", coalesce=False)
 
-            async def until(mon: Any, want: Callable[[str], bool]) -> list[str]:
+            async def read_until(mon: Any, want: Callable[[str], bool]) -> list[str]:
                 seen: list[str] = []
                 while not any(want(x) for x in seen):
                     seen.append(await asyncio.wait_for(mon.__anext__(), 10))
                 return seen
 
-            lines = await until(debug, lambda x: "serf: messageUserEventType: deploy" in x)
+            lines = await read_until(debug, lambda x: "serf: messageUserEventType: deploy" in x)
             assert any("[INFO] serf: EventMemberJoin: n1 127.0.0.1" in x for x in lines)
             assert any("[DEBUG] memberlist: Stream connection from=" in x for x in lines)
-            lines = await until(info, lambda x: "agent: Received event: user-event: deploy" in x)
+            lines = await read_until(
+                info, lambda x: "agent: Received event: user-event: deploy" in x
+            )
             assert not any("[DEBUG]" in x for x in lines)
             assert any("[INFO] serf: EventMemberJoin: n0 127.0.0.1" in x for x in lines)
             await info.stop()
