@@ -59,21 +59,12 @@ import ssl
 from functools import partial
 from typing import Any
 
-from aioquic._buffer import Buffer  # re-exported by aioquic.buffer
-from aioquic.asyncio.protocol import QuicConnectionProtocol
-from aioquic.quic import events
-from aioquic.quic.configuration import SMALLEST_MAX_DATAGRAM_SIZE, QuicConfiguration
-from aioquic.quic.connection import QuicConnection, QuicConnectionState
-from aioquic.quic.packet import (
-    QuicPacketType,
-    encode_quic_version_negotiation,
-    pull_quic_header,
-)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from serf._extras import missing_extra
 from serf.transport.base import (
     DEFAULT_STREAM_TIMEOUT,
     MAX_PACKET_SIZE,
@@ -83,6 +74,20 @@ from serf.transport.base import (
     TransportBase,
     UdpEndpoint,
 )
+
+try:
+    from aioquic._buffer import Buffer  # re-exported by aioquic.buffer
+    from aioquic.asyncio.protocol import QuicConnectionProtocol
+    from aioquic.quic import events
+    from aioquic.quic.configuration import SMALLEST_MAX_DATAGRAM_SIZE, QuicConfiguration
+    from aioquic.quic.connection import QuicConnection, QuicConnectionState
+    from aioquic.quic.packet import (
+        QuicPacketType,
+        encode_quic_version_negotiation,
+        pull_quic_header,
+    )
+except ImportError as exc:  # aioquic is the quic extra
+    raise missing_extra("aioquic", "quic", "the QUIC transport") from exc
 
 __all__ = [
     "DATAGRAM_PAYLOAD_LIMIT",
