@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         SerfStartup,
     )
     from serf.runtime.subscription import Subscription
+    from serf.transport.tls import TlsConfig
     from serf.wire.keyring import Keyring
 
 # name -> (module, attribute): must list exactly the TYPE_CHECKING imports above
@@ -70,6 +71,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "SerfConfig": ("serf.config", "SerfConfig"),
     "MemberlistConfig": ("serf.config", "MemberlistConfig"),
     "lan": ("serf.config", "lan"),
+    "TlsConfig": ("serf.transport.tls", "TlsConfig"),
     "wan": ("serf.config", "wan"),
     "local": ("serf.config", "local"),
     "loopback": ("serf.config", "loopback"),
@@ -118,6 +120,7 @@ __all__ = [
     "SerfStartup",
     "SerfState",
     "Subscription",
+    "TlsConfig",
     "UserEvent",
     "lan",
     "local",

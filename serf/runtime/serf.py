@@ -51,6 +51,7 @@ from serf.runtime.driver import MemberlistDriver
 from serf.runtime.query_response import QueryAck, QueryResponse, QueryResponseItem
 from serf.runtime.subscription import DEFAULT_MAXSIZE, Subscription
 from serf.transport.base import AddressLike, AddressResolver, DnsResolver, Transport
+from serf.transport.select import transport_for
 from serf.wire.keyring import Keyring
 from serf.wire.messages import Coordinate
 
@@ -381,9 +382,7 @@ class Serf:
         if config.memberlist is None:
             config = replace(config, memberlist=ml)
         if transport is None:
-            from serf.transport.net import NetTransport
-
-            transport = NetTransport(Address(ml.bind_addr, ml.bind_port))
+            transport = transport_for(ml)
         if resolver is not None:
             self._resolver = resolver
         if keyring is None and config.keyring_file and os.path.exists(config.keyring_file):
