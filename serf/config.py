@@ -335,12 +335,13 @@ def _default_tags() -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class SerfConfig:
-    """Settings of one serf instance, as Go serf's ``Config`` (reference section 3.1).
+    """Settings of one serf node, field for field Go serf's ``serf.Config`` in snake_case.
 
-    Durations are seconds; the defaults are ``serf.DefaultConfig()``. ``memberlist`` None
-    means ``lan(node_name)``; the serf core overwrites its name, protocol and delegate
-    versions as Go does. Go's live objects (``EventCh``, ``Merge``, ``Logger``,
-    ``ReconnectTimeoutOverride``) are passed to the core directly.
+    Durations are seconds; the defaults are Go's ``serf.DefaultConfig()``. ``memberlist``
+    None means ``lan(node_name)``; the node sets the memberlist name, protocol and delegate
+    versions itself, as Go does. Go's live objects are arguments of
+    :meth:`serf.Serf.create` instead of fields (``merge_delegate``, ``reconnect_delegate``;
+    events come from :meth:`serf.Serf.subscribe`, logs from the ``serf`` logger).
     """
 
     node_name: str
