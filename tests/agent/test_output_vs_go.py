@@ -24,7 +24,13 @@ from serf.testing.gopeer import GoSerfAgent, free_port, go_serf_or_skip
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: no package here
 from test_agent_process import SERF, AgentProc, wait_for
 
-pytestmark = [pytest.mark.go, pytest.mark.integration, pytest.mark.slow]
+# one cluster per module: under pytest-xdist (--dist loadgroup) all its tests share one worker
+pytestmark = [
+    pytest.mark.go,
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("output_vs_go"),
+]
 
 KEY = base64.b64encode(b"o" * 32).decode()
 HANDLER = "query:bin=printf '\\377<&>-%s\\n' \"$SERF_SELF_NAME\""
