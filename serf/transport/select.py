@@ -27,9 +27,7 @@ def transport_for(config: MemberlistConfig) -> Transport:
     if config.transport == "quic":
         from serf.transport.quic import QuicTransport
 
-        if config.tls is not None:
-            raise ValueError("transport 'quic' with tls: not available yet")
-        return QuicTransport(bind, stream_timeout=config.tcp_timeout)
+        return QuicTransport(bind, stream_timeout=config.tcp_timeout, tls=config.tls)
     from serf.transport.net import NetTransport
 
     tls = config.tls if config.transport == "tls" else None

@@ -77,3 +77,5 @@ def test_memberlist_config_checks_the_switch() -> None:
         "NetTransport"
     )
     assert type(transport_for(loopback("a", transport="quic"))).__name__ == "QuicTransport"
+    quic = transport_for(loopback("a", transport="quic", tls=ca.tls()))
+    assert type(quic).__name__ == "QuicTransport" and quic._tls is not None  # type: ignore[attr-defined]

@@ -1,5 +1,5 @@
-"""One cluster suite over every transport: net, net + TLS, QUIC (real loopback sockets) and
-memory (virtual time). Each case swaps the transport by one config field
+"""One cluster suite over every transport: net, net + TLS, QUIC, QUIC with mutual TLS (real
+loopback sockets) and memory (virtual time). Each case swaps the transport by one config field
 (``MemberlistConfig.transport``), as an application would.
 
 Scenarios: converge, a user event and a query reach everyone, key rotation, a killed node is
@@ -23,7 +23,7 @@ from serf.testing import cluster, eventually, run_virtual
 from serf.testing.certs import TestCA
 from serf.wire.keyring import Keyring
 
-TRANSPORTS = ["memory", "net", "tls", "quic"]
+TRANSPORTS = ["memory", "net", "tls", "quic", "quic+tls"]
 KEY_A = bytes(range(16))
 KEY_B = bytes(range(100, 132))
 
@@ -47,10 +47,11 @@ def _run(transport: str, body: Callable[[Callable[..., Any]], Awaitable[None]]) 
     if transport == "memory":
         run_virtual(body(lambda n, **kw: cluster(n, "memory", **kw)), timeout=300)
         return
-    ca = TestCA() if transport == "tls" else None
+    ca = TestCA() if transport in ("tls", "quic+tls") else None
+    kind = transport.removesuffix("+tls")
 
     def make(n: int, **kw: Any) -> Any:
-        return cluster(n, "net", config=lambda name: _fast(name, transport, ca), **kw)
+        return cluster(n, "net", config=lambda name: _fast(name, kind, ca), **kw)
 
     async def main() -> None:
         await asyncio.wait_for(body(make), 60)
