@@ -15,8 +15,9 @@ them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from serf._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -129,17 +130,5 @@ __all__ = [
 ]
 
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
-
-
 if not TYPE_CHECKING:  # hidden from type checkers, so an unknown name is an error there
-
-    def __getattr__(name: str) -> Any:
-        try:
-            module, attr = _LAZY[name]
-        except KeyError:
-            raise AttributeError(f"module 'serf' has no attribute {name!r}") from None
-        value = getattr(importlib.import_module(module), attr)
-        globals()[name] = value
-        return value
+    __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
