@@ -335,8 +335,10 @@ class Serf:
         the block, after leaving gracefully when ``leave_on_exit`` is set. When it returns,
         :meth:`members` already holds this node.
 
-        ``transport``: a started-by-us :class:`~serf.transport.base.Transport` (default:
-        UDP + TCP on ``memberlist.bind_addr:bind_port``). ``keyring``: the encryption keys.
+        ``transport``: an unstarted :class:`~serf.transport.base.Transport` that the node
+        starts and, at shutdown, closes (default: the one ``memberlist.transport`` names, on
+        ``memberlist.bind_addr:bind_port``). ``keyring``: the encryption keys (default: read
+        from ``keyring_file`` when it exists).
         ``resolver``: turns join names into addresses. ``merge_delegate`` may veto joins,
         ``reconnect_delegate`` sets per-member reconnect timeouts. ``memberlist_delegate``:
         a :class:`~serf.memberlist.delegates.CompositeDelegate` of memberlist hooks (events,
