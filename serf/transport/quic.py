@@ -10,6 +10,13 @@ aioquic ``QuicConnectionProtocol`` subclass (`_Connection`) that shares the sock
 * One connection per peer address, reused for packets and streams: a small cache
   (``max_connections``, least recently used closed first). A connection left idle for
   ``idle_timeout`` seconds is closed by QUIC's own idle timeout and dropped from the cache.
+  A peer that crashes and comes back on the same address knows nothing of our cached
+  connection, so: a cached connection whose peer leaves 3 probe timeouts in a row
+  unanswered is replaced by a fresh dial; a 1-RTT packet for a connection we do not know
+  (we are the restarted one) makes us dial its sender (at most every 2 s per sender); and
+  once an accepted connection completes its handshake we send over it, not over an older
+  one to that address. aioquic's own per-connection log lines go to
+  ``serf.transport.quic.aioquic`` at DEBUG; ``quic_warnings`` counts its WARNINGs.
 * Packets: a packet of at most ``DATAGRAM_PAYLOAD_LIMIT`` bytes (it must fit one QUIC packet
   of aioquic's 1200-byte datagram size) goes as a QUIC DATAGRAM frame (RFC 9221):
   unreliable, unordered, one UDP datagram, no retransmission, like UDP. A bigger packet (up
@@ -103,6 +110,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+#: aioquic's per-connection lines (handshake failures, peers that vanished) go here at DEBUG;
+#: `QuicTransport.quic_warnings` counts the ones aioquic raised as WARNING or worse.
+_AIOQUIC_LOG = logging.getLogger(__name__ + ".aioquic")
 
 #: Packets up to this size go as DATAGRAM frames; bigger ones as a unidirectional stream.
 #: A DATAGRAM frame must fit one QUIC packet (1200 bytes minus header, AEAD tag and frame
@@ -119,6 +129,11 @@ _CID_LENGTH = 8
 _WRITE_HIGH_WATER = 256 * 1024
 _STOP_SENDING_CODE = 0  # application error code for STOP_SENDING on close
 _REFUSED_CODE = 0x2  # CONNECTION_REFUSED: the peer's certificate failed our check
+#: A cached connection whose peer left this many probe timeouts in a row unanswered is
+#: taken for dead (the peer crashed and may be back on the same address with no memory of
+#: it) and is replaced by a fresh dial (about 0.2 s on loopback, seconds over a WAN).
+_DEAD_AFTER_PROBES = 3
+_STRAY_REDIAL_INTERVAL = 2.0
 
 
 def self_signed_certificate(
@@ -435,6 +450,8 @@ class _Connection(QuicConnectionProtocol):
             self.handshook = True
             if not self.ready.done():
                 self.ready.set_result(None)
+            if not self.is_client:
+                owner._accepted_ready(self)
         elif isinstance(event, events.ConnectionTerminated):
             self._terminated(event)
 
@@ -585,6 +602,10 @@ class QuicTransport(TransportBase):
         self._tls = tls
         self._ca_pem = b""
         self._refusals = RefusalLog(log)
+        self._strays = 0  # 1-RTT packets for connections we do not know
+        self.quic_warnings = 0
+        """aioquic's per-connection WARNING (or worse) lines, logged at DEBUG instead."""
+        self._stray_dials: dict[Address, float] = {}
         self._udp: asyncio.DatagramTransport | None = None
         self._endpoint: UdpEndpoint | None = None
         self._server_config: QuicConfiguration | None = None
@@ -758,6 +779,9 @@ class QuicTransport(TransportBase):
                 addr,
             )
             return None
+        if header.packet_type == QuicPacketType.ONE_RTT:
+            self._stray(addr)
+            return None
         if header.packet_type != QuicPacketType.INITIAL or len(data) < SMALLEST_MAX_DATAGRAM_SIZE:
             return None  # a stray packet for a connection we forgot
         try:
@@ -785,6 +809,7 @@ class QuicTransport(TransportBase):
             oldest = min(live, key=lambda c: c.last_used)
             oldest.abort()
             self._forget_peer(oldest)
+        internals.quiet_logger(quic, _AIOQUIC_LOG, self._count_quic_warning)
         conn = _Connection(quic, self, peer)
         conn.connection_made(self._udp)
         internals.set_connection_handlers(
@@ -800,7 +825,12 @@ class QuicTransport(TransportBase):
     def _connection_for(self, peer: Address) -> _Connection:
         conn = self._by_peer.get(peer)
         if conn is not None and not conn.closing and not internals.close_pending(conn._quic):
-            return conn
+            if not conn.handshook or internals.unanswered_probes(conn._quic) < _DEAD_AFTER_PROBES:
+                return conn
+            # the peer stopped answering: crashed, maybe restarted on this address
+            log.debug("quic peer %s stopped answering; dialing a new connection", peer)
+            conn.abort()
+            self._forget_peer(conn)
         assert self._client_config is not None and self._loop is not None
         config = self._client_config
         if config.verify_mode != ssl.CERT_NONE:
@@ -834,6 +864,45 @@ class QuicTransport(TransportBase):
         self._stats.errors += 1
         assert self._loop is not None
         self._refusals.refused(self._loop.time(), peer, direction, reason)
+
+    def _count_quic_warning(self) -> None:
+        self.quic_warnings += 1
+
+    def _stray(self, addr: Any) -> None:
+        """A 1-RTT packet for a connection we do not know: the sender still holds one to
+        our previous life (we restarted on this address). QUIC would answer with a
+        stateless reset, but its token died with that process; instead dial the sender,
+        which then sends over our new connection (`_accepted_ready`), so it does not keep
+        talking into the void until its own timers give up. At most once per sender every
+        `_STRAY_REDIAL_INTERVAL` seconds."""
+        assert self._loop is not None
+        self._strays += 1
+        try:
+            peer = Address(str(addr[0]).split("%", 1)[0], int(addr[1]))
+        except Exception:
+            return
+        now = self._loop.time()
+        last = self._stray_dials.get(peer)
+        if last is not None and now - last < _STRAY_REDIAL_INTERVAL:
+            return
+        current = self._by_peer.get(peer)
+        if current is not None and current.is_client and not current.closing:
+            return  # we already dialed it since: the sender switches once that completes
+        if len(self._stray_dials) >= 1024:
+            self._stray_dials.clear()
+        self._stray_dials[peer] = now
+        log.debug("quic packet from %s for a connection we do not know; dialing it", peer)
+        if current is not None:
+            self._forget_peer(current)
+        self._connection_for(peer)
+
+    def _accepted_ready(self, conn: _Connection) -> None:
+        """An accepted connection finished (and passed) its handshake: the peer is alive
+        on it now, so send over it, whatever older connection to that address we cached
+        (after a peer restarts, the old one leads nowhere)."""
+        reusable = self._verify_peer is False and (self._tls is None or self._tls.mutual)
+        if reusable and not conn.closing and self._by_peer.get(conn.peer) is not conn:
+            self._by_peer[conn.peer] = conn
 
     def _forget_peer(self, conn: _Connection) -> None:
         if self._by_peer.get(conn.peer) is conn:

@@ -13,12 +13,13 @@ loudly there instead of quietly weakening authentication.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from aioquic._buffer import Buffer  # aioquic.buffer re-exports it without __all__
 from aioquic.quic.configuration import QuicConfiguration
-from aioquic.quic.connection import QuicConnection, QuicConnectionState
+from aioquic.quic.connection import QuicConnection, QuicConnectionAdapter, QuicConnectionState
 from aioquic.tls import verify_certificate
 
 __all__ = [
@@ -31,11 +32,13 @@ __all__ = [
     "is_closed",
     "peer_certificate",
     "pending_datagrams",
+    "quiet_logger",
     "self_check",
     "set_connection_handlers",
     "stream_exists",
     "transmit_soon",
     "unacked_bytes",
+    "unanswered_probes",
     "verify_peer_certificate",
 ]
 
@@ -63,6 +66,28 @@ class ClientCertificateQuicConnection(QuicConnection):
         if not hasattr(self.tls, "_request_client_certificate"):
             raise AioquicInternalsChanged("aioquic tls.Context has no _request_client_certificate")
         self.tls._request_client_certificate = True
+
+
+class _QuietAdapter(QuicConnectionAdapter):
+    """aioquic's per-connection log lines, all at DEBUG; WARNING and above are counted."""
+
+    def __init__(self, logger: logging.Logger, cid: str, on_warning: Callable[[], None]):
+        super().__init__(logger, {"id": cid})
+        self._on_warning = on_warning
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if level >= logging.WARNING:
+            self._on_warning()
+        super().log(logging.DEBUG, msg, *args, **kwargs)
+
+
+def quiet_logger(
+    quic: QuicConnection, logger: logging.Logger, on_warning: Callable[[], None]
+) -> None:
+    """Route ``quic``'s own log lines (aioquic logs a WARNING for every failed handshake or
+    broken peer) to ``logger`` at DEBUG, calling ``on_warning`` for each WARNING or worse.
+    Call before the connection's TLS context exists (before connect / the first datagram)."""
+    quic._logger = _QuietAdapter(logger, quic.host_cid.hex(), on_warning)
 
 
 def peer_certificate(quic: QuicConnection) -> tuple[Any, list[Any]]:
@@ -95,6 +120,11 @@ def unacked_bytes(quic: QuicConnection, stream_id: int) -> int:
         return 0
     sender = stream.sender
     return int(sender._buffer_stop) - int(sender._buffer_start)
+
+
+def unanswered_probes(quic: QuicConnection) -> int:
+    """Probe timeouts in a row with nothing acknowledged (0 once the peer answers)."""
+    return int(quic._loss._pto_count)
 
 
 def stream_exists(quic: QuicConnection, stream_id: int) -> bool:
@@ -182,6 +212,13 @@ def self_check(
     ``client_config`` and ``server_config`` must hold certificates signed by ``ca_pem``."""
     try:
         client, server = _handshake(client_config, server_config)
+        warnings: list[int] = []
+        quiet_logger(
+            client, logging.getLogger("serf.transport.quic.aioquic"), lambda: warnings.append(1)
+        )
+        client._logger.warning("probe")
+        if warnings != [1]:
+            raise AioquicInternalsChanged("the per-connection logger is no longer _logger")
         if not server.tls._request_client_certificate:
             raise AioquicInternalsChanged("the client-certificate flag did not stick")
         cert, _chain = peer_certificate(server)
@@ -201,6 +238,8 @@ def self_check(
             raise AioquicInternalsChanged("pending datagram queue moved")
         if close_pending(client) or is_closed(client):
             raise AioquicInternalsChanged("close state reads wrong on an open connection")
+        if unanswered_probes(client) != 0:
+            raise AioquicInternalsChanged("probe timeout count reads wrong")
         client.close()
         if not close_pending(client):
             raise AioquicInternalsChanged("close_pending did not follow close()")
