@@ -15,9 +15,8 @@ them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from serf._lazy import lazy_exports
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -52,7 +51,6 @@ if TYPE_CHECKING:
         SerfStartup,
     )
     from serf.runtime.subscription import Subscription
-    from serf.transport.tls import TlsConfig
     from serf.wire.keyring import Keyring
 
 # name -> (module, attribute): must list exactly the TYPE_CHECKING imports above
@@ -72,7 +70,6 @@ _LAZY: dict[str, tuple[str, str]] = {
     "SerfConfig": ("serf.config", "SerfConfig"),
     "MemberlistConfig": ("serf.config", "MemberlistConfig"),
     "lan": ("serf.config", "lan"),
-    "TlsConfig": ("serf.transport.tls", "TlsConfig"),
     "wan": ("serf.config", "wan"),
     "local": ("serf.config", "local"),
     "loopback": ("serf.config", "loopback"),
@@ -121,7 +118,6 @@ __all__ = [
     "SerfStartup",
     "SerfState",
     "Subscription",
-    "TlsConfig",
     "UserEvent",
     "lan",
     "local",
@@ -130,5 +126,17 @@ __all__ = [
 ]
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
 if not TYPE_CHECKING:  # hidden from type checkers, so an unknown name is an error there
-    __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
+
+    def __getattr__(name: str) -> Any:
+        try:
+            module, attr = _LAZY[name]
+        except KeyError:
+            raise AttributeError(f"module 'serf' has no attribute {name!r}") from None
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value

@@ -22,6 +22,7 @@ import pytest
 
 from serf.agent.rpc_client import QueryRecord, RPCClient, RPCConnectionError, RPCError
 from serf.testing.gopeer import GoSerfAgent, free_port, go_serf_or_skip
+from serf.testing.lines import LineReader
 
 pytestmark = pytest.mark.go
 
@@ -283,7 +284,7 @@ def test_reachability(cluster: list[GoSerfAgent]) -> None:
     ]
 
 
-def test_monitor_for_a_second(cluster: list[GoSerfAgent]) -> None:
+def test_monitor_streams_until_interrupted(cluster: list[GoSerfAgent]) -> None:
     exe = shutil.which("serf")
     cmd = [exe] if exe else [sys.executable, "-P", "-m", "serf.cli.main"]
     proc = subprocess.Popen(
@@ -292,19 +293,20 @@ def test_monitor_for_a_second(cluster: list[GoSerfAgent]) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert proc.stdout is not None and proc.stderr is not None
     try:
-        time.sleep(1.5)
+        out = LineReader(proc.stdout)
+        out.wait_for("[INFO] agent: Serf agent starting", timeout=30)  # replayed buffered lines
         ok("event", f"-rpc-addr={cluster[0].rpc_addr}", "monitored", "p")
-        time.sleep(1.0)
+        out.wait_for('\tName: "monitored"', timeout=30)
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=10)
+        out.rest(timeout=10)
+        assert proc.wait(timeout=10) == 0, proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
-    assert proc.returncode == 0, stderr
-    assert "[INFO] agent: Serf agent starting" in stdout  # replayed buffered lines
-    assert "Event Info:" in stdout and '\tName: "monitored"' in stdout
+    assert any("Event Info:" in line for line in out.lines)
 
 
 def test_force_leave_and_prune(go_serf: Path, cluster: list[GoSerfAgent]) -> None:

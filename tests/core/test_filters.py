@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from serf.core.filters import anchored_match, filter_matches, matches, matches_encoded
+from serf.wire.codec import get_codec
 from serf.wire.messages import Filter, FilterNode, FilterTag
 
 TAGS = {"role": "web-frontend", "dc": "east"}
@@ -64,19 +65,20 @@ def test_matches_encoded_uses_decoder_and_rejects_bad_bytes() -> None:
     assert not matches_encoded([b"n"], decode, "n2", TAGS)
 
 
-def test_matches_encoded_with_real_codecs() -> None:
-    from serf.wire import codec as codec_module
-
-    get = getattr(codec_module, "get_codec", None)
-    if get is None:
-        pytest.skip("no get_codec")
-    for name in ("lpe", "go"):
-        try:
-            codec = get(name)
-        except Exception:
-            continue
-        assert not matches_encoded([b"\x07junk"], codec.decode_filter, "n1", TAGS)
-        assert not matches_encoded([b""], codec.decode_filter, "n1", TAGS)
+@pytest.mark.parametrize("codec_name", ["lpe", "go"])
+def test_matches_encoded_with_real_codecs(codec_name: str) -> None:
+    codec = get_codec(codec_name)
+    node_ok = codec.encode_filter(FilterNode(["a", "n1"]))
+    node_no = codec.encode_filter(FilterNode(["a", "b"]))
+    tag_ok = codec.encode_filter(FilterTag("dc", "^ea"))
+    tag_no = codec.encode_filter(FilterTag("dc", "^west"))
+    assert matches_encoded([node_ok, tag_ok], codec.decode_filter, "n1", TAGS)
+    assert not matches_encoded([node_ok, tag_no], codec.decode_filter, "n1", TAGS)
+    assert not matches_encoded([node_no, tag_ok], codec.decode_filter, "n1", TAGS)
+    # undecodable filters match nothing instead of raising
+    assert not matches_encoded([node_ok, b"\x07junk"], codec.decode_filter, "n1", TAGS)
+    assert not matches_encoded([b""], codec.decode_filter, "n1", TAGS)
+    assert not matches_encoded([node_ok[:-1]], codec.decode_filter, "n1", TAGS)
 
 
 def test_anchored_match() -> None:

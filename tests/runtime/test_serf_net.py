@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,7 @@ from serf import (
     UserEvent,
     loopback,
 )
-
-from .conftest import collect
+from serf.core.snapshot import replay
 
 KEY_A = bytes(range(16))
 KEY_B = bytes(range(100, 132))
@@ -69,8 +68,49 @@ async def _shutdown(nodes: list[Serf]) -> None:
         await node.shutdown()
 
 
+async def _next(
+    events: AsyncIterator[Any], want: Callable[[Any], bool], timeout: float = 10
+) -> Any:
+    """The first event ``want`` accepts; AssertionError if none comes within ``timeout``."""
+
+    async def first() -> Any:
+        async for event in events:
+            if want(event):
+                return event
+        raise AssertionError("the event stream ended")
+
+    try:
+        return await asyncio.wait_for(first(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"no matching event within {timeout}s") from None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+
+
 def run(coro: Callable[[], Awaitable[None]], timeout: float = 60) -> None:
     asyncio.run(asyncio.wait_for(coro(), timeout))
+
+
+async def _collect(
+    events: AsyncIterator[Any], want: Callable[[Any], bool], until: float
+) -> list[Any]:
+    got: list[Any] = []
+
+    async def drain() -> None:
+        async for event in events:
+            if want(event):
+                got.append(event)
+
+    try:
+        await asyncio.wait_for(drain(), until)
+    except TimeoutError:
+        pass
+    return got
 
 
 def test_key_rotation_across_an_encrypted_cluster_loses_nobody() -> None:
@@ -84,11 +124,28 @@ def test_key_rotation_across_an_encrypted_cluster_loses_nobody() -> None:
             await km.remove_key(KEY_A)
             listed = await km.list_keys()
             assert listed.keys == {base64.b64encode(KEY_B).decode(): 3}
-            # still one cluster, now on the new key only
+            # still one cluster, now on the new key only: gossip reaches everyone ...
+            subs = [node.events() for node in nodes[:2]]
             await nodes[2].user_event("after-rotation", b"", coalesce=False)
-            await asyncio.sleep(1.0)
-            for node in nodes:
-                assert sum(m.status.name == "ALIVE" for m in node.members()) == 3
+            for sub in subs:
+                await _next(sub, lambda e: isinstance(e, UserEvent) and e.name == "after-rotation")
+            # ... a node holding only the new key joins (push/pull), one holding the old fails
+            newcomer = await Serf.create(_config("newcomer"), keyring=Keyring([KEY_B]))
+            stale = await Serf.create(_config("stale"), keyring=Keyring([KEY_A]))
+            nodes += [newcomer, stale]
+            seed = f"127.0.0.1:{nodes[0].local_member.port}"
+            assert await newcomer.join([seed]) == 1
+            with pytest.raises(SerfError):
+                await stale.join([seed])
+            await _until(
+                lambda: all(
+                    {m.name for m in node.members() if m.status.name == "ALIVE"}
+                    == {"node0", "node1", "node2", "newcomer"}
+                    for node in [*nodes[:3], newcomer]
+                ),
+                20,
+                "the newcomer alive everywhere, the stale node nowhere",
+            )
             with pytest.raises(SerfError):
                 await km.remove_key(KEY_B)  # the primary cannot be removed
         finally:
@@ -121,10 +178,15 @@ def test_restart_from_snapshot_rejoins_without_replaying_events(tmp_path: Path) 
             node9 = await Serf.create(_config("node9", snapshot_path=str(snap)))
             await node9.join([f"127.0.0.1:{nodes[0].local_member.port}"])
             events = node9.events()
-            waiter = asyncio.create_task(collect(events, 2.0, lambda e: isinstance(e, UserEvent)))
+            waiter = asyncio.create_task(_collect(events, lambda e: isinstance(e, UserEvent), 2.0))
             await nodes[0].user_event("old", b"1", coalesce=False)
-            assert [e.name for e in await waiter] == ["old"]
-            await asyncio.sleep(0.7)  # let the snapshot record the clocks
+            (old,) = await waiter
+            assert old.name == "old"
+            await _until(  # the snapshot's periodic flush records the event clock
+                lambda: replay(_read(snap), False).last_event_clock >= old.ltime,
+                10,
+                "the snapshot to record the event clock",
+            )
             await node9.shutdown()  # a crash: no leave
 
             text = snap.read_text()
@@ -133,7 +195,11 @@ def test_restart_from_snapshot_rejoins_without_replaying_events(tmp_path: Path) 
 
             restarted = await Serf.create(_config("node9", snapshot_path=str(snap)))
             replayed = restarted.events()
-            seen = await collect(replayed, 3.0, lambda e: isinstance(e, UserEvent | MemberJoined))
+            seen = await _collect(
+                replayed,
+                lambda e: isinstance(e, UserEvent | MemberJoined),
+                3.0,
+            )
             assert not [e for e in seen if isinstance(e, UserEvent)], "old event replayed"
             await _until(
                 lambda: sum(m.status.name == "ALIVE" for m in restarted.members()) == 3,
