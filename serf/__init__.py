@@ -15,8 +15,9 @@ them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from serf._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
         SerfStartup,
     )
     from serf.runtime.subscription import Subscription
+    from serf.transport.tls import TlsConfig
     from serf.wire.keyring import Keyring
 
 # name -> (module, attribute): must list exactly the TYPE_CHECKING imports above
@@ -70,6 +72,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "SerfConfig": ("serf.config", "SerfConfig"),
     "MemberlistConfig": ("serf.config", "MemberlistConfig"),
     "lan": ("serf.config", "lan"),
+    "TlsConfig": ("serf.transport.tls", "TlsConfig"),
     "wan": ("serf.config", "wan"),
     "local": ("serf.config", "local"),
     "loopback": ("serf.config", "loopback"),
@@ -118,6 +121,7 @@ __all__ = [
     "SerfStartup",
     "SerfState",
     "Subscription",
+    "TlsConfig",
     "UserEvent",
     "lan",
     "local",
@@ -126,17 +130,5 @@ __all__ = [
 ]
 
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
-
-
 if not TYPE_CHECKING:  # hidden from type checkers, so an unknown name is an error there
-
-    def __getattr__(name: str) -> Any:
-        try:
-            module, attr = _LAZY[name]
-        except KeyError:
-            raise AttributeError(f"module 'serf' has no attribute {name!r}") from None
-        value = getattr(importlib.import_module(module), attr)
-        globals()[name] = value
-        return value
+    __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

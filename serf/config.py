@@ -20,7 +20,10 @@ from __future__ import annotations
 import ipaddress
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the cores import this module: no ssl for them at run time
+    from serf.transport.tls import TlsConfig
 
 __all__ = [
     "PROTOCOL_VERSION_MIN",
@@ -30,6 +33,7 @@ __all__ = [
     "UDP_BUFFER_SIZE_MIN",
     "UDP_BUFFER_SIZE_MAX",
     "CODECS",
+    "TRANSPORTS",
     "MemberlistConfig",
     "lan",
     "wan",
@@ -56,6 +60,8 @@ UDP_BUFFER_SIZE_MAX = 65507
 """The largest UDP payload over IPv4."""
 CODECS = ("lpe", "go")
 """The message-body codecs :attr:`MemberlistConfig.codec` may name."""
+TRANSPORTS = ("net", "tls", "quic")
+"""The transports :attr:`MemberlistConfig.transport` may name."""
 
 _SECRET_KEY_SIZES = (16, 24, 32)
 
@@ -144,6 +150,13 @@ class MemberlistConfig:
     codec: str = "lpe"
     """Our own: the message-body codec, ``"lpe"`` (native) or ``"go"`` (byte-compatible), or
     the name of a codec registered with :func:`serf.wire.codec.register_codec`."""
+    transport: str = "net"
+    """Our own: the transport a node builds when none is passed in. ``"net"``: UDP + TCP
+    (Go's); ``"tls"``: UDP + TCP with TLS streams (needs ``tls``); ``"quic"``: QUIC (with
+    ``tls``, every connection is mutually authenticated by the CA). Only ``"net"`` talks to
+    Go serf. Packets are protected by the keyring on every transport."""
+    tls: TlsConfig | None = None
+    """Our own: the CA and this node's certificate for ``"tls"`` and ``"quic"``."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -227,6 +240,17 @@ class MemberlistConfig:
                     f"codec must be one of {', '.join(available_codecs())} (register your own"
                     f" with serf.wire.codec.register_codec), got {self.codec!r}"
                 )
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {TRANSPORTS}, got {self.transport!r}")
+        if self.tls is not None:
+            from serf.transport.tls import TlsConfig
+
+            if not isinstance(self.tls, TlsConfig):
+                raise ValueError(f"tls must be a TlsConfig, got {type(self.tls).__name__}")
+            if self.transport == "net":
+                raise ValueError("tls is set but transport is 'net': use transport='tls' or 'quic'")
+        elif self.transport == "tls":
+            raise ValueError("transport 'tls' needs tls (a TlsConfig with the CA and certificate)")
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:
@@ -311,12 +335,13 @@ def _default_tags() -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class SerfConfig:
-    """Settings of one serf instance, as Go serf's ``Config`` (reference section 3.1).
+    """Settings of one serf node, field for field Go serf's ``serf.Config`` in snake_case.
 
-    Durations are seconds; the defaults are ``serf.DefaultConfig()``. ``memberlist`` None
-    means ``lan(node_name)``; the serf core overwrites its name, protocol and delegate
-    versions as Go does. Go's live objects (``EventCh``, ``Merge``, ``Logger``,
-    ``ReconnectTimeoutOverride``) are passed to the core directly.
+    Durations are seconds; the defaults are Go's ``serf.DefaultConfig()``. ``memberlist``
+    None means ``lan(node_name)``; the node sets the memberlist name, protocol and delegate
+    versions itself, as Go does. Go's live objects are arguments of
+    :meth:`serf.Serf.create` instead of fields (``merge_delegate``, ``reconnect_delegate``;
+    events come from :meth:`serf.Serf.subscribe`, logs from the ``serf`` logger).
     """
 
     node_name: str

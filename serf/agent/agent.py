@@ -48,6 +48,7 @@ from serf.core.keyring_file import parse_keyring
 from serf.runtime.advertise import AdvertiseError, interface_bind_host, parse_host_port
 from serf.runtime.serf import Event, Query, Serf, SerfError
 from serf.telemetry import TRACE
+from serf.transport.tls import TlsConfig, TlsConfigError
 from serf.wire.keyring import Keyring
 
 __all__ = [
@@ -268,6 +269,16 @@ class Agent:
 
     # -- configuration -----------------------------------------------------------------
 
+    def _tls_config(self) -> TlsConfig | None:
+        """The TLS files of ``-transport=tls|quic`` (None without them)."""
+        cfg = self.config
+        if not cfg.tls_ca_file:
+            return None
+        try:
+            return TlsConfig.from_files(cfg.tls_ca_file, cfg.tls_cert_file, cfg.tls_key_file)
+        except TlsConfigError as exc:
+            raise AgentError(f"Invalid TLS configuration: {exc}") from None
+
     def serf_config(self) -> SerfConfig:
         """The library configuration for this agent's settings."""
         cfg = self.config
@@ -292,6 +303,7 @@ class Agent:
             )
         except ValueError as exc:
             raise AgentError(f"Invalid bind address {cfg.bind!r}: {exc}") from None
+        ml = replace(ml, transport=cfg.transport, tls=self._tls_config())
         if cfg.advertise:
             adv = _addr(cfg.advertise, "advertise")
             ml = replace(ml, advertise_addr=adv.host, advertise_port=adv.port)

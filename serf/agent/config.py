@@ -23,7 +23,10 @@ Quirks deliberately fixed:
 * ``disable_coordinates`` and ``validate_node_names`` are carried for the agent to honour
   (Go parses them and never passes them on).
 
-Our own keys: ``codec`` (``-codec=go|lpe``) and ``transport`` (``-transport=net``). An agent
+Our own keys: ``transport`` (``-transport=net|tls|quic``) with ``tls_ca_file``,
+``tls_cert_file`` and ``tls_key_file`` (``-tls-ca-file`` ...; JSON keys of the same names),
+and ``codec`` (``-codec=go|lpe``, a flag only). ``tls`` and ``quic`` are pyserf-only
+transports: a cluster on them has no Go serf members. An agent
 defaults to the ``go`` codec, unlike the library (``lpe``): an agent is what operators drop into
 an existing cluster, and every existing cluster is Go serf, so the agent speaks Go's bytes out
 of the box; an all-pyserf cluster can opt in to ``lpe``.
@@ -57,7 +60,7 @@ __all__ = [
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERR")
 PROFILES = ("lan", "wan", "local")
 CODECS = ("go", "lpe")
-TRANSPORTS = ("net",)
+TRANSPORTS = ("net", "tls", "quic")
 MIN_RETRY_INTERVAL = 1.0
 MIN_BROADCAST_TIMEOUT = 1.0
 
@@ -124,6 +127,9 @@ class AgentConfig:
     # ours
     codec: str = "go"
     transport: str = "net"
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
     #: non-fatal notes from validation (e.g. an interval raised to its minimum)
     warnings: list[str] = field(default_factory=list)
 
@@ -149,7 +155,7 @@ _DURATIONS = {
     "broadcast_timeout",
 }
 _LISTS = {"start_join", "event_handlers", "retry_join"}
-_INTERNAL = {"warnings", "codec", "transport"}
+_INTERNAL = {"warnings", "codec"}
 _KEYS: dict[str, str] = {
     f.name.replace("_", "") if f.name == "msgpack_use_new_time_format" else f.name: f.name
     for f in dataclasses.fields(AgentConfig)
@@ -327,7 +333,12 @@ _AGENT_FLAG_HELP = {
     "syslog": "Log to syslog (not supported by pyserf: ignored).",
     "tag": "key=value tag of this node (repeatable).",
     "tags-file": "File the tags are kept in (JSON), read and written.",
-    "transport": "Gossip transport: net (UDP+TCP, the default) or quic.",
+    "tls-ca-file": "PEM file of the cluster CA (-transport=tls|quic).",
+    "tls-cert-file": "PEM file of this node's certificate (signed by the CA).",
+    "tls-key-file": "PEM file of this node's private key (unencrypted).",
+    "transport": "Gossip transport: net (UDP+TCP, the default, Go's), tls\n"
+    "(net with TLS streams) or quic; tls and quic need the\n"
+    "-tls-*-file flags and pyserf peers.",
 }
 
 
@@ -345,7 +356,8 @@ def _agent_flags() -> FlagSet:
     for name in (
         "bind", "advertise", "encrypt", "keyring-file", "log-level", "node", "role", "rpc-addr",
         "profile", "snapshot", "discover", "iface", "mdns-iface", "tags-file",
-        "retry-interval", "broadcast-timeout", "codec", "transport",
+        "retry-interval", "broadcast-timeout", "codec", "transport", "tls-ca-file",
+        "tls-cert-file", "tls-key-file",
     ):  # fmt: skip
         fs.string(name, help=help_of(name))
     for name in ("event-handler", "join", "tag", "retry-join"):
@@ -384,6 +396,9 @@ _FLAG_TO_KEY = {
     "tags-file": "tags_file",
     "codec": "codec",
     "transport": "transport",
+    "tls-ca-file": "tls_ca_file",
+    "tls-cert-file": "tls_cert_file",
+    "tls-key-file": "tls_key_file",
     "event-handler": "event_handlers",
     "join": "start_join",
     "retry-join": "retry_join",
@@ -470,7 +485,19 @@ def validate(cfg: AgentConfig) -> AgentConfig:
     if cfg.codec not in CODECS:
         raise ConfigError(f"Unknown codec: {cfg.codec} (expected one of {', '.join(CODECS)})")
     if cfg.transport not in TRANSPORTS:
-        raise ConfigError(f"Unknown transport: {cfg.transport} (expected net)")
+        raise ConfigError(
+            f"Unknown transport: {cfg.transport} (expected one of {', '.join(TRANSPORTS)})"
+        )
+    tls_files = (cfg.tls_ca_file, cfg.tls_cert_file, cfg.tls_key_file)
+    if cfg.transport == "tls" and not all(tls_files):
+        raise ConfigError(
+            "Transport tls needs -tls-ca-file, -tls-cert-file and -tls-key-file "
+            "(tls_ca_file, tls_cert_file, tls_key_file)"
+        )
+    if any(tls_files) and not all(tls_files):
+        raise ConfigError("-tls-ca-file, -tls-cert-file and -tls-key-file go together")
+    if any(tls_files) and cfg.transport == "net":
+        raise ConfigError("TLS files given but transport is net: use -transport=tls or quic")
     if not 2 <= cfg.protocol <= 5:
         raise ConfigError(f"'protocol' must be between 2 and 5, got {cfg.protocol}")
     try:

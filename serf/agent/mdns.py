@@ -10,7 +10,8 @@ its own schedule (Go polls every 60 s). ``mdns.interface`` (or ``interface``) li
 interfaces by name; ``disable_ipv4``/``disable_ipv6`` pick the IP version.
 
 Without ``zeroconf``, :func:`check_available` raises :class:`MDNSUnavailable` with
-"mDNS discovery needs the zeroconf package" and the agent refuses to start.
+"mDNS discovery needs the zeroconf package: pip install 'pyserf[mdns]'" and the agent
+refuses to start.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ class MDNSUnavailable(RuntimeError):
 def check_available() -> None:
     """Raise :class:`MDNSUnavailable` when the ``zeroconf`` package is missing."""
     if importlib.util.find_spec("zeroconf") is None:
-        raise MDNSUnavailable("mDNS discovery needs the zeroconf package")
+        raise MDNSUnavailable(
+            "mDNS discovery needs the zeroconf package: pip install 'pyserf[mdns]'"
+        )
 
 
 def service_type(cluster: str) -> str:

@@ -74,19 +74,18 @@ class Memberlist:
     ) -> Memberlist:
         """Bind, start and return a node that is alive on its own (call :meth:`join` next).
 
-        ``transport`` defaults to a :class:`~serf.transport.net.NetTransport` on
-        ``config.bind_addr:config.bind_port``. ``keyring`` holds the encryption keys (the core
-        adds ``config.secret_key`` as primary; encryption is off when neither is given).
+        ``transport`` defaults to the one ``config.transport`` names (see
+        :func:`~serf.transport.select.transport_for`) on ``config.bind_addr:config.bind_port``.
+        ``keyring`` holds the encryption keys (the core adds ``config.secret_key`` as
+        primary; encryption is off when neither is given).
         ``resolver`` turns the names given to :meth:`join` into addresses (default: DNS);
         ``rng`` seeds the core.
         """
         from serf.memberlist.core import MemberlistCore
-        from serf.transport.net import NetTransport
+        from serf.transport.select import transport_for
 
         if transport is None:
-            transport = NetTransport(
-                Address(config.bind_addr, config.bind_port), stream_timeout=config.tcp_timeout
-            )
+            transport = transport_for(config)
         driver = MemberlistDriver(transport, stream_timeout=config.tcp_timeout)
         await driver.start_transport()
         try:

@@ -51,6 +51,7 @@ from serf.runtime.driver import MemberlistDriver
 from serf.runtime.query_response import QueryAck, QueryResponse, QueryResponseItem
 from serf.runtime.subscription import DEFAULT_MAXSIZE, Subscription
 from serf.transport.base import AddressLike, AddressResolver, DnsResolver, Transport
+from serf.transport.select import transport_for
 from serf.wire.keyring import Keyring
 from serf.wire.messages import Coordinate
 
@@ -334,8 +335,10 @@ class Serf:
         the block, after leaving gracefully when ``leave_on_exit`` is set. When it returns,
         :meth:`members` already holds this node.
 
-        ``transport``: a started-by-us :class:`~serf.transport.base.Transport` (default:
-        UDP + TCP on ``memberlist.bind_addr:bind_port``). ``keyring``: the encryption keys.
+        ``transport``: an unstarted :class:`~serf.transport.base.Transport` that the node
+        starts and, at shutdown, closes (default: the one ``memberlist.transport`` names, on
+        ``memberlist.bind_addr:bind_port``). ``keyring``: the encryption keys (default: read
+        from ``keyring_file`` when it exists).
         ``resolver``: turns join names into addresses. ``merge_delegate`` may veto joins,
         ``reconnect_delegate`` sets per-member reconnect timeouts. ``memberlist_delegate``:
         a :class:`~serf.memberlist.delegates.CompositeDelegate` of memberlist hooks (events,
@@ -381,9 +384,7 @@ class Serf:
         if config.memberlist is None:
             config = replace(config, memberlist=ml)
         if transport is None:
-            from serf.transport.net import NetTransport
-
-            transport = NetTransport(Address(ml.bind_addr, ml.bind_port))
+            transport = transport_for(ml)
         if resolver is not None:
             self._resolver = resolver
         if keyring is None and config.keyring_file and os.path.exists(config.keyring_file):

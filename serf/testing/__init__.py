@@ -8,8 +8,9 @@ The kit's names are imported lazily, so that importing a sans-IO helper such as
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from serf._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from serf.testing.kit import Cluster, cluster, eventually, memory_address
@@ -27,17 +28,5 @@ _LAZY: dict[str, tuple[str, str]] = {
 __all__ = ["Cluster", "VirtualTimeLoop", "cluster", "eventually", "memory_address", "run_virtual"]
 
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
-
-
-if not TYPE_CHECKING:
-
-    def __getattr__(name: str) -> Any:
-        try:
-            module, attr = _LAZY[name]
-        except KeyError:
-            raise AttributeError(f"module 'serf.testing' has no attribute {name!r}") from None
-        value = getattr(importlib.import_module(module), attr)
-        globals()[name] = value
-        return value
+if not TYPE_CHECKING:  # hidden from type checkers, so an unknown name is an error there
+    __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -31,7 +31,6 @@ from serf.transport.base import (
 )
 from serf.transport.memory import MemoryNetwork
 from serf.transport.net import NetTransport
-from serf.transport.quic import QuicTransport, self_signed_certificate
 from serf.transport.tls import TlsConfig
 
 __all__ = [
@@ -91,11 +90,15 @@ class QuicFactory:
     certificate (made once per factory, so each check does not pay for key generation)."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
+        from serf.transport.quic import self_signed_certificate  # the quic extra
+
         self.host = host
         self._certificate, self._private_key = self_signed_certificate(host)
 
     def new(self, bind: Address | None = None) -> Transport:
         """A QuicTransport on ``bind`` or ``host:0``."""
+        from serf.transport.quic import QuicTransport
+
         return QuicTransport(
             bind or Address(self.host, 0),
             certificate=self._certificate,

@@ -15,9 +15,10 @@ to any address outside the bed.
 Processes run inside a host with :meth:`Host.popen` (``ip netns exec``); sockets are opened
 inside a host with :meth:`Host.socket` / :meth:`Host.connect` (a short-lived thread that
 ``setns``-es into the namespace), e.g. to talk to an agent's RPC on the host's loopback.
-Leaving the ``with`` block kills every process the bed started, stops the router, closes the
-TUN devices and deletes the namespaces, also when the test failed; namespaces left by a
-process that died without cleaning up are deleted by the next bed.
+Leaving the ``with`` block kills every process the bed started and anything else still in its
+namespaces, stops the router, closes the TUN devices and deletes the namespaces, also when the
+test failed; namespaces (and their processes) left by a test process that died without
+cleaning up are removed by the next bed.
 
 Needs root, ``ip`` (iproute2) and ``/dev/net/tun``: :func:`netbed_unavailable` says why not,
 :func:`netbed_or_skip` skips a test (or fails it when ``SERF_REQUIRE_NETNS=1``).
@@ -116,8 +117,17 @@ def _ip(*args: str, stdin: str | None = None) -> None:
         raise NetBedError(f"ip {' '.join(args)} failed: {proc.stderr.strip()}")
 
 
+def _delete_namespace(netns: str) -> None:
+    """SIGKILL every process still inside ``netns`` (``ip netns pids``), then delete it."""
+    pids = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True)
+    for pid in pids.stdout.split():
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid), signal.SIGKILL)
+    subprocess.run(["ip", "netns", "del", netns], capture_output=True)
+
+
 def _sweep_stale_namespaces() -> None:
-    """Delete namespaces left by bed processes that no longer exist."""
+    """Delete namespaces (and kill their processes) left by bed processes that are gone."""
     if not NETNS_DIR.is_dir():
         return
     for entry in NETNS_DIR.iterdir():
@@ -125,7 +135,7 @@ def _sweep_stale_namespaces() -> None:
         if len(parts) < 3 or parts[0] + "-" != _PREFIX or not parts[1].isdigit():
             continue
         if not Path(f"/proc/{parts[1]}").exists():
-            subprocess.run(["ip", "netns", "del", entry.name], capture_output=True)
+            _delete_namespace(entry.name)
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -324,8 +334,8 @@ class NetBed:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._tun_fds.clear()
-        for host in self.hosts:
-            subprocess.run(["ip", "netns", "del", host.netns], capture_output=True)
+        for host in self.hosts:  # anything that left the hosts' sessions (handlers) goes too
+            _delete_namespace(host.netns)
         self.hosts.clear()
 
     def check(self) -> None:

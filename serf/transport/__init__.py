@@ -2,10 +2,17 @@
 
 How this works: `base` defines the `Transport` / `Stream` protocols, `Address` and the name
 resolvers; `net` is UDP + TCP on one port; `memory` is the simulator's in-process network;
-`quic` is QUIC (aioquic) with DATAGRAM-frame packets and one stream per request; `tls` holds
-the certificates that authenticate net (TLS streams) and quic peers.
+`quic` is QUIC (aioquic, the ``pyserf[quic]`` extra; ``QuicTransport`` and
+``QuicStream`` are imported from it on first use) with DATAGRAM-frame packets and one
+stream per request; `tls` holds the certificates that authenticate net (TLS streams)
+and quic peers.
 Every transport passes the suite in `serf.testing.conformance`.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from serf.transport.base import (
     DEFAULT_STREAM_TIMEOUT,
@@ -24,7 +31,6 @@ from serf.transport.base import (
 )
 from serf.transport.memory import LinkModel, MemoryNetwork, MemoryStream, MemoryTransport
 from serf.transport.net import NetStream, NetTransport, TlsStream, install_uvloop
-from serf.transport.quic import QuicStream, QuicTransport
 from serf.transport.tls import TlsConfig, TlsConfigError
 
 __all__ = [
@@ -54,3 +60,12 @@ __all__ = [
     "TransportStats",
     "install_uvloop",
 ]
+
+if TYPE_CHECKING:
+    from serf.transport.quic import QuicStream, QuicTransport
+else:
+
+    def __getattr__(name: str) -> Any:
+        if name in ("QuicStream", "QuicTransport"):  # needs aioquic: the quic extra
+            return getattr(importlib.import_module("serf.transport.quic"), name)
+        raise AttributeError(f"module 'serf.transport' has no attribute {name!r}")

@@ -10,6 +10,13 @@ aioquic ``QuicConnectionProtocol`` subclass (`_Connection`) that shares the sock
 * One connection per peer address, reused for packets and streams: a small cache
   (``max_connections``, least recently used closed first). A connection left idle for
   ``idle_timeout`` seconds is closed by QUIC's own idle timeout and dropped from the cache.
+  A peer that crashes and comes back on the same address knows nothing of our cached
+  connection, so: a cached connection whose peer leaves 3 probe timeouts in a row
+  unanswered is replaced by a fresh dial; a 1-RTT packet for a connection we do not know
+  (we are the restarted one) makes us dial its sender (at most every 2 s per sender); and
+  once an accepted connection completes its handshake we send over it, not over an older
+  one to that address. aioquic's own per-connection log lines go to
+  ``serf.transport.quic.aioquic`` at DEBUG; ``quic_warnings`` counts its WARNINGs.
 * Packets: a packet of at most ``DATAGRAM_PAYLOAD_LIMIT`` bytes (it must fit one QUIC packet
   of aioquic's 1200-byte datagram size) goes as a QUIC DATAGRAM frame (RFC 9221):
   unreliable, unordered, one UDP datagram, no retransmission, like UDP. A bigger packet (up
@@ -30,13 +37,15 @@ aioquic ``QuicConnectionProtocol`` subclass (`_Connection`) that shares the sock
 * TLS: without ``certificate`` / ``private_key`` a self-signed P-256 certificate is made at
   start. Peers then must not verify (``verify_peer=False``, the default), or all nodes use
   certificates signed by one CA and set ``verify_peer`` to that CA file: the dialer then
-  checks the listener's certificate against ``server_name`` (default: the peer's IP, so the
-  certificate needs that IP in its subjectAltName). aioquic's public API has no way for a
-  listener to request a client certificate, so verification is one-way: a dialer knows
-  whom it talks to, a listener does not authenticate the dialer. With ``verify_peer`` set,
-  this node therefore sends only over connections it dialed (and verified), never reusing
-  an accepted one; what arrives on accepted connections is unauthenticated at this layer
-  (serf's keyring encryption authenticates message contents).
+  checks the listener's certificate against ``server_name`` (default: the peer's IP), but
+  the listener does not authenticate the dialer, so with ``verify_peer`` this node sends
+  only over connections it dialed. For both directions pass ``tls=`` (a `TlsConfig`, as
+  the net transport's): listeners then ask for the dialer's certificate (aioquic has this
+  only behind a private flag; every use of aioquic internals is in
+  `serf.transport.quic_internals`, checked by its own test), and each connection's peer
+  certificate is checked against the CA right after the handshake, before anything of it
+  is delivered; a refused peer is logged and counted (``stats.peers_refused``). Serf's
+  keyring encryption authenticates message contents in every case.
 
 Memory: aioquic grants receive credit as data arrives, not as the application reads it, so
 a stream's receive buffer is bounded only by what the peer sends (as with `asyncio` streams
@@ -59,21 +68,12 @@ import ssl
 from functools import partial
 from typing import Any
 
-from aioquic._buffer import Buffer  # re-exported by aioquic.buffer
-from aioquic.asyncio.protocol import QuicConnectionProtocol
-from aioquic.quic import events
-from aioquic.quic.configuration import SMALLEST_MAX_DATAGRAM_SIZE, QuicConfiguration
-from aioquic.quic.connection import QuicConnection, QuicConnectionState
-from aioquic.quic.packet import (
-    QuicPacketType,
-    encode_quic_version_negotiation,
-    pull_quic_header,
-)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from serf._extras import missing_extra
 from serf.transport.base import (
     DEFAULT_STREAM_TIMEOUT,
     MAX_PACKET_SIZE,
@@ -84,6 +84,23 @@ from serf.transport.base import (
     UdpEndpoint,
 )
 
+try:
+    from aioquic.asyncio.protocol import QuicConnectionProtocol
+    from aioquic.quic import events
+    from aioquic.quic.configuration import SMALLEST_MAX_DATAGRAM_SIZE, QuicConfiguration
+    from aioquic.quic.connection import QuicConnection
+    from aioquic.quic.packet import (
+        QuicPacketType,
+        encode_quic_version_negotiation,
+        pull_quic_header,
+    )
+
+    from serf.transport import quic_internals as internals
+except ImportError as exc:  # aioquic is the quic extra
+    raise missing_extra("aioquic", "quic", "the QUIC transport") from exc
+
+from serf.transport.tls import RefusalLog, TlsConfig
+
 __all__ = [
     "DATAGRAM_PAYLOAD_LIMIT",
     "STREAM_PREAMBLE",
@@ -93,6 +110,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+#: aioquic's per-connection lines (handshake failures, peers that vanished) go here at DEBUG;
+#: `QuicTransport.quic_warnings` counts the ones aioquic raised as WARNING or worse.
+_AIOQUIC_LOG = logging.getLogger(__name__ + ".aioquic")
 
 #: Packets up to this size go as DATAGRAM frames; bigger ones as a unidirectional stream.
 #: A DATAGRAM frame must fit one QUIC packet (1200 bytes minus header, AEAD tag and frame
@@ -105,14 +125,15 @@ DATAGRAM_PAYLOAD_LIMIT = 1100
 STREAM_PREAMBLE = b"\x00"
 
 _MAX_DATAGRAM_FRAME_SIZE = 65_536
-_CLOSED_STATES = (
-    QuicConnectionState.CLOSING,
-    QuicConnectionState.DRAINING,
-    QuicConnectionState.TERMINATED,
-)
 _CID_LENGTH = 8
 _WRITE_HIGH_WATER = 256 * 1024
 _STOP_SENDING_CODE = 0  # application error code for STOP_SENDING on close
+_REFUSED_CODE = 0x2  # CONNECTION_REFUSED: the peer's certificate failed our check
+#: A cached connection whose peer left this many probe timeouts in a row unanswered is
+#: taken for dead (the peer crashed and may be back on the same address with no memory of
+#: it) and is replaced by a fresh dial (about 0.2 s on loopback, seconds over a WAN).
+_DEAD_AFTER_PROBES = 3
+_STRAY_REDIAL_INTERVAL = 2.0
 
 
 def self_signed_certificate(
@@ -315,12 +336,13 @@ class _Connection(QuicConnectionProtocol):
         self.ready.add_done_callback(_consume_exception)
         self._progress = asyncio.Event()
         self._deadline: asyncio.TimerHandle | None = None
+        self.refused = False  # the peer failed authentication: deliver nothing of it
 
     # -- sending -------------------------------------------------------------------------
 
     def transmit(self) -> None:
         if self.dead:
-            self._transmit_task = None
+            internals.clear_transmit_task(self)
             return
         try:
             super().transmit()
@@ -344,30 +366,24 @@ class _Connection(QuicConnectionProtocol):
             if stream is not None:
                 stream._peer_reset()
             return
-        self._transmit_soon()
+        internals.transmit_soon(self)
 
     def _stop_stream(self, stream_id: int) -> None:
         with contextlib.suppress(Exception):
             self._quic.stop_stream(stream_id, _STOP_SENDING_CODE)
-            self._transmit_soon()
+            internals.transmit_soon(self)
 
     def _unacked(self, stream_id: int) -> int:
-        stream = self._quic._streams.get(stream_id)
-        if stream is None:
-            return 0
-        sender = stream.sender
-        try:
-            return int(sender._buffer_stop) - int(sender._buffer_start)
-        except AttributeError:  # pragma: no cover - aioquic internals moved
-            return 0
+        return internals.unacked_bytes(self._quic, stream_id)
 
     def _forget_stream(self, stream_id: int) -> None:
         self.streams.pop(stream_id, None)
         if self._peer_initiated(stream_id) and not self.terminated:
             self.tombstones.add(stream_id)
             if len(self.tombstones) > 256:
-                live = self._quic._streams
-                self.tombstones = {sid for sid in self.tombstones if sid in live}
+                self.tombstones = {
+                    sid for sid in self.tombstones if internals.stream_exists(self._quic, sid)
+                }
 
     def _peer_initiated(self, stream_id: int) -> bool:
         return ((stream_id & 1) == 0) != self.is_client
@@ -379,7 +395,7 @@ class _Connection(QuicConnectionProtocol):
         else:
             stream_id = self._quic.get_next_available_stream_id(is_unidirectional=True)
             self._quic.send_stream_data(stream_id, data, end_stream=True)
-        self._transmit_soon()
+        internals.transmit_soon(self)
 
     def abort(self) -> None:
         """Give up on this connection (handshake timeout, eviction, transport close)."""
@@ -396,7 +412,7 @@ class _Connection(QuicConnectionProtocol):
 
     def datagram_received(self, data: bytes | str, addr: Any) -> None:
         super().datagram_received(data, addr)
-        if not self.closing and self._quic._state in _CLOSED_STATES:
+        if not self.closing and internals.is_closed(self._quic):
             # The peer closed the connection: aioquic reports it only after draining
             # (3 PTOs); stop using it now, and let open streams read EOF.
             self.closing = True
@@ -406,6 +422,8 @@ class _Connection(QuicConnectionProtocol):
 
     def quic_event_received(self, event: events.QuicEvent) -> None:
         owner = self.owner
+        if self.refused and not isinstance(event, events.ConnectionTerminated):
+            return
         if isinstance(event, events.DatagramFrameReceived):
             self.last_used = self._loop.time()
             owner._deliver_packet(event.data, self.peer)
@@ -425,11 +443,32 @@ class _Connection(QuicConnectionProtocol):
             if self._deadline is not None:
                 self._deadline.cancel()
                 self._deadline = None
+            reason = owner._authenticate(self)
+            if reason is not None:
+                self._refuse(reason)
+                return
             self.handshook = True
             if not self.ready.done():
                 self.ready.set_result(None)
+            if not self.is_client:
+                owner._accepted_ready(self)
         elif isinstance(event, events.ConnectionTerminated):
             self._terminated(event)
+
+    def _refuse(self, reason: str) -> None:
+        """The peer's certificate failed our check: close before anything of it is used."""
+        self.refused = True
+        self.closing = True
+        self.owner._refused(self.peer, "outbound" if self.is_client else "inbound", reason)
+        if not self.ready.done():
+            self.ready.set_exception(
+                ConnectionRefusedError(
+                    errno.ECONNREFUSED, f"QUIC peer {self.peer} refused: {reason}"
+                )
+            )
+        self.owner._forget_peer(self)
+        self._quic.close(error_code=_REFUSED_CODE, reason_phrase="certificate refused")
+        internals.transmit_soon(self)
 
     def _stream_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
         owner = self.owner
@@ -484,7 +523,7 @@ class _Connection(QuicConnectionProtocol):
             )
         if not self.handshook:
             # packets queued for a peer that never answered: lost, like UDP, but counted
-            self.owner.stats.errors += len(self._quic._datagrams_pending)
+            self.owner.stats.errors += internals.pending_datagrams(self._quic)
         for stream in list(self.streams.values()):
             stream._connection_lost()
         self.streams.clear()
@@ -507,6 +546,16 @@ class QuicTransport(TransportBase):
     in the listener's certificate when verifying (default: the peer's IP). ``alpn`` must
     match on both ends. ``handshake_timeout`` bounds a dial (then ConnectionRefusedError);
     ``idle_timeout`` closes idle connections; ``max_connections`` caps the connection cache.
+
+    ``tls`` (a `serf.transport.tls.TlsConfig`, instead of the four certificate arguments):
+    this node's certificate from the cluster CA, and every connection, dialed or accepted,
+    is checked right after its handshake: the peer must present a certificate from the CA
+    (``mutual=False``: only listeners must), in its validity period (and matching
+    ``tls.server_name`` when set, for listeners). A peer that fails is refused before any
+    of its packets or streams is delivered: one log line (WARNING once per peer and reason
+    a minute), ``stats.peers_refused`` and ``stats.errors`` count it, and a dial raises
+    ConnectionRefusedError. Listeners ask for the client certificate through aioquic's
+    private flag (`serf.transport.quic_internals`).
     """
 
     def __init__(
@@ -523,8 +572,14 @@ class QuicTransport(TransportBase):
         handshake_timeout: float = 2.0,
         idle_timeout: float = 30.0,
         max_connections: int = 256,
+        tls: TlsConfig | None = None,
     ) -> None:
         super().__init__(max_packet_size=max_packet_size, stream_timeout=stream_timeout)
+        if tls is not None:
+            if not isinstance(tls, TlsConfig):
+                raise TypeError(f"tls must be a TlsConfig, got {type(tls).__name__}")
+            if certificate is not None or verify_peer is not False or server_name is not None:
+                raise ValueError("tls replaces certificate/private_key/verify_peer/server_name")
         if (certificate is None) != (private_key is None):
             raise ValueError("certificate and private_key must be given together")
         if handshake_timeout <= 0:
@@ -544,6 +599,13 @@ class QuicTransport(TransportBase):
         self._handshake_timeout = handshake_timeout
         self._idle_timeout = idle_timeout
         self._max_connections = max_connections
+        self._tls = tls
+        self._ca_pem = b""
+        self._refusals = RefusalLog(log)
+        self._strays = 0  # 1-RTT packets for connections we do not know
+        self.quic_warnings = 0
+        """aioquic's per-connection WARNING (or worse) lines, logged at DEBUG instead."""
+        self._stray_dials: dict[Address, float] = {}
         self._udp: asyncio.DatagramTransport | None = None
         self._endpoint: UdpEndpoint | None = None
         self._server_config: QuicConfiguration | None = None
@@ -641,9 +703,7 @@ class QuicTransport(TransportBase):
                 conn.abort()
                 conn.transmit()
             conn.dead = True
-            if conn._timer is not None:
-                conn._timer.cancel()
-                conn._timer = None
+            internals.cancel_protocol_timer(conn)
             for stream in list(conn.streams.values()):
                 stream._connection_lost()
         await self._cancel_tasks()
@@ -659,7 +719,11 @@ class QuicTransport(TransportBase):
 
     def _configure(self) -> None:
         certificate, private_key = self._certificate, self._private_key
-        if certificate is None:
+        chain: list[Any] = []
+        if self._tls is not None:
+            certificate, chain, private_key = self._tls.load_certificate()
+            self._ca_pem = self._tls.ca_pem_bytes()
+        elif certificate is None:
             certificate, private_key = self_signed_certificate(self._bind.host)
         common: dict[str, Any] = {
             "alpn_protocols": [self._alpn],
@@ -669,12 +733,13 @@ class QuicTransport(TransportBase):
             "max_data": 16 * 1024 * 1024,
             "max_stream_data": 8 * 1024 * 1024,
             "certificate": certificate,
+            "certificate_chain": chain,
             "private_key": private_key,
         }
         self._server_config = QuicConfiguration(is_client=False, **common)
         client = QuicConfiguration(is_client=True, **common)
         verify = self._verify_peer
-        if verify is False:
+        if verify is False or self._tls is not None:  # with tls: checked after the handshake
             client.verify_mode = ssl.CERT_NONE
         else:
             client.verify_mode = ssl.CERT_REQUIRED
@@ -686,7 +751,7 @@ class QuicTransport(TransportBase):
         if self._closed or self._udp is None:
             return
         try:
-            header = pull_quic_header(Buffer(data=data), host_cid_length=_CID_LENGTH)
+            header = pull_quic_header(internals.Buffer(data=data), host_cid_length=_CID_LENGTH)
         except ValueError:
             self._stats.errors += 1
             return
@@ -714,6 +779,9 @@ class QuicTransport(TransportBase):
                 addr,
             )
             return None
+        if header.packet_type == QuicPacketType.ONE_RTT:
+            self._stray(addr)
+            return None
         if header.packet_type != QuicPacketType.INITIAL or len(data) < SMALLEST_MAX_DATAGRAM_SIZE:
             return None  # a stray packet for a connection we forgot
         try:
@@ -721,12 +789,16 @@ class QuicTransport(TransportBase):
         except Exception:
             self._stats.errors += 1
             return None
-        quic = QuicConnection(
-            configuration=config, original_destination_connection_id=header.destination_cid
-        )
+        kind = QuicConnection
+        if self._tls is not None and self._tls.mutual:
+            kind = internals.ClientCertificateQuicConnection
+        quic = kind(configuration=config, original_destination_connection_id=header.destination_cid)
         conn = self._register(quic, peer)
         self._cids[header.destination_cid] = conn
-        if peer not in self._by_peer and self._verify_peer is False:
+        # reuse it for sending, unless dialers must verify whom they talk to and this
+        # accepted connection's peer was not checked
+        reusable = self._verify_peer is False and (self._tls is None or self._tls.mutual)
+        if peer not in self._by_peer and reusable:
             self._by_peer[peer] = conn  # reuse it for sending (not when dialers must verify)
         return conn
 
@@ -737,19 +809,28 @@ class QuicTransport(TransportBase):
             oldest = min(live, key=lambda c: c.last_used)
             oldest.abort()
             self._forget_peer(oldest)
+        internals.quiet_logger(quic, _AIOQUIC_LOG, self._count_quic_warning)
         conn = _Connection(quic, self, peer)
         conn.connection_made(self._udp)
-        conn._connection_id_issued_handler = partial(self._cid_issued, conn)
-        conn._connection_id_retired_handler = partial(self._cid_retired, conn)
-        conn._connection_terminated_handler = partial(self._conn_terminated, conn)
+        internals.set_connection_handlers(
+            conn,
+            partial(self._cid_issued, conn),
+            partial(self._cid_retired, conn),
+            partial(self._conn_terminated, conn),
+        )
         self._cids[quic.host_cid] = conn
         self._connections.add(conn)
         return conn
 
     def _connection_for(self, peer: Address) -> _Connection:
         conn = self._by_peer.get(peer)
-        if conn is not None and not conn.closing and not conn._quic._close_pending:
-            return conn
+        if conn is not None and not conn.closing and not internals.close_pending(conn._quic):
+            if not conn.handshook or internals.unanswered_probes(conn._quic) < _DEAD_AFTER_PROBES:
+                return conn
+            # the peer stopped answering: crashed, maybe restarted on this address
+            log.debug("quic peer %s stopped answering; dialing a new connection", peer)
+            conn.abort()
+            self._forget_peer(conn)
         assert self._client_config is not None and self._loop is not None
         config = self._client_config
         if config.verify_mode != ssl.CERT_NONE:
@@ -769,6 +850,59 @@ class QuicTransport(TransportBase):
             log.debug("quic handshake with %s timed out", conn.peer)
             conn.abort()
             self._forget_peer(conn)
+
+    def _authenticate(self, conn: _Connection) -> str | None:
+        """None when ``conn``'s peer passes the TLS check (or there is none); else why not."""
+        tls = self._tls
+        if tls is None or not (conn.is_client or tls.mutual):
+            return None
+        server_name = tls.server_name if conn.is_client else None
+        return internals.verify_peer_certificate(conn._quic, self._ca_pem, server_name)
+
+    def _refused(self, peer: Address, direction: str, reason: str) -> None:
+        self._stats.peers_refused += 1
+        self._stats.errors += 1
+        assert self._loop is not None
+        self._refusals.refused(self._loop.time(), peer, direction, reason)
+
+    def _count_quic_warning(self) -> None:
+        self.quic_warnings += 1
+
+    def _stray(self, addr: Any) -> None:
+        """A 1-RTT packet for a connection we do not know: the sender still holds one to
+        our previous life (we restarted on this address). QUIC would answer with a
+        stateless reset, but its token died with that process; instead dial the sender,
+        which then sends over our new connection (`_accepted_ready`), so it does not keep
+        talking into the void until its own timers give up. At most once per sender every
+        `_STRAY_REDIAL_INTERVAL` seconds."""
+        assert self._loop is not None
+        self._strays += 1
+        try:
+            peer = Address(str(addr[0]).split("%", 1)[0], int(addr[1]))
+        except Exception:
+            return
+        now = self._loop.time()
+        last = self._stray_dials.get(peer)
+        if last is not None and now - last < _STRAY_REDIAL_INTERVAL:
+            return
+        current = self._by_peer.get(peer)
+        if current is not None and current.is_client and not current.closing:
+            return  # we already dialed it since: the sender switches once that completes
+        if len(self._stray_dials) >= 1024:
+            self._stray_dials.clear()
+        self._stray_dials[peer] = now
+        log.debug("quic packet from %s for a connection we do not know; dialing it", peer)
+        if current is not None:
+            self._forget_peer(current)
+        self._connection_for(peer)
+
+    def _accepted_ready(self, conn: _Connection) -> None:
+        """An accepted connection finished (and passed) its handshake: the peer is alive
+        on it now, so send over it, whatever older connection to that address we cached
+        (after a peer restarts, the old one leads nowhere)."""
+        reusable = self._verify_peer is False and (self._tls is None or self._tls.mutual)
+        if reusable and not conn.closing and self._by_peer.get(conn.peer) is not conn:
+            self._by_peer[conn.peer] = conn
 
     def _forget_peer(self, conn: _Connection) -> None:
         if self._by_peer.get(conn.peer) is conn:

@@ -213,7 +213,10 @@ def test_bad_flags_and_failed_join(tmp_path: Path) -> None:
     if importlib.util.find_spec("zeroconf") is None:
         out = serf_cli("agent", "-discover=x", f"-rpc-addr=127.0.0.1:{rpc}", timeout=20)
         assert out.returncode == 1
-        assert out.stderr.strip() == "mDNS discovery needs the zeroconf package"
+        assert (
+            out.stderr.strip()
+            == "mDNS discovery needs the zeroconf package: pip install 'pyserf[mdns]'"
+        )
 
 
 def test_mdns_discovery(agents: Callable[..., AgentProc]) -> None:

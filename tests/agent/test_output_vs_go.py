@@ -24,7 +24,13 @@ from serf.testing.gopeer import GoSerfAgent, free_port, go_serf_or_skip
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: no package here
 from test_agent_process import SERF, AgentProc, wait_for
 
-pytestmark = [pytest.mark.go, pytest.mark.integration, pytest.mark.slow]
+# one cluster per module: under pytest-xdist (--dist loadgroup) all its tests share one worker
+pytestmark = [
+    pytest.mark.go,
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("output_vs_go"),
+]
 
 KEY = base64.b64encode(b"o" * 32).decode()
 HANDLER = "query:bin=printf '\\377<&>-%s\\n' \"$SERF_SELF_NAME\""
@@ -107,22 +113,34 @@ def test_members_json_non_utf8_tag(cluster: Cluster, agent: str) -> None:
     assert ours == go
 
 
+def _all_three(cluster: Cluster, cli: list[str], *args: str) -> bytes:
+    """A query's output once all three members answered in time (what is compared here is the
+    output, not delivery: on a loaded machine an answer can miss the 3 s deadline)."""
+    for _ in range(3):
+        out = run(cli, *args)
+        assert out.returncode == 0, out
+        if all(f"-{name}".encode() in out.stdout for name in ("g0", "g1", "p0")):
+            return out.stdout
+    raise AssertionError(f"three queries in a row missed an answer: {out!r}")
+
+
 @pytest.mark.parametrize("agent", ["go", "ours"])
 def test_query_json_responses_in_go_order_and_text_raw_bytes(cluster: Cluster, agent: str) -> None:
     rpc = cluster.rpcs[agent]
     args = ("query", f"-rpc-addr={rpc}", "-format=json", "-timeout=3s", "bin")
-    go, ours = run(cluster.go_cli, *args), run(cluster.our_cli, *args)
-    assert go.returncode == ours.returncode == 0, (go, ours)
+    go = _all_three(cluster, cluster.go_cli, *args)
+    ours = _all_three(cluster, cluster.our_cli, *args)
     # Acks arrive in network order; Responses is a Go map, sorted by node name
-    assert sorted(json.loads(ours.stdout)["Acks"]) == sorted(json.loads(go.stdout)["Acks"])
-    tail = ours.stdout[ours.stdout.index(b'"Responses"') :]
-    assert tail == go.stdout[go.stdout.index(b'"Responses"') :]
+    assert sorted(json.loads(ours)["Acks"]) == sorted(json.loads(go)["Acks"])
+    tail = ours[ours.index(b'"Responses"') :]
+    assert tail == go[go.index(b'"Responses"') :]
     assert b'"g0": "\\ufffd\\u003c\\u0026\\u003e-g0\\n"' in tail
     text_args = ("query", f"-rpc-addr={rpc}", "-timeout=3s", "bin")
-    go_t, ours_t = run(cluster.go_cli, *text_args), run(cluster.our_cli, *text_args)
-    responses = [line for line in ours_t.stdout.splitlines() if line.startswith(b"Response ")]
+    go_t = _all_three(cluster, cluster.go_cli, *text_args)
+    ours_t = _all_three(cluster, cluster.our_cli, *text_args)
+    responses = [line for line in ours_t.splitlines() if line.startswith(b"Response ")]
     assert sorted(responses) == sorted(
-        line for line in go_t.stdout.splitlines() if line.startswith(b"Response ")
+        line for line in go_t.splitlines() if line.startswith(b"Response ")
     )
     assert b"Response from 'p0': \xff<&>-p0" in responses
 

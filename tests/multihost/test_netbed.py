@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from serf.testing.bedagent import wait_until
 from serf.testing.netbed import NETNS_DIR, LinkFaults, NetBed
 
 pytestmark = [pytest.mark.integration, pytest.mark.netns]
@@ -166,3 +167,37 @@ def test_bad_faults_are_clear_errors() -> None:
         LinkFaults(delay=-1)
     with pytest.raises(ValueError, match="hosts"):
         NetBed(0)
+
+
+def _pid_gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"  # killed, not (yet) reaped by init
+
+
+def test_escaped_processes_and_stale_namespaces_are_cleaned_up() -> None:
+    with NetBed(1) as bed:
+        # a process that left the host's session (as a daemonising handler would)
+        out = bed.hosts[0].run(["sh", "-c", "setsid sleep 300 >/dev/null 2>&1 & echo $!"])
+        escaped = int(out.stdout.strip())
+    # SIGKILL is delivered at once but the exit is asynchronous: a bounded wait
+    wait_until(lambda: _pid_gone(escaped), 10, "the escaped process killed")
+
+    # a namespace left by a test process that died (its pid is gone), with a process inside
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = f"pyserf-{dead.pid}-9-0"
+    subprocess.run(["ip", "netns", "add", stale], check=True)
+    orphan = subprocess.Popen(
+        ["ip", "netns", "exec", stale, "sleep", "300"], start_new_session=True
+    )
+    try:
+        with NetBed(1):
+            pass
+        assert not (NETNS_DIR / stale).exists()
+        assert orphan.wait(timeout=10) == -9
+    finally:
+        orphan.kill()
+        subprocess.run(["ip", "netns", "del", stale], capture_output=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
 
 T = TypeVar("T")
+E = TypeVar("E")
 
 try:
     import uvloop
@@ -41,6 +42,24 @@ async def eventually(
         if loop.time() > end:
             raise TimeoutError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+async def collect(
+    events: AsyncIterator[E], seconds: float, want: Callable[[E], bool] = lambda _: True
+) -> list[E]:
+    """The events of ``events`` that ``want`` keeps during ``seconds`` (of the loop's clock)."""
+    got: list[E] = []
+
+    async def read() -> None:
+        async for event in events:
+            if want(event):
+                got.append(event)
+
+    try:
+        await asyncio.wait_for(read(), seconds)
+    except TimeoutError:
+        pass
+    return got
 
 
 @pytest.fixture(params=LOOPS)

@@ -27,8 +27,7 @@ from serf import (
     UserEvent,
     local,
 )
-from serf.core import io as sio
-from serf.testing import eventually, run_virtual
+from serf.testing import cluster, eventually, memory_address, run_virtual
 from serf.transport.memory import MemoryNetwork
 
 
@@ -222,15 +221,23 @@ def test_members_holds_self_as_soon_as_create_returns_and_filters_by_status() ->
     run_virtual(main())
 
 
-def test_a_node_that_must_shut_down_itself_ends_wait_closed_and_its_subscriptions() -> None:
+def test_a_node_that_loses_a_name_conflict_ends_wait_closed_and_its_subscriptions() -> None:
     async def main() -> None:
-        async with _pair() as (a, _):
-            sub = a.subscribe()
-            waiter = asyncio.create_task(a.wait_closed())
-            # what the core emits when this node lost a name conflict
-            assert a._on_effect(sio.ShutdownRequired("name conflict lost"))
-            await asyncio.wait_for(waiter, 5)
-            assert a.closed and a.state is SerfState.SHUTDOWN
-            assert [e async for e in sub] == []
+        async with cluster(3, seed=3) as nodes:
+            assert nodes.network is not None
+            # a second "node1" at another address: the others know the first one, so the
+            # newcomer loses the _serf_conflict vote and shuts itself down (Go's ShutdownCh)
+            impostor = await Serf.create(
+                _config("node1"), transport=nodes.network.transport(memory_address(9))
+            )
+            try:
+                events = impostor.subscribe()
+                await impostor.join([str(memory_address(0))])
+                await asyncio.wait_for(impostor.wait_closed(), 60)
+                assert impostor.closed and impostor.state is SerfState.SHUTDOWN
+                assert [e async for e in events if not isinstance(e, MemberJoined)] == []
+                assert not nodes[1].closed and nodes[1].state is SerfState.ALIVE
+            finally:
+                await impostor.shutdown()
 
     run_virtual(main())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ from serf import (
     loopback,
 )
 from serf.core.snapshot import replay
+
+from .conftest import collect
 
 KEY_A = bytes(range(16))
 KEY_B = bytes(range(100, 132))
@@ -96,23 +98,6 @@ def run(coro: Callable[[], Awaitable[None]], timeout: float = 60) -> None:
     asyncio.run(asyncio.wait_for(coro(), timeout))
 
 
-async def _collect(
-    events: AsyncIterator[Any], want: Callable[[Any], bool], until: float
-) -> list[Any]:
-    got: list[Any] = []
-
-    async def drain() -> None:
-        async for event in events:
-            if want(event):
-                got.append(event)
-
-    try:
-        await asyncio.wait_for(drain(), until)
-    except TimeoutError:
-        pass
-    return got
-
-
 def test_key_rotation_across_an_encrypted_cluster_loses_nobody() -> None:
     async def main() -> None:
         nodes = await _cluster(3, keyring=Keyring([KEY_A]))
@@ -178,7 +163,7 @@ def test_restart_from_snapshot_rejoins_without_replaying_events(tmp_path: Path) 
             node9 = await Serf.create(_config("node9", snapshot_path=str(snap)))
             await node9.join([f"127.0.0.1:{nodes[0].local_member.port}"])
             events = node9.events()
-            waiter = asyncio.create_task(_collect(events, lambda e: isinstance(e, UserEvent), 2.0))
+            waiter = asyncio.create_task(collect(events, 2.0, lambda e: isinstance(e, UserEvent)))
             await nodes[0].user_event("old", b"1", coalesce=False)
             (old,) = await waiter
             assert old.name == "old"
@@ -195,11 +180,7 @@ def test_restart_from_snapshot_rejoins_without_replaying_events(tmp_path: Path) 
 
             restarted = await Serf.create(_config("node9", snapshot_path=str(snap)))
             replayed = restarted.events()
-            seen = await _collect(
-                replayed,
-                lambda e: isinstance(e, UserEvent | MemberJoined),
-                3.0,
-            )
+            seen = await collect(replayed, 3.0, lambda e: isinstance(e, UserEvent | MemberJoined))
             assert not [e for e in seen if isinstance(e, UserEvent)], "old event replayed"
             await _until(
                 lambda: sum(m.status.name == "ALIVE" for m in restarted.members()) == 3,

@@ -8,20 +8,7 @@ import asyncio
 from serf import Event, MemberStatus, Query, Serf, Subscription, UserEvent
 from serf.testing import cluster, eventually, run_virtual
 
-
-async def _drain(events: Subscription[Event], seconds: float) -> list[Event]:
-    """Every event of ``events`` during ``seconds`` (of the loop's clock)."""
-    got: list[Event] = []
-
-    async def read() -> None:
-        async for event in events:
-            got.append(event)
-
-    try:
-        await asyncio.wait_for(read(), seconds)
-    except TimeoutError:
-        pass
-    return got
+from .conftest import collect
 
 
 def test_user_event_reaches_every_member_exactly_once() -> None:
@@ -30,9 +17,9 @@ def test_user_event_reaches_every_member_exactly_once() -> None:
             streams = [node.subscribe(kinds=(UserEvent,)) for node in nodes]
             await nodes[1].user_event("deploy", b"v42", coalesce=False)
             # 5 s is many gossip rounds and push/pulls: a duplicate would show up
-            results = await asyncio.gather(*(_drain(s, 5) for s in streams))
+            results = await asyncio.gather(*(collect(s, 5) for s in streams))
             for got in results:
-                assert [(e.name, e.payload) for e in got] == [("deploy", b"v42")]  # type: ignore[union-attr]
+                assert [(e.name, e.payload) for e in got] == [("deploy", b"v42")]
 
     run_virtual(main())
 

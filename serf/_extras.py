@@ -1,0 +1,24 @@
+"""Optional dependencies: which pip extra brings which feature, and the error when one is
+missing.
+
+``pip install pyserf`` is the library and the agent over UDP + TCP. ``pyserf[quic]`` adds
+the QUIC transport (aioquic), ``pyserf[mdns]`` the agent's mDNS discovery (zeroconf),
+``pyserf[uvloop]`` the faster event loop the agent and CLI use when it is installed, and
+``pyserf[all]`` all three.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MissingExtraError", "missing_extra"]
+
+
+class MissingExtraError(ImportError):
+    """A feature needs an optional dependency that is not installed; the text names the
+    pip extra that brings it."""
+
+
+def missing_extra(module: str, extra: str, feature: str) -> MissingExtraError:
+    """The error for ``feature`` when ``module`` (from the pip extra ``extra``) is missing."""
+    return MissingExtraError(
+        f"{feature} needs the {module!r} package: pip install 'pyserf[{extra}]'"
+    )
