@@ -1144,7 +1144,17 @@ class MemberlistCore:
             self._log(
                 WARN, f"Compound request had {decoded.truncated} truncated messages from={source}"
             )
+        # an alive we already know (most gossip) changes nothing: skip it before the dispatch
+        ignores = self.state.ignores_alive if not self._cidrs else None
         for msg in decoded.messages:
+            if (
+                ignores is not None
+                and type(msg) is Alive
+                and msg.addr is not None
+                and len(msg.addr) in (4, 16)
+                and ignores(msg)
+            ):
+                continue
             try:
                 self._on_message(msg, source)
             except (DecodeError, ValueError, TypeError, OverflowError, KeyError) as exc:

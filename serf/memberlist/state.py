@@ -312,6 +312,21 @@ class StateTable:
 
     # -- alive (Go's aliveNode) ---------------------------------------------------------------
 
+    def ignores_alive(self, alive: Alive) -> bool:
+        """True when :meth:`handle_alive` would return no effects and change nothing: a known
+        node other than us, the same address and port, an incarnation no newer than ours, and
+        no Alive delegate to ask. Gossip repeats every alive about 4 log N times to every node,
+        so this cheap test lets the driver skip most of them (the outcome is the same)."""
+        node = self._nodes.get(alive.node)
+        return (
+            node is not None
+            and alive.incarnation <= node.incarnation
+            and self._alive_filter is None
+            and alive.port == node.port
+            and node.addr == (alive.addr or b"")
+            and alive.node != self.local_name
+        )
+
     def handle_alive(self, alive: Alive, now: float, bootstrap: bool = False) -> list[Effect]:
         """Apply an alive message; ``bootstrap`` marks our own alive from Create/UpdateNode."""
         is_local = alive.node == self.local_name

@@ -32,6 +32,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from serf import _speedups
 from serf.wire import lzw
@@ -100,6 +101,7 @@ LZW_ALGO = 0
 MAX_NESTING = 4
 #: The message types Go's packet handler accepts (everything else is "not supported").
 PACKET_TYPES = frozenset({0, 1, 2, 3, 4, 5, 7, 8, 9, 11})
+_PLAIN_PACKET_TYPES = PACKET_TYPES - {COMPOUND_MSG, COMPRESS_MSG}
 
 _CRC_HEADER_SIZE = 5
 
@@ -150,13 +152,14 @@ def split_compound(buf: Buffer) -> tuple[list[bytes], int]:
     offset = 2 + 2 * n
     if total < offset:
         raise DecodeError("truncated compound length table")
-    view = memoryview(buf)
+    # a bytes slice is one copy; other buffers go through a memoryview
+    src: Any = buf if type(buf) is bytes else memoryview(buf)
     parts: list[bytes] = []
-    for i, size in enumerate(struct.unpack_from(f">{n}H", view, 2)):
+    for i, size in enumerate(struct.unpack_from(f">{n}H", src, 2)):
         end = offset + size
         if end > total:
             return parts, n - i
-        parts.append(bytes(view[offset:end]))
+        parts.append(bytes(src[offset:end]))
         offset = end
     return parts, 0
 
@@ -454,8 +457,18 @@ class PacketFramer:
                 if kind == COMPOUND_MSG:
                     parts, truncated = split_compound(buf)
                     result.truncated += truncated
+                    decode = self.codec.decode
+                    messages = result.messages
                     for part in parts:
-                        self._dispatch(part, result, budget, depth + 1, False)
+                        # the common part (a plain message) inline; the rest as any part
+                        if part and part[0] in _PLAIN_PACKET_TYPES:
+                            try:
+                                messages.append(decode(part))
+                            except DecodeError as exc:
+                                result.dropped += 1
+                                result.errors.append(str(exc))
+                        else:
+                            self._dispatch(part, result, budget, depth + 1, False)
                 else:
                     inner = self._decompress(buf, budget.left)
                     budget.left -= len(inner)

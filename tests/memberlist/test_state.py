@@ -696,3 +696,62 @@ def test_imports_nothing_with_io_or_clocks() -> None:
     assert target in added
     assert not [m for m in added if m.split(".")[0] in FORBIDDEN], added
     assert bad == []
+
+
+# -- the driver's shortcut for gossip repeats ---------------------------------------------------
+
+_NAMES = st.sampled_from([ME, "a", "b"])
+_ADDRS = st.sampled_from([IP_ME, IP_A, IP_B, b"", None])
+
+
+@given(
+    history=st.lists(
+        st.tuples(
+            st.sampled_from(["alive", "suspect", "dead"]),
+            _NAMES,
+            st.integers(0, 6),
+            _ADDRS,
+            st.sampled_from([7946, 7947]),
+        ),
+        max_size=8,
+    ),
+    probe=st.tuples(_NAMES, st.integers(0, 6), _ADDRS, st.sampled_from([7946, 7947])),
+    leaving=st.booleans(),
+    reclaim=st.sampled_from([0.0, 1.0]),
+)
+@settings(max_examples=400, deadline=None)
+def test_ignores_alive_means_handle_alive_does_nothing(
+    history: list[tuple[str, str, int, bytes | None, int]],
+    probe: tuple[str, int, bytes | None, int],
+    leaving: bool,
+    reclaim: float,
+) -> None:
+    t = table(dead_node_reclaim_time=reclaim)
+    now = 1.0
+    for kind, name, inc, addr, port in history:
+        now += 1.0
+        if kind == "alive":
+            t.handle_alive(Alive(inc, name, addr, port, b"", VSN), now)
+        elif kind == "suspect":
+            t.handle_suspect(Suspect(inc, name, ME), now)
+        else:
+            t.handle_dead(Dead(inc, name, "b"), now)
+    if leaving:
+        t.leave(now)
+    name, inc, addr, port = probe
+    msg = Alive(inc, name, addr, port, b"", VSN)
+    if t.ignores_alive(msg):
+        before = t.members()
+        assert t.handle_alive(msg, now + 1.0) == []
+        assert t.members() == before
+        assert name != ME
+
+
+def test_ignores_alive_only_without_an_alive_delegate() -> None:
+    t = with_alive_a(5)
+    assert t.ignores_alive(alive("a", 5)) and t.ignores_alive(alive("a", 4))
+    assert not t.ignores_alive(alive("a", 6))
+    assert not t.ignores_alive(alive("a", 5, IP_B))
+    assert not t.ignores_alive(alive("b", 1))
+    vetoing = with_alive_a(5, alive_filter=lambda node: True)
+    assert not vetoing.ignores_alive(alive("a", 5))
