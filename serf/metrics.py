@@ -48,6 +48,8 @@ _FLUSH_INTERVAL = 0.1
 _RETRY_INTERVAL = 5.0
 _STATSD_MAX_LEN = 1400
 _QUEUE_LIMIT = 4096
+_WRITE_BUFFER_LIMIT = 1 << 20
+_KEY_CACHE_LIMIT = 4096  # keys carry event and query names: bound the caches
 
 
 class MetricsSink(Protocol):
@@ -82,20 +84,29 @@ class Metrics:
         self.service_name = service_name
         self.host_name = host_name
         self._clock = clock
+        self._keys: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+
+    def _key(self, kind: str, key: tuple[str, ...]) -> tuple[str, ...]:
+        full = self._keys.get((kind, key))
+        if full is None:
+            full = key
+            if kind == GAUGE and self.host_name:
+                full = (self.host_name, *full)
+            if self.service_name:
+                full = (self.service_name, *full)
+            if len(self._keys) < _KEY_CACHE_LIMIT:
+                self._keys[(kind, key)] = full
+        return full
 
     def emit(self, sample: MetricSample, now: float | None = None) -> None:
         """Route one sample from a core; ``now`` is the driver's clock (for timers)."""
-        key = sample.key
         kind = sample.kind
         value = sample.value
         if kind == TIMER:
             elapsed = (self._clock() if now is None else now) - value
             value = max(elapsed, 0.0) * 1000.0
             kind = SAMPLE
-        if kind == GAUGE and self.host_name:
-            key = (self.host_name, *key)
-        if self.service_name:
-            key = (self.service_name, *key)
+        key = self._key(kind, sample.key)
         labels = sample.labels
         for sink in self.sinks:
             try:
@@ -169,12 +180,17 @@ class InmemSink:
 
     def __init__(self) -> None:
         self.data: dict[str, Aggregate] = {}
+        self._by_key: dict[tuple[Sequence[str], Labels], Aggregate] = {}
 
     def _agg(self, kind: str, key: Sequence[str], labels: Labels) -> Aggregate:
-        name = flatten_key(key, labels)
-        agg = self.data.get(name)
+        agg = self._by_key.get((key, labels))
         if agg is None:
-            agg = self.data[name] = Aggregate(kind, labels=labels)
+            name = flatten_key(key, labels)
+            agg = self.data.get(name)
+            if agg is None:
+                agg = self.data[name] = Aggregate(kind, labels=labels)
+            if len(self._by_key) < _KEY_CACHE_LIMIT:
+                self._by_key[(key, labels)] = agg
         return agg
 
     def incr_counter(self, key: Sequence[str], value: float, labels: Labels) -> None:
@@ -224,69 +240,102 @@ def format_line(kind: str, key: Sequence[str], value: float, labels: Labels = ()
 
 
 class _LineSink:
-    """Queues formatted lines; a task flushes them every 100 ms (subclasses send)."""
+    """Queues formatted lines and sends them 100 ms after the first one (subclasses send).
+
+    Differs from Go (the same lines go out): Go's flusher ticks every 100 ms; here a timer is
+    armed only when a line is queued, so an idle node does not wake ten times a second.
+    """
 
     def __init__(self, address: Address) -> None:
         self.address = address
         self.dropped = 0
+        self.connected = False
         self._lines: list[str] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._heads: dict[tuple[str, Sequence[str], Labels], str] = {}
 
     def start(self) -> None:
-        """Start the flusher on the running loop."""
+        """Connect (in the background, retrying every 5 s) on the running loop."""
+        self._loop = asyncio.get_running_loop()
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self._task = self._loop.create_task(self._connect_loop(0.0))
 
     def close(self) -> None:
-        """Stop the flusher (queued lines are dropped)."""
+        """Stop (queued lines are dropped)."""
         if self._task is not None:
             self._task.cancel()
             self._task = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._loop = None
+        self._disconnect()
 
-    def _push(self, line: str) -> None:
-        if len(self._lines) >= _QUEUE_LIMIT:  # as Go: a full queue drops
-            self.dropped += 1
-            return
-        self._lines.append(line)
-
-    def incr_counter(self, key: Sequence[str], value: float, labels: Labels) -> None:
-        """Queue ``key:value|c``."""
-        self._push(format_line(COUNTER, key, value, labels))
-
-    def set_gauge(self, key: Sequence[str], value: float, labels: Labels) -> None:
-        """Queue ``key:value|g``."""
-        self._push(format_line(GAUGE, key, value, labels))
-
-    def add_sample(self, key: Sequence[str], value: float, labels: Labels) -> None:
-        """Queue ``key:value|ms``."""
-        self._push(format_line(SAMPLE, key, value, labels))
-
-    async def _run(self) -> None:
+    async def _connect_loop(self, delay: float) -> None:
+        await asyncio.sleep(delay)
         while True:
             try:
                 await self._connect()
             except OSError as exc:
                 log.error("agent: metrics: Error connecting to %s! Err: %s", self.address, exc)
-                self._lines.clear()
                 await asyncio.sleep(_RETRY_INTERVAL)
                 continue
-            try:
-                while True:
-                    await asyncio.sleep(_FLUSH_INTERVAL)
-                    if self._lines:
-                        lines, self._lines = self._lines, []
-                        await self._send(lines)
-            except OSError as exc:
-                log.error("agent: metrics: Error writing to %s! Err: %s", self.address, exc)
-                self._disconnect()
-                self._lines.clear()
-                await asyncio.sleep(_RETRY_INTERVAL)
+            self.connected = True
+            self._arm()
+            return
+
+    def _arm(self) -> None:
+        if self._timer is None and self._loop is not None and self._lines and self.connected:
+            self._timer = self._loop.call_later(_FLUSH_INTERVAL, self._flush)
+
+    def _push(self, kind: str, key: Sequence[str], value: float, labels: Labels) -> None:
+        lines = self._lines
+        if len(lines) >= _QUEUE_LIMIT:  # as Go: a full queue drops
+            self.dropped += 1
+            return
+        head = self._heads.get((kind, key, labels))
+        if head is None:
+            head = flatten_key(key, labels) + ":"
+            if len(self._heads) < _KEY_CACHE_LIMIT:
+                self._heads[(kind, key, labels)] = head
+        lines.append(f"{head}{value:f}|{_SUFFIX[kind]}\n")
+        if self._timer is None:
+            self._arm()
+
+    def incr_counter(self, key: Sequence[str], value: float, labels: Labels) -> None:
+        """Queue ``key:value|c``."""
+        self._push(COUNTER, key, value, labels)
+
+    def set_gauge(self, key: Sequence[str], value: float, labels: Labels) -> None:
+        """Queue ``key:value|g``."""
+        self._push(GAUGE, key, value, labels)
+
+    def add_sample(self, key: Sequence[str], value: float, labels: Labels) -> None:
+        """Queue ``key:value|ms``."""
+        self._push(SAMPLE, key, value, labels)
+
+    def _flush(self) -> None:
+        self._timer = None
+        if not self.connected:
+            return  # kept (bounded) until the connection is up
+        lines, self._lines = self._lines, []
+        if not lines:
+            return
+        try:
+            self._send(lines)
+        except OSError as exc:
+            log.error("agent: metrics: Error writing to %s! Err: %s", self.address, exc)
+            self.connected = False
+            self._disconnect()
+            if self._loop is not None:
+                self._task = self._loop.create_task(self._connect_loop(_RETRY_INTERVAL))
 
     async def _connect(self) -> None:
         raise NotImplementedError
 
-    async def _send(self, lines: list[str]) -> None:
+    def _send(self, lines: list[str]) -> None:
         raise NotImplementedError
 
     def _disconnect(self) -> None:
@@ -303,20 +352,19 @@ class StatsiteSink(_LineSink):
     async def _connect(self) -> None:
         _, self._writer = await asyncio.open_connection(self.address.host, self.address.port)
 
-    async def _send(self, lines: list[str]) -> None:
-        assert self._writer is not None
-        self._writer.write("".join(lines).encode())
-        await self._writer.drain()
+    def _send(self, lines: list[str]) -> None:
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            raise ConnectionResetError("statsite connection closed")
+        if writer.transport.get_write_buffer_size() > _WRITE_BUFFER_LIMIT:
+            self.dropped += len(lines)  # the server is not reading: drop, as Go's full queue
+            return
+        writer.write("".join(lines).encode())
 
     def _disconnect(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-
-    def close(self) -> None:
-        """Stop flushing and close the connection."""
-        super().close()
-        self._disconnect()
 
 
 class StatsdSink(_LineSink):
@@ -333,8 +381,7 @@ class StatsdSink(_LineSink):
         sock.connect((self.address.host, self.address.port))
         self._sock = sock
 
-    async def _send(self, lines: list[str]) -> None:
-        assert self._sock is not None
+    def _send(self, lines: list[str]) -> None:
         buf = ""
         for line in lines:
             if buf and len(buf) + len(line) > _STATSD_MAX_LEN:
@@ -353,8 +400,3 @@ class StatsdSink(_LineSink):
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-
-    def close(self) -> None:
-        """Stop flushing and close the socket."""
-        super().close()
-        self._disconnect()

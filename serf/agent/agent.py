@@ -42,6 +42,7 @@ from serf.agent.handlers import (
     UserEventInfo,
     parse_handlers,
 )
+from serf.agent.sinks import AgentSinks, SinkError, start_sinks
 from serf.config import SerfConfig, lan, local, wan
 from serf.core import io as sio
 from serf.core.keyring_file import parse_keyring
@@ -266,6 +267,8 @@ class Agent:
         self._tasks: list[asyncio.Task[Any]] = []
         self._handler_queries: dict[int, tuple[QueryInfo, Query]] = {}
         self._shutting_down = False
+        #: the metric sinks (set by start)
+        self.sinks: AgentSinks | None = None
 
     # -- configuration -----------------------------------------------------------------
 
@@ -363,8 +366,15 @@ class Agent:
         self.keyring = self._load_keyring()
         serf_cfg = self.serf_config()
         try:
-            self.serf = await Serf.create(serf_cfg, keyring=self.keyring)
+            self.sinks = start_sinks(cfg)
+        except SinkError as exc:
+            raise AgentError(str(exc)) from None
+        try:
+            self.serf = await Serf.create(
+                serf_cfg, keyring=self.keyring, metrics=self.sinks.metrics
+            )
         except (OSError, ValueError, SerfError) as exc:
+            self.sinks.close()
             raise AgentError(f"Error creating Serf: {exc}") from None
         self.runner = self._make_runner()
         events = self.serf.events()
@@ -443,6 +453,8 @@ class Agent:
                 await task
         if self.runner is not None:
             await self.runner.aclose()
+        if self.sinks is not None:
+            self.sinks.close()
         log.info("agent: shutdown complete")
         logging.getLogger("serf").removeHandler(self.broker)
         self.shutdown_event.set()

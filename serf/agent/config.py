@@ -130,6 +130,10 @@ class AgentConfig:
     tls_ca_file: str = ""
     tls_cert_file: str = ""
     tls_key_file: str = ""
+    #: Prometheus exposition address (host:port; empty: off); needs pyserf[prometheus]
+    prometheus_addr: str = ""
+    #: status page and JSON API address (host:port; empty: off)
+    http_addr: str = ""
     #: non-fatal notes from validation (e.g. an interval raised to its minimum)
     warnings: list[str] = field(default_factory=list)
 
@@ -306,6 +310,10 @@ _AGENT_FLAG_HELP = {
     "default 0.0.0.0:7946; [::1] for IPv6).",
     "broadcast-timeout": "How long to wait for a broadcast to go out (Go\nduration).",
     "codec": "Message body codec: go (Go serf's, the default) or lpe.",
+    "http-addr": "Serve the status page (/ui) and JSON (/v1/members, /v1/stats,\n"
+    "/metrics) on this address (e.g. 127.0.0.1:7380; off by default).",
+    "prometheus-addr": "Serve Prometheus metrics on this address (host:port;\n"
+    "needs pip install 'pyserf[prometheus]').",
     "config-dir": "Read every *.json file in this directory, in order\n(repeatable).",
     "config-file": "Read configuration from this JSON file (repeatable).",
     "disable-compression": "Do not compress messages.",
@@ -357,7 +365,7 @@ def _agent_flags() -> FlagSet:
         "bind", "advertise", "encrypt", "keyring-file", "log-level", "node", "role", "rpc-addr",
         "profile", "snapshot", "discover", "iface", "mdns-iface", "tags-file",
         "retry-interval", "broadcast-timeout", "codec", "transport", "tls-ca-file",
-        "tls-cert-file", "tls-key-file",
+        "tls-cert-file", "tls-key-file", "http-addr", "prometheus-addr",
     ):  # fmt: skip
         fs.string(name, help=help_of(name))
     for name in ("event-handler", "join", "tag", "retry-join"):
@@ -399,6 +407,8 @@ _FLAG_TO_KEY = {
     "tls-ca-file": "tls_ca_file",
     "tls-cert-file": "tls_cert_file",
     "tls-key-file": "tls_key_file",
+    "http-addr": "http_addr",
+    "prometheus-addr": "prometheus_addr",
     "event-handler": "event_handlers",
     "join": "start_join",
     "retry-join": "retry_join",

@@ -938,12 +938,15 @@ class MemberlistCore:
         if not targets:
             return
         self.stats["gossip_rounds"] += 1
-        self._out.append(MetricSample(TIMER, ("memberlist", "gossip"), now))
         limit = self._limit()
-        for node in targets:
+        for i, node in enumerate(targets):
             msgs = self._get_broadcasts(2, limit)
             if not msgs:
                 return
+            if i == 0:
+                # differs from Go: only rounds that send something are timed (Go times every
+                # round; an idle node's empty rounds would dominate its metric traffic)
+                self._out.append(MetricSample(TIMER, ("memberlist", "gossip"), now))
             crc = len(node.vsn) >= 2 and node.vsn[1] >= 5
             dest = self._addr_of(node)
             if len(msgs) == 1:

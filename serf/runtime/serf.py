@@ -39,6 +39,7 @@ from serf.core.snapshot import SnapshotState, replay_lines
 from serf.core.state import SerfState
 from serf.memberlist.delegates import CompositeDelegate
 from serf.memberlist.io import Effect, RequestCompleted
+from serf.metrics import Metrics
 from serf.runtime.advertise import advertise_address
 from serf.runtime.arguments import (
     check_create_arguments,
@@ -327,6 +328,7 @@ class Serf:
         memberlist_delegate: CompositeDelegate | None = None,
         rng: random.Random | None = None,
         leave_on_exit: bool = False,
+        metrics: Metrics | None = None,
     ) -> SerfStartup:
         """Start a node: bind the transport, restore the snapshot, rejoin known members.
 
@@ -343,7 +345,8 @@ class Serf:
         ``reconnect_delegate`` sets per-member reconnect timeouts. ``memberlist_delegate``:
         a :class:`~serf.memberlist.delegates.CompositeDelegate` of memberlist hooks (events,
         alive/merge vetoes, conflicts, completed pings) called after serf's own; its
-        ``delegate`` part is serf's and cannot be replaced.
+        ``delegate`` part is serf's and cannot be replaced. ``metrics``: where the go-metrics
+        samples of the cores go (:class:`serf.metrics.Metrics` with its sinks; None: nowhere).
         """
 
         async def start() -> Serf:
@@ -358,6 +361,7 @@ class Serf:
                     reconnect_delegate=reconnect_delegate,
                     memberlist_delegate=memberlist_delegate,
                     rng=rng,
+                    metrics=metrics,
                 )
             except BaseException:
                 await node._abort_start()
@@ -378,6 +382,7 @@ class Serf:
         reconnect_delegate: ReconnectDelegate | None = None,
         memberlist_delegate: CompositeDelegate | None = None,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         check_create_arguments(config, transport, keyring)
         ml = config.memberlist or lan(config.node_name)
@@ -394,6 +399,7 @@ class Serf:
             snapshot = _read_snapshot(config.snapshot_path, config.rejoin_after_leave)
         self._files = _Files(config.snapshot_path, config.keyring_file)
         driver = self._driver = SerfDriver(transport, self, stream_timeout=ml.tcp_timeout)
+        driver.metrics = metrics
         await driver.start_transport()
         check_transport_matches_bind(ml, transport.local_address)
         bound = transport.local_address
@@ -640,6 +646,11 @@ class Serf:
     def local_member(self) -> sio.SerfMember:
         """This node as a member."""
         return self.core.local_member()
+
+    @property
+    def metrics(self) -> Metrics | None:
+        """The :class:`~serf.metrics.Metrics` given to :meth:`create` (None: not recorded)."""
+        return self._driver.metrics if self._driver is not None else None
 
     def stats(self) -> dict[str, str]:
         """Go serf's Stats() map."""

@@ -1,0 +1,81 @@
+"""The agent's metrics: statsd to a UDP listener with Go's names, the in-memory sink, and
+the ``-prometheus-addr`` scrape."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import urllib.request
+
+import pytest
+
+from serf.testing.agents import cluster, run, until
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_statsd_gets_go_names_and_inmem_keeps_them() -> None:
+    host = socket.gethostname()
+
+    async def body() -> set[str]:
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rx.bind(("127.0.0.1", 0))
+        rx.setblocking(False)
+        port = rx.getsockname()[1]
+        lines: set[str] = set()
+        loop = asyncio.get_running_loop()
+        try:
+            async with cluster(2, statsd_addr=f"127.0.0.1:{port}") as (a, b):
+                await b.agent._serf().user_event("deploy", b"x", coalesce=False)
+                want = {
+                    "serf-agent.serf.member.join:1.000000|c",
+                    "serf-agent.serf.events.deploy:1.000000|c",
+                }
+                while not want <= lines or not any(".udp.sent:" in x for x in lines):
+                    data = await asyncio.wait_for(loop.sock_recv(rx, 65535), 10)
+                    lines.update(data.decode().splitlines())
+                assert a.agent.sinks is not None
+                inmem = a.agent.sinks.inmem
+                await until(lambda: inmem.value("serf-agent.serf.events.deploy") == 1.0)
+                assert inmem.value("serf-agent.memberlist.udp.sent") > 0
+        finally:
+            rx.close()
+        return lines
+
+    lines = run(body())
+    assert any(x.startswith("serf-agent.memberlist.udp.received:") for x in lines)
+    # gauges carry the host name, as Go's EnableHostname does with a network sink
+    gauges = [x for x in lines if x.endswith("|g")]
+    assert all(x.startswith(f"serf-agent.{host}.") for x in gauges)
+
+
+def test_prometheus_addr_serves_sanitized_names() -> None:
+    pytest.importorskip("prometheus_client")
+    port = _free_port()
+
+    async def body() -> str:
+        async with cluster(1, prometheus_addr=f"127.0.0.1:{port}") as (a,):
+            assert a.agent.sinks is not None and a.agent.sinks.prometheus is not None
+
+            def scrape() -> str:
+                url = f"http://127.0.0.1:{port}/metrics"
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    text: str = resp.read().decode()
+                    return text
+
+            text = await asyncio.to_thread(scrape)
+            while "serf_agent_memberlist_msg_alive_total" not in text:
+                await asyncio.sleep(0.2)
+                text = await asyncio.to_thread(scrape)
+            return text
+
+    text = run(body())
+    assert "serf_agent_serf_member_join_total 1.0" in text
+    assert 'serf_agent_memberlist_node_instances{node_state="alive"}' not in text  # no push/pull

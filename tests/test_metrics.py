@@ -1,0 +1,163 @@
+"""Metric sinks: go-metrics' key handling and wire formats, checked against listeners."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import urllib.request
+
+import pytest
+
+from serf.address import Address
+from serf.metrics import InmemSink, Metrics, StatsdSink, StatsiteSink, flatten_key, format_line
+from serf.telemetry import COUNTER, GAUGE, SAMPLE, TIMER, MetricSample
+
+
+def test_lines_are_go_metrics_lines() -> None:
+    assert format_line(COUNTER, ("serf", "events"), 1) == "serf.events:1.000000|c\n"
+    assert format_line(GAUGE, ("memberlist", "health", "score"), 2) == (
+        "memberlist.health.score:2.000000|g\n"
+    )
+    assert format_line(SAMPLE, ("memberlist", "probeNode"), 0.25) == (
+        "memberlist.probeNode:0.250000|ms\n"
+    )
+    # labels become extra key parts; ':' and ' ' become '_'
+    labels = (("node_state", "alive"),)
+    assert flatten_key(("memberlist", "node", "instances"), labels) == (
+        "memberlist.node.instances.alive"
+    )
+    assert flatten_key(("serf", "events", "a b:c")) == "serf.events.a_b_c"
+
+
+def test_metrics_prefix_host_and_timers() -> None:
+    inmem = InmemSink()
+    clock = [10.0]
+    m = Metrics([inmem], service_name="serf-agent", host_name="box", clock=lambda: clock[0])
+    m.emit(MetricSample(COUNTER, ("serf", "member", "join"), 1.0))
+    m.emit(MetricSample(COUNTER, ("serf", "member", "join"), 1.0))
+    m.emit(MetricSample(GAUGE, ("memberlist", "health", "score"), 3.0))
+    m.emit(MetricSample(TIMER, ("memberlist", "gossip"), 9.75))
+    assert inmem.value("serf-agent.serf.member.join") == 2.0
+    # as Go's EnableHostname: the host goes before gauge keys only
+    assert inmem.value("serf-agent.box.memberlist.health.score") == 3.0
+    snap = inmem.snapshot()
+    assert snap["serf-agent.memberlist.gossip"]["kind"] == SAMPLE
+    assert snap["serf-agent.memberlist.gossip"]["last"] == pytest.approx(250.0)
+
+
+def test_a_failing_sink_does_not_stop_the_others() -> None:
+    class Broken:
+        def incr_counter(self, *a: object) -> None:
+            raise RuntimeError("boom")
+
+        set_gauge = add_sample = incr_counter
+
+    inmem = InmemSink()
+    Metrics([Broken(), inmem]).incr_counter(("x",), 1.0)  # type: ignore[list-item]
+    assert inmem.value("x") == 1.0
+
+
+def test_statsd_sink_sends_go_lines_in_datagrams() -> None:
+    async def main() -> list[bytes]:
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rx.bind(("127.0.0.1", 0))
+        rx.setblocking(False)
+        port = rx.getsockname()[1]
+        sink = StatsdSink(Address("127.0.0.1", port))
+        sink.start()
+        m = Metrics([sink], service_name="serf-agent")
+        for _ in range(100):
+            m.incr_counter(("memberlist", "udp", "sent"), 50.0)
+        m.set_gauge(("memberlist", "health", "score"), 1.0)
+        loop = asyncio.get_running_loop()
+        got: list[bytes] = []
+        try:
+            while sum(d.count(b"\n") for d in got) < 101:
+                got.append(await asyncio.wait_for(loop.sock_recv(rx, 65535), 5))
+        finally:
+            sink.close()
+            rx.close()
+        return got
+
+    datagrams = asyncio.run(main())
+    assert all(len(d) <= 1400 for d in datagrams) and len(datagrams) >= 2
+    lines = b"".join(datagrams).decode().splitlines()
+    assert lines.count("serf-agent.memberlist.udp.sent:50.000000|c") == 100
+    assert "serf-agent.memberlist.health.score:1.000000|g" in lines
+
+
+def test_statsite_sink_streams_go_lines_over_tcp() -> None:
+    async def main() -> str:
+        received = bytearray()
+        done = asyncio.Event()
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while b"serf-agent.serf.queries:" not in received:
+                chunk = await reader.read(4096)
+                if not chunk:
+                    break
+                received.extend(chunk)
+            done.set()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        sink = StatsiteSink(Address("127.0.0.1", port))
+        sink.start()
+        m = Metrics([sink], service_name="serf-agent")
+        m.emit(MetricSample(SAMPLE, ("serf", "queue", "Event"), 3.0))
+        m.emit(MetricSample(COUNTER, ("serf", "queries"), 1.0))
+        try:
+            await asyncio.wait_for(done.wait(), 5)
+        finally:
+            sink.close()
+            server.close()
+            await server.wait_closed()
+        return received.decode()
+
+    text = asyncio.run(main())
+    assert text.splitlines() == [
+        "serf-agent.serf.queue.Event:3.000000|ms",
+        "serf-agent.serf.queries:1.000000|c",
+    ]
+
+
+def test_prometheus_names_are_sanitized_as_go_does() -> None:
+    pytest.importorskip("prometheus_client")
+    from serf.metrics_prometheus import PrometheusSink, prometheus_name
+
+    assert prometheus_name(("serf", "coordinate", "adjustment-ms")) == (
+        "serf_coordinate_adjustment_ms"
+    )
+    assert prometheus_name(("serf-agent", "memberlist", "msg", "alive")) == (
+        "serf_agent_memberlist_msg_alive"
+    )
+    sink = PrometheusSink()
+    m = Metrics([sink])
+    m.incr_counter(("memberlist", "msg", "alive"), 2.0)
+    m.set_gauge(("memberlist", "node", "instances"), 3.0, (("node_state", "alive"),))
+    m.add_sample(("serf", "coordinate", "adjustment-ms"), 0.5)
+    text = sink.exposition().decode()
+    assert "memberlist_msg_alive_total 2.0" in text
+    assert 'memberlist_node_instances{node_state="alive"} 3.0' in text
+    assert "serf_coordinate_adjustment_ms_count 1.0" in text
+
+
+def test_prometheus_server_is_scraped_over_http() -> None:
+    pytest.importorskip("prometheus_client")
+    from serf.metrics_prometheus import PrometheusSink
+
+    sink = PrometheusSink()
+    Metrics([sink]).incr_counter(("serf", "events"), 1.0)
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    server, _thread = sink.serve("127.0.0.1", port)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            body = resp.read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "serf_events_total 1.0" in body
