@@ -21,12 +21,13 @@ a seeded function in simulations). ``AESGCM`` objects are cached per key.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING
 
 from serf.wire.errors import DecodeError, EncodeError
 from serf.wire.keyring import validate_key
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = [
     "ENCRYPT_MSG",
@@ -65,6 +66,20 @@ MAX_PUSH_STATE_BYTES = 20 * 1024 * 1024
 
 _CACHE_LIMIT = 64
 _aeads: dict[bytes, AESGCM] = {}
+_invalid_tag: type[Exception] | None = None
+
+
+def _cipher() -> tuple[type[AESGCM], type[Exception]]:
+    """``cryptography``'s AESGCM and InvalidTag, imported on first use: the cores load (in
+    Pyodide, say) without it, and only encryption needs it."""
+    global _invalid_tag
+    try:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    except ImportError as exc:
+        raise RuntimeError("encryption needs the 'cryptography' package") from exc
+    _invalid_tag = InvalidTag
+    return AESGCM, InvalidTag
 
 
 def _aead(key: bytes) -> AESGCM:
@@ -75,7 +90,7 @@ def _aead(key: bytes) -> AESGCM:
         key = validate_key(key)
         if len(_aeads) >= _CACHE_LIMIT:
             _aeads.clear()
-        aead = _aeads[key] = AESGCM(key)
+        aead = _aeads[key] = _cipher()[0](key)
     return aead
 
 
@@ -134,10 +149,11 @@ def decrypt_payload(keys: Iterable[bytes], blob: Buffer, aad: bytes) -> bytes:
     view = memoryview(blob)
     nonce = bytes(view[VERSION_SIZE : VERSION_SIZE + NONCE_SIZE])
     sealed = view[VERSION_SIZE + NONCE_SIZE :]
+    invalid_tag = _invalid_tag or _cipher()[1]
     for key in keys:
         try:
             plain = _aead(key).decrypt(nonce, sealed, aad or None)
-        except InvalidTag:
+        except invalid_tag:
             continue
         if vsn == 0:
             return _unpad(plain)

@@ -20,9 +20,8 @@ one the reader falls back to decoding what it has.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Protocol
-
-import msgpack
 
 from serf.wire.errors import DecodeError
 
@@ -199,6 +198,8 @@ class GoStreamSizer:
 
 
 def _header(raw: bytes) -> dict[Any, Any]:
+    import msgpack  # the go codec's headers only: the cores load without msgpack
+
     try:
         obj = msgpack.unpackb(raw, raw=True, strict_map_key=False)
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
@@ -222,10 +223,11 @@ def sizer_for(codec: object, limit: int) -> StreamSizer | None:
         sizer: StreamSizer = own(limit)
         return sizer
     from serf import _speedups
-    from serf.wire.go import GoCodec
     from serf.wire.lpe import LpeCodec
 
-    if isinstance(codec, GoCodec):
+    # a GoCodec exists only if serf.wire.go was imported (it needs msgpack; the cores don't)
+    go = sys.modules.get("serf.wire.go")
+    if go is not None and isinstance(codec, go.GoCodec):
         return GoStreamSizer(limit)
     if isinstance(codec, LpeCodec | _speedups.lpe.LpeCodec):
         return LpeStreamSizer(limit)
