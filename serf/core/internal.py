@@ -229,6 +229,13 @@ class InternalQueries:
 
         def on_finish() -> None:
             self.conflict_running = False
+            if votes[0] == 0:
+                # Differs from Go, which quits on 0/0: no answer is no evidence, and one forged
+                # alive (plaintext gossip) must not shut down a lone node or one whose peers'
+                # answers were lost. The conflict stays visible in the log and the stats.
+                core.stats_counters["name_conflicts_unanswered"] += 1
+                core._log(WARN, "name conflict resolution got no answers: keeping our name")
+                return
             if votes[1] >= votes[0] // 2 + 1:
                 core._log(INFO, f"majority in name conflict resolution [{votes[1]} / {votes[0]}]")
             else:

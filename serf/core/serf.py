@@ -373,6 +373,7 @@ class SerfCore:
             "ping_version_ignored": 0,
             "coordinate_rejected": 0,
             "queue_depth_warnings": 0,
+            "name_conflicts_unanswered": 0,
         }
 
     # ------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from serf.agent.agent import Agent
@@ -50,12 +50,15 @@ class Node:
 
 
 @contextlib.asynccontextmanager
-async def cluster(n: int = 1, **overrides: Any) -> AsyncIterator[list[Node]]:
+async def cluster(
+    n: int = 1, *, names: Sequence[str] = (), **overrides: Any
+) -> AsyncIterator[list[Node]]:
+    """``n`` agents on loopback (named ``names``, else n0, n1...), joined to the first."""
     nodes: list[Node] = []
     try:
         for i in range(n):
             settings: dict[str, Any] = {
-                "node_name": f"n{i}",
+                "node_name": names[i] if names else f"n{i}",
                 "bind": "127.0.0.1:0",
                 "rpc_addr": "127.0.0.1:0",
                 "profile": "local",
