@@ -178,8 +178,8 @@ class GoSerfAgent:
         """``host:port`` of its RPC listener."""
         return f"{self.host}:{self.rpc_port}"
 
-    def start(self, timeout: float = 20.0) -> None:
-        """Start the agent and wait until its RPC answers."""
+    def start(self, timeout: float = 20.0, probe_timeout: float = 2.0) -> None:
+        """Start the agent and wait until its RPC answers (each probe: a CLI ``members``)."""
         args = [
             *self.command,
             "agent",
@@ -200,7 +200,7 @@ class GoSerfAgent:
             if self.proc.poll() is not None:
                 raise GoSerfError(f"serf agent exited early:\n{self.log_text()[-4000:]}")
             try:
-                self.members(timeout=2.0)
+                self.members(timeout=probe_timeout)
                 return
             except GoSerfError:
                 if time.monotonic() > end:
