@@ -27,6 +27,7 @@ from serf.agent.agent import Agent, AgentError, LogBroker, python_level
 from serf.agent.config import AgentConfig, ConfigError, load_config
 from serf.agent.rpc_server import RpcServer
 from serf.cli.flags import FlagError, HelpRequested
+from serf.runtime.advertise import parse_host_port
 
 __all__ = ["main", "run", "GRACEFUL_TIMEOUT"]
 
@@ -101,6 +102,20 @@ async def run(cfg: AgentConfig, args: Sequence[str], broker: LogBroker) -> int:
         print(f"Error starting RPC listener: {exc}", file=sys.stderr)
         await agent.shutdown()
         return 1
+    status = None
+    if cfg.http_addr:
+        from serf.agent.http import StatusServer
+
+        try:
+            status = StatusServer(agent, parse_host_port(cfg.http_addr, "HTTP address", 7380),
+                                  cfg.rpc_auth)  # fmt: skip
+            http_bound = await status.start()
+        except (OSError, ValueError) as exc:
+            print(f"Error starting HTTP listener: {exc}", file=sys.stderr)
+            await rpc.stop()
+            await agent.shutdown()
+            return 1
+        print(f"==> Status page: http://{http_bound}/ui", flush=True)
     discovery = None
     try:
         await agent.start_join()
@@ -116,6 +131,8 @@ async def run(cfg: AgentConfig, args: Sequence[str], broker: LogBroker) -> int:
                 raise AgentError(f"Error starting mDNS listener: {exc}") from None
     except AgentError as exc:
         print(str(exc), file=sys.stderr)
+        if status is not None:
+            await status.stop()
         await rpc.stop()
         await agent.shutdown()
         return 1
@@ -134,6 +151,8 @@ async def run(cfg: AgentConfig, args: Sequence[str], broker: LogBroker) -> int:
             loop.remove_signal_handler(sig)
         if discovery is not None:
             await discovery.stop()
+        if status is not None:
+            await status.stop()
         await rpc.stop()
         await agent.shutdown()
     return code
