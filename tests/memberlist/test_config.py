@@ -48,6 +48,9 @@ LAN: dict[str, Any] = {
     "dns_config_path": "/etc/resolv.conf",
     "encryption_version": 1,
     "codec": "lpe",
+    # pyserf's own (not in Go's presets): the transport a node builds, and its TLS material
+    "transport": "net",
+    "tls": None,
 }
 
 # DefaultWANConfig: LAN with these overrides.
