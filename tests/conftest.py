@@ -36,3 +36,28 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError("SERF_REQUIRE_EXTENSIONS=1 but the pure twins were loaded")
     if _flag("SERF_NO_EXTENSIONS") and _speedups.IMPLEMENTATION != "pure":
         raise pytest.UsageError("SERF_NO_EXTENSIONS=1 but the compiled twins were loaded")
+
+
+def _utf8_safe(text: str) -> str:
+    """``text`` with lone surrogates (bytes that were not UTF-8) shown as ``\\xNN`` escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogateescape")
+        return raw.decode("utf-8", "backslashreplace")
+    return text
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """Reports carry captured logs and failure texts that may hold Go strings (arbitrary bytes,
+    decoded with surrogate escapes); pytest-xdist can only send UTF-8 between processes, so
+    those bytes are shown escaped instead of crashing the run with an INTERNALERROR."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    report.sections = [(key, _utf8_safe(value)) for key, value in report.sections]
+    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        text = str(report.longrepr)
+        if _utf8_safe(text) != text:
+            report.longrepr = _utf8_safe(text)
+    return None
