@@ -79,3 +79,37 @@ def test_memberlist_config_checks_the_switch() -> None:
     assert type(transport_for(loopback("a", transport="quic"))).__name__ == "QuicTransport"
     quic = transport_for(loopback("a", transport="quic", tls=ca.tls()))
     assert type(quic).__name__ == "QuicTransport" and quic._tls is not None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("kind", ["tls", "quic"])
+def test_agents_on_an_authenticated_transport(tmp_path: Path, kind: str) -> None:
+    """Two agents with certificates from one CA form a cluster; one from another CA
+    cannot join it."""
+    from serf.agent.config import AgentConfig
+    from serf.runtime.serf import SerfError
+    from serf.testing.agents import cluster, run
+
+    good, stranger = tmp_path / "good", tmp_path / "stranger"
+    good.mkdir()
+    stranger.mkdir()
+    ca, cert, key = TestCA().write(good, "node")
+    files = {"tls_ca_file": str(ca), "tls_cert_file": str(cert), "tls_key_file": str(key)}
+    other = dict(zip(files, map(str, TestCA("another CA").write(stranger, "node")), strict=True))
+    other["tls_ca_file"] = str(ca)  # trusts the cluster CA, but holds another CA's certificate
+
+    async def body() -> None:
+        async with cluster(2, transport=kind, **files) as nodes:
+            assert {m.name for m in nodes[1].agent._serf().members()} == {"n0", "n1"}
+            cfg = AgentConfig(
+                node_name="x", bind="127.0.0.1:0", profile="local", transport=kind, **other
+            )
+            intruder = Agent(cfg)
+            await intruder.start()
+            try:
+                with pytest.raises(SerfError):
+                    await intruder.join([nodes[0].gossip], False)
+                assert "x" not in {m.name for m in nodes[0].agent._serf().members()}
+            finally:
+                await intruder.shutdown()
+
+    run(body(), 60)
