@@ -392,14 +392,14 @@ class Agent:
         """Join ``start_join`` (AgentError when none can be reached)."""
         if not self.config.start_join:
             return
-        log.info(
-            "agent: joining: %s replay: %s", self.config.start_join, self.config.replay_on_join
-        )
+        replay = self.config.replay_on_join
+        # as Go's startupJoin: these two go to the console, not the log
+        print(f"Joining cluster...(replay: {'true' if replay else 'false'})", flush=True)
         try:
-            n = await self.join(self.config.start_join, self.config.replay_on_join)
+            n = await self.join(self.config.start_join, replay)
         except (SerfError, OSError, ValueError) as exc:
             raise AgentError(f"Failed to join: {exc}") from None
-        log.info("agent: joined: %d nodes", n)
+        print(f"Join completed. Synced with {n} initial agents", flush=True)
 
     def start_retry_join(self) -> None:
         """Run ``retry_join`` in the background."""
@@ -411,14 +411,17 @@ class Agent:
         attempt = 0
         while not self.shutdown_event.is_set():
             attempt += 1
+            replay = "true" if cfg.replay_on_join else "false"
+            log.info("agent: Joining cluster...(replay: %s)", replay)
             try:
                 n = await self.join(cfg.retry_join, cfg.replay_on_join)
                 log.info("agent: Join completed. Synced with %d initial agents", n)
                 return
             except (SerfError, OSError, ValueError) as exc:
-                log.warning("agent: Join failed: %s, retrying in %ss", exc, cfg.retry_interval)
+                wait = f"{cfg.retry_interval:g}s"  # Go prints the duration: "30s"
+                log.warning("agent: Join failed: %s, retrying in %s", exc, wait)
             if cfg.retry_max_attempts > 0 and attempt >= cfg.retry_max_attempts:
-                log.error("agent: max join retry exhausted, exiting")
+                log.error("agent: maximum retry join attempts made, exiting")
                 self.exit_code = 1
                 self.shutdown_event.set()
                 return
@@ -426,7 +429,15 @@ class Agent:
 
     async def join(self, addrs: list[str], replay: bool) -> int:
         """Join through ``addrs`` (replay: deliver old user events); nodes contacted."""
-        return await self._serf().join(addrs, ignore_old=not replay)
+        # Go's agent.Join lines: "joining: [a b] replay: false", then joined or the error
+        log.info("agent: joining: [%s] replay: %s", " ".join(addrs), "true" if replay else "false")
+        try:
+            n = await self._serf().join(addrs, ignore_old=not replay)
+        except (SerfError, OSError, ValueError) as exc:
+            log.warning("agent: error joining: %s", exc)
+            raise
+        log.info("agent: joined: %d nodes", n)
+        return n
 
     def _serf(self) -> Serf:
         if self.serf is None:

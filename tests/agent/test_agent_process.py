@@ -329,4 +329,4 @@ def test_retry_join_gives_up(agents: Callable[..., AgentProc]) -> None:
     a = agents("rj0", f"-retry-join=127.0.0.1:{free_port()}", "-retry-max=2", "-retry-interval=1s")
     a.start()
     assert a.proc is not None and a.proc.wait(timeout=30) == 1
-    assert "max join retry exhausted" in a.log.read_text()
+    assert "maximum retry join attempts made, exiting" in a.log.read_text()
