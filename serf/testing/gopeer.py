@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = [
     "PYSERF_COMMAND",
@@ -35,9 +35,12 @@ __all__ = [
     "GoSerfError",
     "free_port",
     "go_available",
+    "go_build_or_skip",
+    "go_or_skip",
     "go_required",
     "go_serf_or_skip",
     "install_go_serf",
+    "skip_or_fail_without_go",
 ]
 
 GO_SERF_MODULE = "github.com/hashicorp/serf/cmd/serf"
@@ -64,16 +67,52 @@ def go_required() -> bool:
     return os.environ.get("SERF_REQUIRE_GO", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def go_serf_or_skip() -> Path:
-    """The installed Go serf binary, for a test: skipped without Go, failed with
-    ``SERF_REQUIRE_GO=1``."""
+def skip_or_fail_without_go(reason: str) -> NoReturn:
+    """Skip the current test for ``reason`` (Go missing or unusable), or fail it when
+    ``SERF_REQUIRE_GO`` is set."""
     import pytest
 
-    if not go_available():
-        if go_required():
-            pytest.fail("SERF_REQUIRE_GO=1 but go is not installed")
-        pytest.skip("go is not installed")
-    return install_go_serf()
+    if go_required():
+        pytest.fail(f"SERF_REQUIRE_GO=1 but {reason}")
+    pytest.skip(reason)
+
+
+def go_or_skip() -> str:
+    """The ``go`` binary, for a test: skipped without Go, failed with ``SERF_REQUIRE_GO=1``."""
+    go = shutil.which("go")
+    if go is None:
+        skip_or_fail_without_go("go is not installed")
+    return go
+
+
+def go_build_or_skip(package_dir: Path, output: Path, *, offline: bool = False) -> Path:
+    """``go build -o output`` in ``package_dir``; a failed build (no module proxy, say)
+    skips the test with Go's message, or fails it with ``SERF_REQUIRE_GO=1``."""
+    env = dict(os.environ)
+    if offline:
+        env.update(GOPROXY="off", GOFLAGS="")
+    proc = subprocess.run(
+        [go_or_skip(), "build", "-o", str(output), "."],
+        cwd=package_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        skip_or_fail_without_go(f"go build in {package_dir} failed: {proc.stderr.strip()[-400:]}")
+    return output
+
+
+def go_serf_or_skip() -> Path:
+    """The installed Go serf binary, for a test: skipped without Go or when it cannot be
+    installed (no module proxy), failed in both cases with ``SERF_REQUIRE_GO=1``."""
+    go_or_skip()
+    try:
+        return install_go_serf()
+    except (GoSerfError, subprocess.TimeoutExpired) as exc:
+        skip_or_fail_without_go(f"Go serf {GO_SERF_VERSION} cannot be installed: {exc}")
 
 
 def _cache_dir() -> Path:

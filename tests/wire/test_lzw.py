@@ -11,9 +11,7 @@ live, when a Go toolchain is present, to compare random inputs too.
 from __future__ import annotations
 
 import hashlib
-import os
 import random
-import shutil
 import subprocess
 import textwrap
 from collections.abc import Callable
@@ -25,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from serf._speedups import twins
+from serf.testing.gopeer import go_build_or_skip
 from serf.wire import DecodeError
 
 TWINS = twins("lzw")
@@ -448,19 +447,10 @@ GO_HELPER = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def go_lzw(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    go = shutil.which("go")
-    if go is None:
-        pytest.skip("no Go toolchain")
     work = tmp_path_factory.mktemp("golzw")
     (work / "main.go").write_text(GO_HELPER)
-    exe = work / "golzw"
-    env = {**os.environ, "GOPROXY": "off", "GOFLAGS": "", "GO111MODULE": "off"}
-    proc = subprocess.run(
-        [go, "build", "-o", str(exe), "main.go"], cwd=work, env=env, capture_output=True
-    )
-    if proc.returncode != 0:
-        pytest.skip(f"cannot build the Go helper: {proc.stderr.decode()[:200]}")
-    return exe
+    (work / "go.mod").write_text("module golzw\n\ngo 1.21\n")  # stdlib only: no proxy needed
+    return go_build_or_skip(work, work / "golzw", offline=True)
 
 
 def _ask_go(exe: Path, lines: list[str]) -> list[str]:
