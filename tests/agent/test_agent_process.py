@@ -23,6 +23,9 @@ from serf.testing.gopeer import free_port
 from serf.testing.lines import LineReader
 from serf.testing.multicast import multicast_unavailable
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
 KEY1 = base64.b64encode(b"a" * 32).decode()
 KEY2 = base64.b64encode(b"b" * 32).decode()
 SERF = [sys.executable, "-P", "-m", "serf.cli.main"]

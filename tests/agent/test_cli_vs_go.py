@@ -24,7 +24,7 @@ from serf.agent.rpc_client import QueryRecord, RPCClient, RPCConnectionError, RP
 from serf.testing.gopeer import GoSerfAgent, free_port, go_serf_or_skip
 from serf.testing.lines import LineReader
 
-pytestmark = pytest.mark.go
+pytestmark = [pytest.mark.go, pytest.mark.integration, pytest.mark.slow]
 
 HANDLER = "query:hello=echo hi-from-$SERF_SELF_NAME"
 KEY1 = base64.b64encode(bytes(range(32))).decode()

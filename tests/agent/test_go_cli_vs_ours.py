@@ -29,6 +29,9 @@ from serf.wire.rpc import RpcDecoder, encode_rpc
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: no package here
 from test_agent_process import SERF, AgentProc, serf_cli, wait_for
 
+pytestmark = [pytest.mark.go, pytest.mark.integration, pytest.mark.slow]
+
+
 KEY = base64.b64encode(b"k" * 32).decode()
 
 

@@ -93,6 +93,7 @@ def test_members_filtered_and_bad_regex() -> None:
     run(body())
 
 
+@pytest.mark.slow
 def test_event_stream_query_respond_tags_stats(tmp_path: Path) -> None:
     async def body() -> None:
         async with cluster(2) as (a, b), await a.client() as ca, await b.client() as cb:
@@ -222,6 +223,7 @@ def test_join_and_leave() -> None:
     run(body())
 
 
+@pytest.mark.slow
 def test_hostile_clients_do_not_disturb_others(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rpc_server, "WRITE_TIMEOUT", 1.0)
 

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+pytestmark = [pytest.mark.integration]
+
 
 def _serf_cmd() -> list[str]:
     exe = shutil.which("serf")

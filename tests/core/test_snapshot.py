@@ -202,6 +202,7 @@ def test_compacted_round_trip() -> None:
     st.integers(0, 2**64 - 1),
     st.integers(0, 2**64 - 1),
 )
+@pytest.mark.slow
 def test_compacted_round_trip_property(
     nodes: dict[str, str], clock: int, event: int, query: int
 ) -> None:

@@ -16,7 +16,7 @@ from serf.memberlist import CompositeDelegate, Memberlist
 from serf.memberlist.state import NodeState
 from serf.testing.gopeer import GoSerfAgent, go_serf_or_skip
 
-pytestmark = pytest.mark.go
+pytestmark = [pytest.mark.go, pytest.mark.integration, pytest.mark.slow]
 
 KEY = bytes(range(100, 132))
 EMPTY_SERF_TAGS = b"\xff\x80"  # serf's tag encoding: magic 0xff + msgpack {} (reference 3.4)

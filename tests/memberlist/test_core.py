@@ -514,6 +514,7 @@ def test_lone_suspicion_waits_for_the_maximum() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(msgs=st.lists(memberlist_messages, min_size=1, max_size=4))
+@pytest.mark.slow
 def test_any_wellformed_packet_never_raises(msgs: list[Message]) -> None:
     core = started(2)
     parts = []

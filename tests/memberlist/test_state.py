@@ -576,6 +576,7 @@ def effect_names(effect: Effect) -> list[str]:
     reclaim=st.sampled_from([0.0, 2.0]),
     leave_allowed=st.booleans(),
 )
+@pytest.mark.slow
 def test_invariants_over_random_inputs(
     steps: list[tuple[Any, ...]], reclaim: float, leave_allowed: bool
 ) -> None:

@@ -75,6 +75,7 @@ def test_eight_nodes_converge(arun_uv: Arun, poll: Poll) -> None:
     arun_uv(main(), 60)
 
 
+@pytest.mark.slow
 def test_killed_node_is_found_dead_and_leaver_left(arun_uv: Arun, poll: Poll) -> None:
     async def main() -> None:
         async with cluster(5) as nodes:

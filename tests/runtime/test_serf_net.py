@@ -98,6 +98,7 @@ def run(coro: Callable[[], Awaitable[None]], timeout: float = 60) -> None:
     asyncio.run(asyncio.wait_for(coro(), timeout))
 
 
+@pytest.mark.slow
 def test_key_rotation_across_an_encrypted_cluster_loses_nobody() -> None:
     async def main() -> None:
         nodes = await _cluster(3, keyring=Keyring([KEY_A]))
@@ -154,6 +155,7 @@ def test_wrong_key_never_joins() -> None:
     run(main)
 
 
+@pytest.mark.slow
 def test_restart_from_snapshot_rejoins_without_replaying_events(tmp_path: Path) -> None:
     async def main() -> None:
         nodes = await _cluster(2)

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import pytest
+
 from serf.config import MemberlistConfig, lan
 from serf.memberlist import io
 from serf.memberlist.state import NodeState
@@ -31,6 +33,7 @@ K1 = bytes(range(16))
 K2 = bytes(range(16, 32))
 
 
+@pytest.mark.slow
 def test_500_nodes_join_through_one_seed() -> None:
     # Bound: each joiner push/pulls with n0 at t~0, so n0 learns all 500 at once and queues
     # 500 alive broadcasts (~40 B each, ~30 per 1400 B packet); every broadcast goes out
@@ -45,6 +48,7 @@ def test_500_nodes_join_through_one_seed() -> None:
     assert not checker.violations
 
 
+@pytest.mark.slow
 def test_crashed_node_is_declared_dead_by_everyone_within_the_reference_bound() -> None:
     # N = 100 (anchors 7, worked example): the first probe of the crashed node comes after
     # ~1.58 probe periods on average (99 probers, each walking a shuffled list); the probe
@@ -67,6 +71,7 @@ def test_crashed_node_is_declared_dead_by_everyone_within_the_reference_bound() 
     assert not checker.violations
 
 
+@pytest.mark.slow
 def test_packet_loss_gives_no_false_dead_declaration() -> None:
     # 10% loss on every UDP packet, for a simulated hour among 100 nodes (~25 s of CPU).
     # Per probe, a false failure needs the direct round trip (19%) and all K = 3 indirect
@@ -97,6 +102,7 @@ def _stalled_run(seed: int, awareness_max_multiplier: int) -> int:
     return len(dead_declarations(sim, healthy))
 
 
+@pytest.mark.slow
 def test_awareness_cuts_false_dead_declarations_from_a_stalled_node() -> None:
     # Lifeguard's scenario: the stalled node's own probes fail (its acks queue), so it
     # suspects healthy nodes; a suspicion it raises alone waits the max 6 * 4 s = 24 s, so

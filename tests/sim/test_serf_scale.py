@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from serf.core import io as sio
 from serf.testing.serf_sim import SerfSimulation, serf_sim_config
 
@@ -12,6 +14,7 @@ N = 500
 BOUND = 5.0  # virtual seconds; the model says ~2 s, gossip rounds are 0.2 s
 
 
+@pytest.mark.slow
 def test_user_event_reaches_all_500_members_exactly_once() -> None:
     sim = SerfSimulation(3)
     for i in range(N):

@@ -31,7 +31,13 @@ else:
 
 
 @pytest.mark.parametrize("loop_name", sorted(LOOPS))
-@pytest.mark.parametrize("check_name", sorted(CHECKS))
+@pytest.mark.parametrize(
+    "check_name",
+    [
+        pytest.param(name, marks=pytest.mark.slow) if name == "large_stream_payload" else name
+        for name in sorted(CHECKS)
+    ],
+)
 def test_quic_conformance(check_name: str, loop_name: str) -> None:
     run_check(CHECKS[check_name], lambda: QuicFactory("127.0.0.1"), 60.0, LOOPS[loop_name])
 

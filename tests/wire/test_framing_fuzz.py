@@ -170,6 +170,7 @@ def test_split_compound_allocates_nothing_for_declared_lengths() -> None:
     assert split_compound(buf) == ([], 255)
 
 
+@pytest.mark.slow
 def test_lzw_bomb_memory_is_bounded() -> None:
     bomb = lzw.compress(bytes(5_000_000))
     tracemalloc.start()

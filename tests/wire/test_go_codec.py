@@ -374,6 +374,7 @@ def lenient_wire(draw: st.DrawFn) -> bytes:
 @needs_both
 @given(lenient_wire())
 @settings(max_examples=1500, deadline=None)
+@pytest.mark.slow
 def test_twins_decode_lenient_and_broken_input_alike(raw: bytes) -> None:
     for name in ("decode", "decode_stream", "decode_serf"):
         pure = _outcome(getattr(PURE, name), raw)
@@ -384,6 +385,7 @@ def test_twins_decode_lenient_and_broken_input_alike(raw: bytes) -> None:
 @needs_both
 @given(ws.any_message, st.data())
 @settings(max_examples=400, deadline=None)
+@pytest.mark.slow
 def test_twins_decode_mutated_messages_alike(message: m.Message, data: st.DataObject) -> None:
     encoded = bytearray(PURE.encode(message))
     for _ in range(data.draw(st.integers(1, 3))):

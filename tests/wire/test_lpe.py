@@ -657,6 +657,7 @@ def _check_same(raw: bytes) -> None:
 @needs_both
 @settings(max_examples=1500)
 @given(raw=mutated())
+@pytest.mark.slow
 def test_twins_agree_on_mutated_input(raw: bytes) -> None:
     _check_same(raw)
 

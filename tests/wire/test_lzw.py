@@ -166,6 +166,7 @@ def test_round_trip_repetitive(lzw: ModuleType, chunks: list[bytes]) -> None:
     st.sampled_from(["random", "words", "runs"]),
     st.booleans(),
 )
+@pytest.mark.slow
 def test_round_trip_large_forces_resets(
     lzw: ModuleType, seed: int, n: int, kind: str, leading_clear: bool
 ) -> None:
@@ -265,6 +266,7 @@ def test_fuzz_random_bytes(lzw: ModuleType, data: bytes) -> None:
     st.binary(min_size=1, max_size=400),
     st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1, max_size=8),
 )
+@pytest.mark.slow
 def test_fuzz_mutated_streams(lzw: ModuleType, data: bytes, edits: list[tuple[int, int]]) -> None:
     stream = bytearray(lzw.compress(data))
     for pos, value in edits:
@@ -341,6 +343,7 @@ def test_differential_decompress_random(data: bytes, max_size: int) -> None:
     st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), max_size=8),
     _limits,
 )
+@pytest.mark.slow
 def test_differential_decompress_mutated(
     data: bytes, leading_clear: bool, edits: list[tuple[int, int]], max_size: int
 ) -> None:
