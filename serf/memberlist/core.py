@@ -259,6 +259,9 @@ class MemberlistCore:
             alive_filter=alive_filter,
         )
         self.awareness = _speedups.suspicion.Awareness(config.awareness_max_multiplier)
+        #: Lifeguard's Buddy System (a probe of a suspect carries the suspicion, so it can
+        #: refute at once). Always on in Go; switched off only to measure what it brings.
+        self.buddy_system = True
         self.queue = _speedups.broadcast.TransmitLimitedQueue(
             config.retransmit_mult, self.state.num_nodes
         )
@@ -788,7 +791,7 @@ class MemberlistCore:
         self._probe = probe
         dest = self._addr_of(node)
         ping = self._ping(seq, node.name)
-        if node.state is NodeState.ALIVE:
+        if node.state is NodeState.ALIVE or not self.buddy_system:
             self._send_msg(dest, ping, node)
         else:
             # the buddy system: tell a suspect at once so it can refute (sent as-is)
