@@ -3,8 +3,9 @@ missing.
 
 ``pip install pyserf`` is the library and the agent over UDP + TCP. ``pyserf[quic]`` adds
 the QUIC transport (aioquic), ``pyserf[mdns]`` the agent's mDNS discovery (zeroconf),
-``pyserf[uvloop]`` the faster event loop the agent and CLI use when it is installed, and
-``pyserf[all]`` all three.
+``pyserf[uvloop]`` the faster event loop the agent and CLI use when it is installed,
+``pyserf[http]`` the agent's HTTP API and status page (aiohttp), and ``pyserf[all]`` all of
+them.
 """
 
 from __future__ import annotations

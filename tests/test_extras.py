@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # a fresh interpreter in which the optional packages cannot be imported
 _WITHOUT_EXTRAS = """
 import sys
-for name in ("aioquic", "zeroconf", "uvloop"):
+for name in ("aioquic", "zeroconf", "uvloop", "aiohttp"):
     sys.modules[name] = None  # import raises ImportError
 """
 
@@ -83,7 +83,8 @@ def test_the_extras_are_declared_and_the_test_extras_bring_them_all() -> None:
     assert names(extras["quic"]) == {"aioquic"}
     assert names(extras["mdns"]) == {"zeroconf"}
     assert names(extras["uvloop"]) == {"uvloop"}
-    optional = {"aioquic", "zeroconf", "uvloop"}
+    assert names(extras["http"]) == {"aiohttp"}
+    optional = {"aioquic", "zeroconf", "uvloop", "aiohttp"}
     assert names(extras["all"]) == optional
     assert not optional & names(project["dependencies"])
     assert optional <= names(extras["test"]) and optional <= names(extras["dev"])

@@ -132,7 +132,7 @@ class AgentConfig:
     tls_key_file: str = ""
     #: Prometheus exposition address (host:port; empty: off); needs pyserf[prometheus]
     prometheus_addr: str = ""
-    #: status page and JSON API address (host:port; empty: off)
+    #: status page and JSON API address (host:port; empty: off); needs pyserf[http]
     http_addr: str = ""
     #: non-fatal notes from validation (e.g. an interval raised to its minimum)
     warnings: list[str] = field(default_factory=list)
@@ -310,8 +310,6 @@ _AGENT_FLAG_HELP = {
     "default 0.0.0.0:7946; [::1] for IPv6).",
     "broadcast-timeout": "How long to wait for a broadcast to go out (Go\nduration).",
     "codec": "Message body codec: go (Go serf's, the default) or lpe.",
-    "http-addr": "Serve the status page (/ui) and JSON (/v1/members, /v1/stats,\n"
-    "/metrics) on this address (e.g. 127.0.0.1:7380; off by default).",
     "prometheus-addr": "Serve Prometheus metrics on this address (host:port;\n"
     "needs pip install 'pyserf[prometheus]').",
     "config-dir": "Read every *.json file in this directory, in order\n(repeatable).",
@@ -320,6 +318,9 @@ _AGENT_FLAG_HELP = {
     "discover": "Cluster name to find peers by over mDNS.",
     "encrypt": "Base64 key to encrypt gossip with (16, 24 or 32 bytes).",
     "event-handler": "[type[:name]=]script to run on events (repeatable).",
+    "http-addr": "Serve the status page (/ui) and JSON (/v1/members, /v1/stats,\n"
+    "/metrics) on this address (e.g. 127.0.0.1:7380; off by default;\n"
+    "no host: loopback); needs pip install 'pyserf[http]'.",
     "iface": "Network interface to bind to (instead of -bind's host).",
     "join": "Address of an agent to join at start (repeatable).",
     "keyring-file": "Keyring file: loaded at start, kept up to date.",
@@ -508,6 +509,13 @@ def validate(cfg: AgentConfig) -> AgentConfig:
         raise ConfigError("-tls-ca-file, -tls-cert-file and -tls-key-file go together")
     if any(tls_files) and cfg.transport == "net":
         raise ConfigError("TLS files given but transport is net: use -transport=tls or quic")
+    if cfg.http_addr:
+        from serf.agent.http_api import http_address
+
+        try:
+            http_address(cfg.http_addr)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     if not 2 <= cfg.protocol <= 5:
         raise ConfigError(f"'protocol' must be between 2 and 5, got {cfg.protocol}")
     try:

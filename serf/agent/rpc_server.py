@@ -45,8 +45,9 @@ if TYPE_CHECKING:
     from serf.agent.agent import Agent
     from serf.agent.handlers import EventFilter
     from serf.runtime.serf import Event
+    from serf.wire.messages import Coordinate
 
-__all__ = ["RpcServer", "member_to_wire", "IPC_VERSION"]
+__all__ = ["RpcServer", "member_to_wire", "coordinate_to_wire", "IPC_VERSION"]
 
 log = logging.getLogger("serf.agent.ipc")
 agent_log = logging.getLogger("serf.agent")
@@ -171,6 +172,16 @@ def member_to_wire(m: sio.SerfMember) -> dict[str, Any]:
         "DelegateMin": m.delegate_min,
         "DelegateMax": m.delegate_max,
         "DelegateCur": m.delegate_cur,
+    }
+
+
+def coordinate_to_wire(coord: Coordinate) -> dict[str, Any]:
+    """The RPC form of a network coordinate (Go's ``coordinate.Coordinate``)."""
+    return {
+        "Adjustment": float(coord.adjustment),
+        "Error": float(coord.error),
+        "Height": float(coord.height),
+        "Vec": [float(x) for x in coord.vec or []],
     }
 
 
@@ -709,15 +720,7 @@ async def _get_coordinate(c: _Conn, seq: int, body: dict[str, Any]) -> None:
             "Ok": False,
         }
     else:
-        out = {
-            "Coord": {
-                "Adjustment": float(coord.adjustment),
-                "Error": float(coord.error),
-                "Height": float(coord.height),
-                "Vec": [float(x) for x in coord.vec or []],
-            },
-            "Ok": True,
-        }
+        out = {"Coord": coordinate_to_wire(coord), "Ok": True}
     await c.send(seq, body=out, has_body=True)
 
 

@@ -3,9 +3,10 @@
 How this works: :func:`main` parses the flags and config files (one-line error and exit 1 on
 a problem), sets up logging through a :class:`~serf.agent.agent.LogBroker` (stderr at the
 configured level, every level buffered for ``monitor``), then runs :func:`run` on a fresh
-event loop. :func:`run` starts the agent, the RPC server and ``start_join`` (exit 1 when no
-address works), prints Go's startup banner, starts ``retry_join`` and waits for a signal or
-for the agent to end (``leave`` over RPC: exit 0; ``retry_join`` exhausted: exit 1).
+event loop. :func:`run` starts the agent, the RPC server, the HTTP API and status page
+(``-http-addr``, when set) and ``start_join`` (exit 1 when no address works), prints Go's
+startup banner, starts ``retry_join`` and waits for a signal or for the agent to end
+(``leave`` over RPC: exit 0; ``retry_join`` exhausted: exit 1).
 
 Signals as Go's agent: SIGINT leaves gracefully unless ``skip_leave_on_interrupt``; SIGTERM
 leaves only with ``leave_on_terminate`` (otherwise exit 1 at once); the graceful leave has
@@ -23,11 +24,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from serf._extras import MissingExtraError
 from serf.agent.agent import Agent, AgentError, LogBroker, python_level
 from serf.agent.config import AgentConfig, ConfigError, load_config
+from serf.agent.http_api import HttpApi
 from serf.agent.rpc_server import RpcServer
 from serf.cli.flags import FlagError, HelpRequested
-from serf.runtime.advertise import parse_host_port
 
 __all__ = ["main", "run", "GRACEFUL_TIMEOUT"]
 
@@ -37,7 +39,7 @@ log = logging.getLogger("serf.agent")
 GRACEFUL_TIMEOUT = 3.0
 
 
-def _banner(agent: Agent, rpc_addr: str) -> str:
+def _banner(agent: Agent, rpc_addr: str, http_addr: str = "") -> str:
     cfg = agent.config
     serf = agent._serf()
     local = serf.local_member
@@ -49,6 +51,7 @@ def _banner(agent: Agent, rpc_addr: str) -> str:
         rows.append(("Advertise addr", f"'{local.address}'"))
     rows += [
         ("RPC addr", f"'{rpc_addr}'"),
+        *([("HTTP addr", f"'{http_addr}'")] if http_addr else []),
         ("Encrypted", "true" if agent.keyring is not None else "false"),
         ("Snapshot", "true" if cfg.snapshot_path else "false"),
         ("Profile", cfg.profile),
@@ -102,20 +105,16 @@ async def run(cfg: AgentConfig, args: Sequence[str], broker: LogBroker) -> int:
         print(f"Error starting RPC listener: {exc}", file=sys.stderr)
         await agent.shutdown()
         return 1
-    status = None
+    http: HttpApi | None = None
     if cfg.http_addr:
-        from serf.agent.http import StatusServer
-
+        http = HttpApi(agent, cfg.http_addr, cfg.rpc_auth)
         try:
-            status = StatusServer(agent, parse_host_port(cfg.http_addr, "HTTP address", 7380),
-                                  cfg.rpc_auth)  # fmt: skip
-            http_bound = await status.start()
-        except (OSError, ValueError) as exc:
+            await http.start()
+        except (MissingExtraError, OSError, ValueError) as exc:
             print(f"Error starting HTTP listener: {exc}", file=sys.stderr)
             await rpc.stop()
             await agent.shutdown()
             return 1
-        print(f"==> Status page: http://{http_bound}/ui", flush=True)
     discovery = None
     try:
         await agent.start_join()
@@ -131,12 +130,13 @@ async def run(cfg: AgentConfig, args: Sequence[str], broker: LogBroker) -> int:
                 raise AgentError(f"Error starting mDNS listener: {exc}") from None
     except AgentError as exc:
         print(str(exc), file=sys.stderr)
-        if status is not None:
-            await status.stop()
+        if http is not None:
+            await http.stop()
         await rpc.stop()
         await agent.shutdown()
         return 1
-    print(_banner(agent, str(bound)), flush=True)
+    http_bound = str(http.bound) if http is not None else ""
+    print(_banner(agent, str(bound), http_bound), flush=True)
     broker.open_gate()
     agent.start_retry_join()
 
@@ -151,8 +151,8 @@ async def run(cfg: AgentConfig, args: Sequence[str], broker: LogBroker) -> int:
             loop.remove_signal_handler(sig)
         if discovery is not None:
             await discovery.stop()
-        if status is not None:
-            await status.stop()
+        if http is not None:
+            await http.stop()
         await rpc.stop()
         await agent.shutdown()
     return code
