@@ -167,10 +167,10 @@ class HttpApi:
         app.router.add_get("/v1/events", self._events)
         app.router.add_get("/v1/metrics", self._metrics_json)
         app.router.add_get("/metrics", self._prometheus)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, addr.host, addr.port, shutdown_timeout=1.0)
+            site = web.TCPSite(runner, addr.host, addr.port)
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -297,24 +297,23 @@ class HttpApi:
         events = [e for e in self.events if e["Index"] > after]
         return self._json({"Index": self._index, "Events": events})
 
-    def _sinks(self) -> Any:
-        return getattr(self.agent, "sinks", None)
-
     async def _metrics_json(self, request: web.Request) -> web.Response:
-        inmem = getattr(self._sinks(), "inmem", None)
-        if inmem is None:
+        sinks = self.agent.sinks
+        if sinks is None:
             return self._json({"error": "this agent keeps no in-memory metrics"}, status=404)
-        return self._json({"Metrics": inmem.snapshot()})
+        return self._json({"Metrics": sinks.inmem.snapshot()})
 
     async def _prometheus(self, request: web.Request) -> web.Response:
         from aiohttp import web
 
-        prometheus = getattr(self._sinks(), "prometheus", None)
+        sinks = self.agent.sinks
+        prometheus = sinks.prometheus if sinks is not None else None
         if prometheus is None:
             return web.Response(
                 text=(
-                    "Prometheus metrics are off: start the agent with -prometheus-addr "
-                    "(needs pip install 'pyserf[prometheus]')\n"
+                    "Prometheus metrics are off: install prometheus-client "
+                    "(pip install 'pyserf[prometheus]') or start the agent with "
+                    "-prometheus-addr\n"
                 ),
                 status=404,
             )

@@ -24,6 +24,8 @@ import pytest
 from serf._extras import MissingExtraError
 from serf.agent.config import ConfigError, load_config
 from serf.agent.http_api import HttpApi, http_address
+from serf.testing.agents import cluster as agents_cluster
+from serf.testing.agents import run as agents_run
 from serf.testing.browser import HeadlessChromium, chromium_path, png_colours, png_pixels
 from serf.testing.gopeer import free_port
 
@@ -180,6 +182,31 @@ def test_a_bad_http_addr_is_a_config_error_naming_it() -> None:
     assert load_config([]).http_addr == ""
 
 
+def test_without_prometheus_metrics_is_404_saying_how(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # not installed
+
+    async def scenario() -> tuple[int, str]:
+        import aiohttp
+
+        async with agents_cluster(1, http_addr="127.0.0.1:0") as nodes:
+            assert nodes[0].agent.sinks is not None
+            assert nodes[0].agent.sinks.prometheus is None
+            api = HttpApi(nodes[0].agent, "127.0.0.1:0")
+            bound = await api.start()
+            try:
+                async with (
+                    aiohttp.ClientSession() as session,
+                    session.get(f"http://{bound}/metrics") as resp,
+                ):
+                    return resp.status, await resp.text()
+            finally:
+                await api.stop()
+
+    status, text = agents_run(scenario(), timeout=60)
+    assert status == 404
+    assert "pyserf[prometheus]" in text and "-prometheus-addr" in text
+
+
 def test_without_aiohttp_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "aiohttp", None)  # import raises ImportError
     api = HttpApi(None, "127.0.0.1:0")  # type: ignore[arg-type]  # fails before using it
@@ -295,11 +322,12 @@ def test_the_auth_key_is_required_when_the_agent_has_one(
 @pytest.mark.integration
 def test_metrics_and_the_page_are_served(pair: tuple[HttpAgent, HttpAgent]) -> None:
     opened, _ = pair
-    status, _, body = http_get(f"{opened.url}/metrics")
-    if status == 404:  # no Prometheus registry in this agent: say how to get one
-        assert b"-prometheus-addr" in body and b"pyserf[prometheus]" in body
-    else:
-        assert status == 200 and b"# TYPE " in body
+    # prometheus-client is installed ([test]): the page's agent records into a registry
+    status, headers, body = http_get(f"{opened.url}/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    assert b"# TYPE serf_agent_" in body
+    inmem = opened.get_json("/v1/metrics")["Metrics"]
+    assert any(name.startswith("serf-agent.") for name in inmem)
     status, headers, page = http_get(f"{opened.url}/ui")
     assert status == 200 and b"<svg" in page and b"/v1/members" in page
     # self-contained: nothing loaded from elsewhere, and the policy forbids it
