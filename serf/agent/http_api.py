@@ -17,8 +17,9 @@ How this works. :class:`HttpApi` runs an aiohttp server (the optional extra
 
 When the agent has an RPC auth key, every ``/v1`` path and ``/metrics`` need it: as
 ``Authorization: Bearer <key>``, as ``X-Serf-Auth-Key: <key>`` (or ``X-Serf-Auth``) or as
-the password of HTTP Basic authentication; without it they answer 401 saying so. ``/ui`` itself holds no data and
-is served to anyone; the page asks for the key when the API answers 401.
+the password of HTTP Basic authentication; without it they answer 401 saying so. ``/ui``
+itself holds no data and is served to anyone; the page asks for the key when the API
+answers 401.
 
 An address without a host (``:7380``, ``7380``) binds loopback, never every interface.
 """
