@@ -303,7 +303,7 @@ class RPCClient:
         except (OSError, DecodeError) as exc:
             self._shutdown(f"connection error: {exc}")
         finally:
-            self._shutdown("connection closed by the agent")
+            self._shutdown("client closed")  # Go's RPC client's words (clientClosed)
 
     def _dispatch(self, obj: Any) -> None:
         if self._expect_body is not None:

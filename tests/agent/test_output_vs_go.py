@@ -12,8 +12,10 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -246,3 +248,23 @@ def test_version_in_go_form(cluster: Cluster) -> None:
     assert form.match(go_lines[0]) and form.match(our_lines[0]), (go_lines, our_lines)
     assert our_lines[1:] == go_lines[1:]
     assert "pyserf" in our_lines[0]
+
+
+def test_agent_that_hangs_up_as_go(cluster: Cluster) -> None:
+    """A listener that accepts and closes at once: both CLIs say the same."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+
+        def hang_up() -> None:
+            for _ in range(2):
+                conn, _ = listener.accept()
+                conn.close()
+
+        thread = threading.Thread(target=hang_up, daemon=True)
+        thread.start()
+        args = ("members", f"-rpc-addr=127.0.0.1:{port}")
+        go, ours = run(cluster.go_cli, *args), run(cluster.our_cli, *args)
+        thread.join(timeout=10)
+    assert (ours.returncode, ours.stdout, ours.stderr) == (go.returncode, go.stdout, go.stderr)
