@@ -103,9 +103,15 @@ class AgentProc:
         return self.proc.wait(timeout=15)
 
     def stop(self) -> None:
+        """SIGTERM (no leave, as a kill: leave_on_terminate is off by default, but the agent
+        exits through its own path, so a coverage run keeps its data); SIGKILL after 10 s."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
 
 
 @pytest.fixture
