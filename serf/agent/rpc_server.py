@@ -52,6 +52,9 @@ __all__ = ["RpcServer", "member_to_wire", "coordinate_to_wire", "IPC_VERSION"]
 log = logging.getLogger("serf.agent.ipc")
 agent_log = logging.getLogger("serf.agent")
 
+_IPC_ACCEPT = ("agent", "ipc", "accept")
+_IPC_COMMAND = ("agent", "ipc", "command")
+
 IPC_VERSION = 1
 #: per-subscription record buffer (Go: 512)
 STREAM_BUFFER = 512
@@ -390,6 +393,7 @@ class _Conn:
 
     async def handle(self, command: str, seq: int) -> None:
         """One request (Go's ``handleRequest``)."""
+        self.server.count(_IPC_COMMAND)
         if command != "handshake" and self.version == 0:
             await self.send(seq, HANDSHAKE_REQUIRED)
             raise _Close(HANDSHAKE_REQUIRED)
@@ -783,10 +787,17 @@ class RpcServer:
             if level >= sub.level:
                 sub.push({"Log": line})
 
+    def count(self, key: tuple[str, ...]) -> None:
+        """Go's agent counters (``agent.ipc.accept``, ``agent.ipc.command``)."""
+        sinks = getattr(self.agent, "sinks", None)
+        if sinks is not None:
+            sinks.metrics.incr_counter(key)
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = _Conn(self, reader, writer)
         self.conns.add(conn)
         log.info("agent.ipc: Accepted client: %s", conn.peer)
+        self.count(_IPC_ACCEPT)
         try:
             await conn.run()
         finally:

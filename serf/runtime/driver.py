@@ -72,6 +72,8 @@ from serf.wire.messages import ErrResp
 __all__ = ["CoreLike", "DriverStats", "EventSubscription", "MemberEvent", "MemberlistDriver"]
 
 log = logging.getLogger(__name__)
+# a library stays silent unless the application configures logging (no lastResort output)
+logging.getLogger("serf").addHandler(logging.NullHandler())
 #: Go's memberlist lines about inbound streams come from here (the core never sees them)
 ml_log = logging.getLogger(MEMBERLIST_LOGGER)
 

@@ -45,6 +45,10 @@ def test_statsd_gets_go_names_and_inmem_keeps_them() -> None:
                 inmem = a.agent.sinks.inmem
                 await until(lambda: inmem.value("serf-agent.serf.events.deploy") == 1.0)
                 assert inmem.value("serf-agent.memberlist.udp.sent") > 0
+                async with await a.client() as client:
+                    await client.members()
+                assert inmem.value("serf-agent.agent.ipc.accept") == 1.0
+                assert inmem.value("serf-agent.agent.ipc.command") >= 2.0  # handshake, members
         finally:
             rx.close()
         return lines

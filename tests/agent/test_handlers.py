@@ -251,3 +251,20 @@ async def test_submit_does_not_block_and_runs_in_order(tmp_path: Path) -> None:
     await asyncio.wait_for(runner.drain(), 10)
     assert log.read_text().split() == ["a", "b", "c"]
     await runner.aclose()
+
+
+@run_async
+async def test_handler_log_lines_are_gos(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="serf.agent")
+    runner = EventHandlerRunner(
+        parse_handlers(["user:deploy=echo oops >&2; exit 3"]), self_name="me"
+    )
+    [result] = await runner.handle(UserEventInfo(1, "deploy", b""))
+    assert result.exit_code == 3
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records]
+    # Go: the output (stdout and stderr) at DEBUG, then the failure at ERR
+    assert (logging.DEBUG, "agent: Event 'user' script output: oops\n") in lines
+    assert (
+        logging.ERROR,
+        "agent: Error invoking script 'echo oops >&2; exit 3': exit status 3",
+    ) in lines

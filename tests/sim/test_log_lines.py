@@ -207,3 +207,16 @@ def test_metrics_are_counted_with_go_names() -> None:
         assert key in keys, key
     assert sim.metric_counts[("memberlist", "udp", "sent")] > 0
     assert sum(v for (logger, _), v in sim.log_counts.items() if logger == SERF_LOGGER) > 0
+
+
+def test_queue_depth_warnings_and_samples() -> None:
+    sim, rec = cluster(2, queue_depth_warning=2, queue_check_interval=0.05)
+    sim.partition(["n0"], ["n1"])  # nothing drains the event queue's retransmits quickly
+    for i in range(20):
+        sim.user_event("n0", f"e{i}", b"")
+    sim.run_for(0.2)
+    assert any(t.startswith("serf: Event queue depth: ") for t in rec.texts("n0", WARN)), rec.texts(
+        "n0", WARN
+    )
+    depths = [s.value for s in rec.samples["n0"] if s.key == ("serf", "queue", "Event")]
+    assert depths and max(depths) >= 2

@@ -1,0 +1,70 @@
+"""serf.telemetry: sans-IO like the cores that import it, Go's formatting helpers, and the
+driver's routing of LogLine effects to named stdlib loggers (silent unless configured)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+
+import pytest
+
+from serf.telemetry import go_bytes, go_ip, go_quote, memberlist_line, serf_line
+from serf.testing.sansio import FORBIDDEN, probe_imports
+
+
+def test_telemetry_is_sans_io() -> None:
+    added, bad = probe_imports("serf.telemetry", preload=("dataclasses",))
+    assert "serf.telemetry" in added
+    assert not [m for m in added if m.split(".")[0] in FORBIDDEN], added
+    assert bad == []
+
+
+def test_go_formatting() -> None:
+    assert go_ip(bytes([10, 0, 0, 1])) == "10.0.0.1"
+    assert go_ip(b"") == "<nil>"
+    assert go_bytes(b"\x01\x02") == "[1 2]"
+    assert go_quote(b'a"b\n') == '"a\\"b\\n"'
+    assert memberlist_line(20, "x").text == "memberlist: x"
+    assert serf_line(30, "y").logger == "serf.core"
+
+
+def test_library_nodes_log_to_named_loggers_and_never_print(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from serf.config import SerfConfig, loopback
+    from serf.runtime.serf import Serf
+
+    caplog.set_level(logging.DEBUG, logger="serf")
+
+    async def main() -> None:
+        a = await Serf.create(SerfConfig("a", memberlist=loopback("a")))
+        b = await Serf.create(SerfConfig("b", memberlist=loopback("b")))
+        try:
+            await b.join([a.local_member.address])
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 10
+            while not any("EventMemberJoin: b" in r.message for r in caplog.records):
+                assert loop.time() < end, "no join line"
+                await asyncio.sleep(0.05)
+        finally:
+            await b.shutdown()
+            await a.shutdown()
+
+    asyncio.run(main())
+    names = {r.name for r in caplog.records}
+    assert {"serf.core", "serf.memberlist"} <= names
+    join = [r for r in caplog.records if r.message.startswith("serf: EventMemberJoin: b ")]
+    assert join and join[0].levelno == logging.INFO and join[0].name == "serf.core"
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+
+
+def test_unconfigured_logging_stays_silent() -> None:
+    code = (
+        "import logging, serf.runtime.driver; "
+        "logging.getLogger('serf.core').warning('serf: minority in name conflict resolution')"
+    )
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stderr == "" and out.stdout == ""
