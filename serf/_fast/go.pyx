@@ -53,14 +53,15 @@ from serf.wire.go import (
 
 __all__ = list(_pure.__all__)
 
-cdef extern from "slots.h":
-    object lpe_alloc(object cls)
-    void lpe_set_slot(object obj, Py_ssize_t off, object v)
-    PyObject *lpe_get_slot(object obj, Py_ssize_t off)
-    Py_ssize_t lpe_slot_offset(object descr)
-    bint lpe_is_compact_ascii(object s)
-    const char *lpe_ascii_data(object s)
-    Py_ssize_t lpe_ascii_len(object s)
+from serf._fast.slots cimport (
+    lpe_alloc,
+    lpe_ascii_data,
+    lpe_ascii_len,
+    lpe_get_slot,
+    lpe_is_compact_ascii,
+    lpe_set_slot,
+    lpe_slot_offset,
+)
 
 cdef enum:
     K_STR = 1
@@ -743,6 +744,25 @@ cdef object _decode_push_pull(const unsigned char *p, Py_ssize_t n):
 _PureGoCodec = _pure.GoCodec
 
 
+cdef object _fast_decode(object buffer, bint serf):
+    """The compiled decode of a memberlist (or serf) message, or _FALLBACK."""
+    cdef const unsigned char *p
+    cdef Py_ssize_t n
+    cdef PyObject *s
+    if type(buffer) is not bytes:
+        return _FALLBACK
+    n = PyBytes_GET_SIZE(buffer)
+    if n == 0:
+        return _FALLBACK
+    p = <const unsigned char *>PyBytes_AS_STRING(buffer)
+    s = _SERF_TABLE[p[0]] if serf else _ML_TABLE[p[0]]
+    if s != NULL:
+        return _decode_message(p, n, <_CSchema>s)
+    if p[0] == 6 and not serf:
+        return _decode_push_pull(p, n)
+    return _FALLBACK
+
+
 class GoCodec(_pure.GoCodec):
     """Go serf's gossip msgpack dialect, hot paths compiled; see :mod:`serf.wire.go`."""
 
@@ -760,56 +780,15 @@ class GoCodec(_pure.GoCodec):
 
     def decode(self, buffer):
         """A memberlist message; type 8 is the packet form (payload follows the type byte)."""
-        cdef const unsigned char *p
-        cdef Py_ssize_t n
-        cdef PyObject *s
-        if type(buffer) is bytes:
-            n = PyBytes_GET_SIZE(buffer)
-            if n:
-                p = <const unsigned char *>PyBytes_AS_STRING(buffer)
-                s = _ML_TABLE[p[0]]
-                if s != NULL:
-                    result = _decode_message(p, n, <_CSchema>s)
-                    if result is not _FALLBACK:
-                        return result
-                elif p[0] == 6:
-                    result = _decode_push_pull(p, n)
-                    if result is not _FALLBACK:
-                        return result
-        return _PureGoCodec.decode(self, buffer)
+        result = _fast_decode(buffer, False)
+        return _PureGoCodec.decode(self, buffer) if result is _FALLBACK else result
 
     def decode_stream(self, buffer):
         """A memberlist message as read from a stream (type 8 carries a userMsgHeader)."""
-        cdef const unsigned char *p
-        cdef Py_ssize_t n
-        cdef PyObject *s
-        if type(buffer) is bytes:
-            n = PyBytes_GET_SIZE(buffer)
-            if n:
-                p = <const unsigned char *>PyBytes_AS_STRING(buffer)
-                s = _ML_TABLE[p[0]]
-                if s != NULL:
-                    result = _decode_message(p, n, <_CSchema>s)
-                    if result is not _FALLBACK:
-                        return result
-                elif p[0] == 6:
-                    result = _decode_push_pull(p, n)
-                    if result is not _FALLBACK:
-                        return result
-        return _PureGoCodec.decode_stream(self, buffer)
+        result = _fast_decode(buffer, False)
+        return _PureGoCodec.decode_stream(self, buffer) if result is _FALLBACK else result
 
     def decode_serf(self, buffer):
         """A serf message from a user-message payload ``[serf type][msgpack body]``."""
-        cdef const unsigned char *p
-        cdef Py_ssize_t n
-        cdef PyObject *s
-        if type(buffer) is bytes:
-            n = PyBytes_GET_SIZE(buffer)
-            if n:
-                p = <const unsigned char *>PyBytes_AS_STRING(buffer)
-                s = _SERF_TABLE[p[0]]
-                if s != NULL:
-                    result = _decode_message(p, n, <_CSchema>s)
-                    if result is not _FALLBACK:
-                        return result
-        return _PureGoCodec.decode_serf(self, buffer)
+        result = _fast_decode(buffer, True)
+        return _PureGoCodec.decode_serf(self, buffer) if result is _FALLBACK else result

@@ -66,14 +66,15 @@ from serf.wire.lpe import (
 
 __all__ = list(_pure.__all__)
 
-cdef extern from "slots.h":
-    object lpe_alloc(object cls)
-    void lpe_set_slot(object obj, Py_ssize_t off, object v)
-    PyObject *lpe_get_slot(object obj, Py_ssize_t off)
-    Py_ssize_t lpe_slot_offset(object descr)
-    bint lpe_is_compact_ascii(object s)
-    const char *lpe_ascii_data(object s)
-    Py_ssize_t lpe_ascii_len(object s)
+from serf._fast.slots cimport (
+    lpe_alloc,
+    lpe_ascii_data,
+    lpe_ascii_len,
+    lpe_get_slot,
+    lpe_is_compact_ascii,
+    lpe_set_slot,
+    lpe_slot_offset,
+)
 
 # Field kinds: the same numbers as in the pure twin (checked at import).
 cdef enum:
