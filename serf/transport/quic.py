@@ -15,8 +15,11 @@ aioquic ``QuicConnectionProtocol`` subclass (`_Connection`) that shares the sock
   unanswered is replaced by a fresh dial; a 1-RTT packet for a connection we do not know
   (we are the restarted one) makes us dial its sender (at most every 2 s per sender); and
   once an accepted connection completes its handshake we send over it, not over an older
-  one to that address. aioquic's own per-connection log lines go to
-  ``serf.transport.quic.aioquic`` at DEBUG; ``quic_warnings`` counts its WARNINGs.
+  one to that address. When a connection is replaced so, the packets sent on the old one
+  since its peer was last heard from (at most 64, the last 5 s) are sent again on the new
+  one: if the peer restarted they were lost (duplicates are harmless to serf). aioquic's
+  own per-connection log lines go to ``serf.transport.quic.aioquic`` at DEBUG;
+  ``quic_warnings`` counts its WARNINGs.
 * Packets: a packet of at most ``DATAGRAM_PAYLOAD_LIMIT`` bytes (it must fit one QUIC packet
   of aioquic's 1200-byte datagram size) goes as a QUIC DATAGRAM frame (RFC 9221):
   unreliable, unordered, one UDP datagram, no retransmission, like UDP. A bigger packet (up
@@ -56,6 +59,7 @@ stream is below a high-water mark, so senders do not run ahead without bound.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import datetime
@@ -134,6 +138,7 @@ _REFUSED_CODE = 0x2  # CONNECTION_REFUSED: the peer's certificate failed our che
 #: it) and is replaced by a fresh dial (about 0.2 s on loopback, seconds over a WAN).
 _DEAD_AFTER_PROBES = 3
 _STRAY_REDIAL_INTERVAL = 2.0
+_REPLAY_WINDOW = 5.0
 
 
 def self_signed_certificate(
@@ -337,6 +342,8 @@ class _Connection(QuicConnectionProtocol):
         self._progress = asyncio.Event()
         self._deadline: asyncio.TimerHandle | None = None
         self.refused = False  # the peer failed authentication: deliver nothing of it
+        #: packets sent since the peer was last heard from (bounded)
+        self.unheard: collections.deque[tuple[float, bytes]] = collections.deque(maxlen=64)
 
     # -- sending -------------------------------------------------------------------------
 
@@ -389,7 +396,11 @@ class _Connection(QuicConnectionProtocol):
         return ((stream_id & 1) == 0) != self.is_client
 
     def send_packet(self, data: bytes) -> None:
-        self.last_used = self._loop.time()
+        self.last_used = now = self._loop.time()
+        if self.handshook:
+            # kept until the peer is heard from again: replayed if it turns out to have
+            # restarted (see QuicTransport._accepted_ready)
+            self.unheard.append((now, data))
         if len(data) <= DATAGRAM_PAYLOAD_LIMIT:
             self._quic.send_datagram_frame(data)
         else:
@@ -411,6 +422,7 @@ class _Connection(QuicConnectionProtocol):
     # -- receiving -----------------------------------------------------------------------
 
     def datagram_received(self, data: bytes | str, addr: Any) -> None:
+        self.unheard.clear()
         super().datagram_received(data, addr)
         if not self.closing and internals.is_closed(self._quic):
             # The peer closed the connection: aioquic reports it only after draining
@@ -824,6 +836,7 @@ class QuicTransport(TransportBase):
 
     def _connection_for(self, peer: Address) -> _Connection:
         conn = self._by_peer.get(peer)
+        stale: _Connection | None = None
         if conn is not None and not conn.closing and not internals.close_pending(conn._quic):
             if not conn.handshook or internals.unanswered_probes(conn._quic) < _DEAD_AFTER_PROBES:
                 return conn
@@ -831,6 +844,7 @@ class QuicTransport(TransportBase):
             log.debug("quic peer %s stopped answering; dialing a new connection", peer)
             conn.abort()
             self._forget_peer(conn)
+            stale = conn
         assert self._client_config is not None and self._loop is not None
         config = self._client_config
         if config.verify_mode != ssl.CERT_NONE:
@@ -842,7 +856,20 @@ class QuicTransport(TransportBase):
         conn._deadline = self._loop.call_later(
             self._handshake_timeout, self._handshake_expired, conn
         )
+        if stale is not None:
+            self._replay(stale, conn)
         return conn
+
+    def _replay(self, old: _Connection, new: _Connection) -> None:
+        """Send again over ``new`` what went out on ``old`` in the last `_REPLAY_WINDOW`
+        seconds since its peer was last heard from: if the peer restarted, those were lost
+        (a duplicate is harmless to gossip, pings and queries)."""
+        assert self._loop is not None
+        since = self._loop.time() - _REPLAY_WINDOW
+        pending = [data for sent_at, data in old.unheard if sent_at >= since]
+        old.unheard.clear()
+        for data in pending:
+            new.send_packet(data)
 
     def _handshake_expired(self, conn: _Connection) -> None:
         conn._deadline = None
@@ -901,8 +928,11 @@ class QuicTransport(TransportBase):
         on it now, so send over it, whatever older connection to that address we cached
         (after a peer restarts, the old one leads nowhere)."""
         reusable = self._verify_peer is False and (self._tls is None or self._tls.mutual)
-        if reusable and not conn.closing and self._by_peer.get(conn.peer) is not conn:
+        old = self._by_peer.get(conn.peer)
+        if reusable and not conn.closing and old is not conn:
             self._by_peer[conn.peer] = conn
+            if old is not None and old.unheard:
+                self._replay(old, conn)
 
     def _forget_peer(self, conn: _Connection) -> None:
         if self._by_peer.get(conn.peer) is conn:
