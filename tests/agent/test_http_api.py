@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -26,7 +27,13 @@ from serf.agent.config import ConfigError, load_config
 from serf.agent.http_api import HttpApi, http_address
 from serf.testing.agents import cluster as agents_cluster
 from serf.testing.agents import run as agents_run
-from serf.testing.browser import HeadlessChromium, chromium_path, png_colours, png_pixels
+from serf.testing.browser import (
+    BrowserError,
+    HeadlessChromium,
+    chromium_path,
+    png_colours,
+    png_pixels,
+)
 from serf.testing.gopeer import free_port
 
 SERF = [sys.executable, "-P", "-m", "serf.cli.main"]
@@ -217,6 +224,10 @@ def test_without_aiohttp_the_error_names_the_extra(monkeypatch: pytest.MonkeyPat
 # -- API against real agents ----------------------------------------------------------------
 
 
+#: the tests sharing ``pair`` stay on one xdist worker (--dist loadgroup), one pair per run
+ON_THE_PAIR = pytest.mark.xdist_group("http_api_pair")
+
+
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HttpAgent, HttpAgent]]:
     """Two joined agents: ``open`` without an auth key, ``locked`` with one."""
@@ -231,6 +242,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HttpAgent, 
             a.stop()
 
 
+@ON_THE_PAIR
 @pytest.mark.slow
 @pytest.mark.integration
 def test_members_and_stats_are_the_rpc_bodies(pair: tuple[HttpAgent, HttpAgent]) -> None:
@@ -253,6 +265,7 @@ def test_members_and_stats_are_the_rpc_bodies(pair: tuple[HttpAgent, HttpAgent])
     assert stats["serf"]["members"] == "2"
 
 
+@ON_THE_PAIR
 @pytest.mark.slow
 @pytest.mark.integration
 def test_coordinates_events_and_queries(pair: tuple[HttpAgent, HttpAgent]) -> None:
@@ -291,6 +304,7 @@ def test_coordinates_events_and_queries(pair: tuple[HttpAgent, HttpAgent]) -> No
     assert status == 400 and b"index" in body
 
 
+@ON_THE_PAIR
 @pytest.mark.slow
 @pytest.mark.integration
 def test_the_auth_key_is_required_when_the_agent_has_one(
@@ -318,6 +332,7 @@ def test_the_auth_key_is_required_when_the_agent_has_one(
     assert http_get(f"{opened.url}/v1/members")[0] == 200  # no key, none needed
 
 
+@ON_THE_PAIR
 @pytest.mark.slow
 @pytest.mark.integration
 def test_metrics_and_the_page_are_served(pair: tuple[HttpAgent, HttpAgent]) -> None:
@@ -365,35 +380,47 @@ def test_the_page_shows_a_killed_node_failed(tmp_path: Path) -> None:
         assert agents[1].cli("event", "-coalesce=false", "deploy", "v42").returncode == 0
         assert agents[2].cli("query", "-timeout=1s", "health").returncode == 0
         asyncio.run(asyncio.wait_for(_watch_a_failure(agents, tmp_path), 180))
+    except (AssertionError, BrowserError, TimeoutError) as exc:
+        logs = "\n".join(f"--- {a.name}\n{a.log.read_text()[-3000:]}" for a in agents)
+        raise AssertionError(f"{exc}\n{logs}") from exc
     finally:
         for a in agents:
             a.stop()
 
 
 async def _watch_a_failure(agents: list[HttpAgent], tmp_path: Path) -> None:
-    victim = agents[-1]
     async with HeadlessChromium(width=1280, height=860) as browser:
-        await browser.goto(f"{agents[0].url}/ui")
-        all_alive = " && ".join(f"{_ROW_STATUS.format(a.name)} === 'alive'" for a in agents)
-        await browser.wait_for(all_alive, timeout=30)
-        # every member plotted, and the user event and query listed
-        await browser.wait_for("document.querySelectorAll('#plot circle').length === 5", 60)
-        await browser.wait_for(
-            "['user', 'query'].every(k => document.querySelector(`tr[data-event=${k}]`))", 30
-        )
-        assert victim.proc is not None
-        victim.proc.send_signal(signal.SIGKILL)
-        victim.proc.wait(timeout=10)
-        await browser.wait_for(f"{_ROW_STATUS.format(victim.name)} === 'failed'", timeout=60)
-        await browser.wait_for(
-            f"document.querySelector('#plot g[data-node=\"{victim.name}\"]')"
-            "?.dataset.status === 'failed'",
-            timeout=10,
-        )
-        await browser.wait_for("!!document.querySelector('tr[data-event=\"member-failed\"]')", 30)
-        text = await browser.evaluate("document.body.innerText")
-        assert "failed" in text and "deploy" in text
-        png = await browser.screenshot()
+        try:
+            await _watch_in(browser, agents, tmp_path)
+        except BrowserError as exc:  # say what the page showed
+            with contextlib.suppress(BrowserError):
+                exc.add_note("page: " + str(await browser.evaluate("document.body.innerText")))
+            raise
+
+
+async def _watch_in(browser: HeadlessChromium, agents: list[HttpAgent], tmp_path: Path) -> None:
+    victim = agents[-1]
+    await browser.goto(f"{agents[0].url}/ui")
+    all_alive = " && ".join(f"{_ROW_STATUS.format(a.name)} === 'alive'" for a in agents)
+    await browser.wait_for(all_alive, timeout=30)
+    # every member plotted, and the user event and query listed
+    await browser.wait_for("document.querySelectorAll('#plot circle').length === 5", 60)
+    await browser.wait_for(
+        "['user', 'query'].every(k => document.querySelector(`tr[data-event=${k}]`))", 30
+    )
+    assert victim.proc is not None
+    victim.proc.send_signal(signal.SIGKILL)
+    victim.proc.wait(timeout=10)
+    await browser.wait_for(f"{_ROW_STATUS.format(victim.name)} === 'failed'", timeout=60)
+    await browser.wait_for(
+        f"document.querySelector('#plot g[data-node=\"{victim.name}\"]')"
+        "?.dataset.status === 'failed'",
+        timeout=10,
+    )
+    await browser.wait_for("!!document.querySelector('tr[data-event=\"member-failed\"]')", 30)
+    text = await browser.evaluate("document.body.innerText")
+    assert "failed" in text and "deploy" in text
+    png = await browser.screenshot()
     shot = tmp_path / "status-page.png"
     shot.write_bytes(png)
     extra = os.environ.get("SERF_STATUS_PAGE_SCREENSHOT")
