@@ -174,11 +174,10 @@ def _parse_uint64(text: str) -> int | None:
 
 def replay(text: str, rejoin_after_leave: bool) -> SnapshotState:
     """Replay a snapshot's text. Never raises; odd lines are recorded in ``warnings``."""
-    pieces = text.split("\n")
-    lines = [piece + "\n" for piece in pieces[:-1]]
-    if pieces[-1]:
-        lines.append(pieces[-1])
-    return replay_lines(lines, rejoin_after_leave)
+    # the last piece has no trailing newline: incomplete, ignored (as Go's reader)
+    state = replay_lines(text.split("\n")[:-1], rejoin_after_leave)
+    state.size = _byte_length(text)
+    return state
 
 
 def _byte_length(line: str) -> int:
@@ -191,16 +190,11 @@ def _byte_length(line: str) -> int:
 
 
 def replay_lines(lines: Iterable[str], rejoin_after_leave: bool) -> SnapshotState:
-    """Replay a snapshot line by line (each ending ``\n``; one without is incomplete and
-    ignored, as Go's reader does), holding only the state, never the whole file: what a
-    driver uses on a file opened with ``newline="\n"``. Never raises."""
+    """Replay a snapshot's complete lines (without their ``\n``; the driver leaves out an
+    incomplete last line, as Go's reader does), holding only the state, never the whole
+    file. Never raises. ``size`` is left 0: the driver sets it to the file's size."""
     state = SnapshotState()
-    size = 0
-    for raw in lines:
-        size += _byte_length(raw)
-        if not raw.endswith("\n"):
-            continue  # no trailing newline: incomplete, ignored
-        line = raw[:-1]
+    for line in lines:
         if line.startswith(_ALIVE):
             info = line[len(_ALIVE) :]
             cut = info.rfind(" ")
@@ -237,7 +231,6 @@ def replay_lines(lines: Iterable[str], rejoin_after_leave: bool) -> SnapshotStat
             continue
         else:
             state.warn(f"Unrecognized snapshot line: {line!r}")
-    state.size = size
     return state
 
 

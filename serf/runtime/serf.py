@@ -23,6 +23,7 @@ from collections.abc import (
     Coroutine,
     Generator,
     Iterable,
+    Iterator,
     Sequence,
 )
 from dataclasses import dataclass, replace
@@ -226,10 +227,20 @@ def _open_snapshot(path: str, mode: str) -> Any:
     return open(path, mode, encoding="utf-8", errors="surrogateescape", newline="\n")
 
 
+def _complete_lines(fh: Any, chunk_size: int = 1 << 20) -> Iterator[str]:
+    """The complete lines of a text file, without their ``\n``, read a chunk at a time."""
+    rest = ""
+    while chunk := fh.read(chunk_size):
+        pieces = (rest + chunk).split("\n")
+        rest = pieces.pop()  # no newline yet: incomplete (ignored if the file ends so)
+        yield from pieces
+
+
 def _read_snapshot(path: str, rejoin_after_leave: bool) -> SnapshotState:
     """Replay the snapshot file line by line (never whole in memory); log skipped lines."""
     with _open_snapshot(path, "r") as fh:
-        state = replay_lines(fh, rejoin_after_leave)
+        state = replay_lines(_complete_lines(fh), rejoin_after_leave)
+        state.size = os.fstat(fh.fileno()).st_size  # where the recorder resumes, as Go
     for warning in state.warnings:
         log.warning("serf: %s", warning)
     if state.warnings_dropped:

@@ -35,11 +35,18 @@ def test_a_large_snapshot_compacts_at_start() -> None:
     assert again.alive_nodes == {"a": "10.0.0.1:7946"} and again.last_clock == 5
 
 
-def test_replay_lines_matches_replay_and_ignores_an_incomplete_last_line() -> None:
-    text = "alive: a 1.2.3.4:1\nclock: 7\nbogus\nalive: b 1.2.3.4:2"
-    lines = ["alive: a 1.2.3.4:1\n", "clock: 7\n", "bogus\n", "alive: b 1.2.3.4:2"]
-    assert replay_lines(lines, False) == replay(text, False)
-    assert replay_lines(lines, False).alive_nodes == {"a": "1.2.3.4:1"}
+def test_file_replay_matches_text_replay_and_ignores_an_incomplete_last_line(
+    tmp_path: Path,
+) -> None:
+    text = "alive: a 1.2.3.4:1\nclock: 7\nbogus \udc9a\nalive: b 1.2.3.4:2"
+    path = tmp_path / "snap"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    from_file = _read_snapshot(str(path), rejoin_after_leave=False)
+    assert from_file == replay(text, False)
+    assert from_file.alive_nodes == {"a": "1.2.3.4:1"}
+    assert from_file.size == replay(text, False).size == path.stat().st_size
+    lines = ["alive: a 1.2.3.4:1", "clock: 7"]
+    assert replay_lines(lines, False) == replay("\n".join(lines) + "\n", False)
 
 
 def test_skipped_lines_are_logged_and_bounded(
