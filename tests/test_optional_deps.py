@@ -4,9 +4,9 @@ Pyodide (WebAssembly) cannot load uvloop, aioquic or (without its own build) com
 and cryptography, and has no ``ssl`` socket layer. This test runs, in a child interpreter
 where importing any of those fails, a 30-node simulated cluster to convergence and a crash
 detection on the pure twins, and checks the same figures as this interpreter computes for the
-same seed. Encryption (cryptography) and the go codec (msgpack) are then imported on first
-use only. Running inside Pyodide itself is not done here (no offline Pyodide distribution on
-the machine); this is the import-level half of that claim.
+same seed. Encryption (cryptography), the go codec (msgpack) and regex filters (google-re2) are
+then imported on first use only. Running inside Pyodide itself is not done here (no offline
+Pyodide distribution on the machine); this is the import-level half of that claim.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import textwrap
 
 import pytest
 
-BLOCKED = ("msgpack", "cryptography", "uvloop", "aioquic", "ssl", "_ssl", "zeroconf")
+BLOCKED = ("msgpack", "cryptography", "uvloop", "aioquic", "ssl", "_ssl", "zeroconf", "re2")
 
 SIMULATION = textwrap.dedent(
     """

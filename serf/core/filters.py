@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping
-from typing import Protocol
-
-import re2
+from typing import Any, Protocol
 
 from serf.wire.messages import Filter, FilterNode, FilterTag
 
@@ -41,8 +39,17 @@ __all__ = [
 #: compiled patterns kept (a sender may send a new pattern per query: the cache is bounded)
 PATTERN_CACHE_SIZE = 256
 
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False  # a rejected pattern is a return value, not a line on stderr
+
+@functools.cache
+def _re2() -> tuple[Any, Any]:
+    """The RE2 module and its options, imported on first use (a compiled dependency that a
+    core which never meets a pattern, as in the simulator, need not load)."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # a rejected pattern is a return value, not a line on stderr
+    return re2, options
+
 
 # surrogateescape code points (one per byte that is not UTF-8) -> U+FFFD, as Go reads them
 _AS_GO_READS = {cp: "\ufffd" for cp in range(0xDC80, 0xDD00)}
@@ -77,8 +84,9 @@ def _compile_cached(pattern: str) -> _Matcher | str:
         pattern.encode("utf-8")
     except UnicodeEncodeError:
         return "invalid UTF-8"
+    re2, options = _re2()
     try:
-        return _Matcher(re2.compile(pattern, _OPTIONS))
+        return _Matcher(re2.compile(pattern, options))
     except re2.error as exc:
         reason = exc.args[0] if exc.args else exc
         return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
