@@ -274,14 +274,16 @@ def test_rtt(cluster: list[GoSerfAgent]) -> None:
 
 
 def test_reachability(cluster: list[GoSerfAgent]) -> None:
-    out = ok("reachability", f"-rpc-addr={cluster[0].rpc_addr}", "-verbose", timeout=60)
-    assert "Total members: 3, live members: 3" in out
-    assert "Successfully contacted all live nodes" in out
-    assert sorted(line.strip() for line in out.splitlines() if "Ack from" in line) == [
-        "Ack from 'g1'",
-        "Ack from 'g2'",
-        "Ack from 'g3'",
-    ]
+    everyone = ["Ack from 'g1'", "Ack from 'g2'", "Ack from 'g3'"]
+    for _attempt in range(2):  # an ack is one UDP datagram: one lost or late ack gets a retry
+        out = ok("reachability", f"-rpc-addr={cluster[0].rpc_addr}", "-verbose", timeout=60)
+        assert "Total members: 3, live members: 3" in out
+        acks = sorted(line.strip() for line in out.splitlines() if "Ack from" in line)
+        if "Successfully contacted all live nodes" in out:
+            assert acks == everyone
+            return
+        assert "Missing acks from:" in out and set(acks) < set(everyone), out
+    pytest.fail(f"reachability missed an ack twice in a row:\n{out}")
 
 
 def test_monitor_streams_until_interrupted(cluster: list[GoSerfAgent]) -> None:
