@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -65,7 +68,7 @@ def test_line_formats() -> None:
 
 # -- replay ---------------------------------------------------------------------------------
 
-GO_SAMPLE = (
+SAMPLE = (
     "alive: node-a 10.0.0.1:7946\n"
     "clock: 1\n"
     "alive: node-b 10.0.0.2:7946\n"
@@ -82,8 +85,24 @@ GO_SAMPLE = (
 )
 
 
-def test_go_written_sample() -> None:
-    state = replay(GO_SAMPLE, rejoin_after_leave=False)
+GO_VECTORS = json.loads(
+    (Path(__file__).resolve().parent.parent / "vectors" / "go_vectors.json").read_text()
+)
+
+
+@pytest.mark.parametrize("vector", GO_VECTORS["snapshot"], ids=lambda v: v["name"])
+def test_go_written_snapshot(vector: dict[str, Any]) -> None:
+    """Snapshot files written by tests/govectors the way serf's Snapshotter writes them."""
+    state = replay(vector["text"], rejoin_after_leave=False)
+    assert state.alive_nodes == vector["alive"]
+    clocks = (state.last_clock, state.last_event_clock, state.last_query_clock)
+    assert clocks == (vector["clock"], vector["event_clock"], vector["query_clock"])
+    assert state.left == vector["left"]
+    assert state.warnings == []
+
+
+def test_sample() -> None:
+    state = replay(SAMPLE, rejoin_after_leave=False)
     assert state.alive_nodes == {"node-a": "10.0.0.1:7946", "node-c": "[fd00::3]:7946"}
     assert (state.last_clock, state.last_event_clock, state.last_query_clock) == (4, 9, 5)
     assert not state.left
@@ -181,7 +200,7 @@ def test_huge_numbers_and_long_lines() -> None:
 
 
 def test_compacted_round_trip() -> None:
-    state = replay(GO_SAMPLE, False)
+    state = replay(SAMPLE, False)
     text = compacted(state)
     assert text == (
         "alive: node-a 10.0.0.1:7946\n"
@@ -269,12 +288,12 @@ def test_recorder_rejoin_after_leave_keeps_nodes() -> None:
 
 
 def test_recorder_resumes_from_replayed_state() -> None:
-    state = replay(GO_SAMPLE, False)
-    rec = SnapshotRecorder(state, offset=len(GO_SAMPLE))
+    state = replay(SAMPLE, False)
+    rec = SnapshotRecorder(state, offset=len(SAMPLE))
     assert rec.sample_clock(5) == []  # 4 already recorded
     assert rec.record_user_event(9) == []
     assert rec.record_user_event(10) == ["event-clock: 10\n"]
-    assert rec.offset == len(GO_SAMPLE) + len("event-clock: 10\n")
+    assert rec.offset == len(SAMPLE) + len("event-clock: 10\n")
 
 
 def test_recorded_text_replays_to_recorder_state() -> None:

@@ -15,13 +15,15 @@ import (
 // ---- JSON schema (documented in README.md) ----
 
 type vectorFile struct {
-	Generator  string          `json:"generator"`
-	Messages   []messageVector `json:"messages"`
-	LZW        []lzwVector     `json:"lzw"`
-	Encryption []encVector     `json:"encryption"`
-	Compound   []compoundVec   `json:"compound"`
-	CRC        []crcVector     `json:"crc"`
-	Packets    []packetVector  `json:"packets"`
+	Generator  string           `json:"generator"`
+	Messages   []messageVector  `json:"messages"`
+	LZW        []lzwVector      `json:"lzw"`
+	Encryption []encVector      `json:"encryption"`
+	Compound   []compoundVec    `json:"compound"`
+	CRC        []crcVector      `json:"crc"`
+	Packets    []packetVector   `json:"packets"`
+	Snapshot   []snapshotVector `json:"snapshot"`
+	Keyring    []keyringVector  `json:"keyring"`
 }
 
 type messageVector struct {
@@ -547,5 +549,9 @@ func generate() *vectorFile {
 		[][]byte{append([]byte{userMsg}, encodeMsg(messageUserEventType, &messageUserEvent{LTime: 42, Name: "deploy",
 			Payload: []byte(text(36) + text(36) + text(36))})...)})
 	g.packet("packet-v1-aes128-compress-nocrc", "", key(16), 1, true, false, repeatAlive)
+
+	// ---------- files ----------
+	g.f.Snapshot = snapshotVectors()
+	g.f.Keyring = keyringVectors()
 	return &g.f
 }
