@@ -26,7 +26,13 @@ def _flag(name: str) -> bool:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     from serf import _speedups
 
-    return [f"pyserf twins: {_speedups.IMPLEMENTATION} ({_speedups.__file__})"]
+    lines = [f"pyserf twins: {_speedups.IMPLEMENTATION} ({_speedups.__file__})"]
+    if _speedups.IMPLEMENTATION == "pure" and not _flag("SERF_NO_EXTENSIONS"):
+        lines.append(
+            "pyserf twins: WARNING the compiled twins are not built (no C compiler at install?);"
+            " SERF_REQUIRE_EXTENSIONS=1 makes this run fail"
+        )
+    return lines
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
