@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from serf.agent.children import reset_signals
 from serf.agent.rpc_client import RPCClient
 from serf.cli.flags import FlagError, FlagSet, parse_duration
 
@@ -115,7 +116,13 @@ def demo(args: Sequence[str]) -> int:
             first_bind = first_bind or bind
             log = open(workdir / f"demo{i}.log", "wb")  # noqa: SIM115 - the child keeps it
             procs.append(
-                subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                subprocess.Popen(
+                    cmd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=reset_signals,  # not our ignored SIGQUIT (`serf demo &`)
+                )
             )
             log.close()
             rpc_addrs.append(rpc_addr)
