@@ -4,14 +4,19 @@ per inbound query is now bounded in count and lifetime, with no timer per query.
 
 from __future__ import annotations
 
+import asyncio
 import random
 
+import pytest
+
 from serf.address import Address
+from serf.agent.rpc_client import RPCError
 from serf.config import SerfConfig
 from serf.core import io as sio
 from serf.core.queries import MAX_INBOUND_QUERIES, MAX_INBOUND_QUERY_LIFETIME
 from serf.core.serf import SerfCore
 from serf.memberlist import io as mio
+from serf.testing.agents import cluster, run, until
 from serf.testing.sim import sim_config
 from serf.wire.messages import MessageQuery
 
@@ -53,3 +58,23 @@ def test_inbound_query_lifetime_is_capped() -> None:
     _query(core, 2, timeout=10**9)
     assert list(core._queries.in_queries) == [(2, 2)]  # the expired entry left
     assert core._queries.respond(2, 2, b"ok") is None
+
+
+@pytest.mark.integration
+def test_rpc_stream_query_ids_expire_without_timers() -> None:
+    from serf.agent import rpc_server
+
+    async def body() -> None:
+        async with cluster(2) as (a, b), await a.client() as ca, await b.client() as cb:
+            stream = await cb.stream("query")
+            await ca.query("late", b"", timeout=0.3)
+            rec = await asyncio.wait_for(stream.__anext__(), 10)
+            loop = asyncio.get_running_loop()
+            conn = next(c for c in b.rpc.conns if c.pending)  # the stream's connection
+            (query,) = conn.pending.values()
+            await until(lambda: loop.time() > query.handle.deadline, timeout=10)
+            assert conn.pending  # no timer removed it: it expires when looked at
+            with pytest.raises(RPCError, match=rpc_server.NO_PENDING_QUERY):
+                await cb.respond(rec["ID"], b"too late")
+
+    run(body(), timeout=60)
