@@ -329,7 +329,7 @@ class MemberlistCore:
     def _entries(self) -> Iterable[Node]:
         """The state table's live entries, read-only (StateTable.members() copies each one,
         which dominated push/pull cost in large simulations)."""
-        return self.state._nodes.values()
+        return self.state.entries()
 
     def num_members(self) -> int:
         """Alive and suspect members, ourselves included (Go's ``NumMembers``)."""

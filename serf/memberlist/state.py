@@ -285,6 +285,11 @@ class StateTable:
         """Snapshots of every entry, dead and left ones included, in insertion order."""
         return [_snapshot(n) for n in self._nodes.values()]
 
+    def entries(self) -> Iterable[Node]:
+        """The live entries (do not mutate them), dead and left ones included, in insertion
+        order: :meth:`members` without the copies, for read-only scans."""
+        return self._nodes.values()
+
     def num_alive(self) -> int:
         """Entries neither DEAD nor LEFT, ourselves included (Go's ``NumMembers``)."""
         return sum(1 for n in self._nodes.values() if not n.dead_or_left())

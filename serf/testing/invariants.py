@@ -89,7 +89,7 @@ class InvariantChecker:
     def scan(self) -> None:
         """Check every live view now."""
         for observer in self.sim.live_nodes():
-            for node in observer.core.state.members():
+            for node in observer.core.state.entries():  # read only: no copies
                 self._see(observer, node)
 
 
