@@ -378,6 +378,15 @@ class Simulation:
         for eff in effects:
             for obs in self.observers:
                 obs(self.now, node, eff)
+            cls = type(eff)
+            if cls is MetricSample:  # the most frequent effects after packets: cheap checks
+                key = eff.key  # type: ignore[union-attr]
+                self.metric_counts[key] = self.metric_counts.get(key, 0) + 1
+                continue
+            if cls is LogLine:
+                where = (eff.logger, eff.level)  # type: ignore[union-attr]
+                self.log_counts[where] = self.log_counts.get(where, 0) + 1
+                continue
             if isinstance(eff, io.SendPacket):
                 self.packets_sent += 1
                 dst = self.by_address.get(eff.dest)
@@ -405,11 +414,6 @@ class Simulation:
                 n = eff.node
                 kind = type(eff).__name__
                 self._record(node, f"{kind} {n.name} {n.state.name} {n.incarnation}")
-            elif isinstance(eff, MetricSample):
-                self.metric_counts[eff.key] = self.metric_counts.get(eff.key, 0) + 1
-            elif isinstance(eff, LogLine):
-                where = (eff.logger, eff.level)
-                self.log_counts[where] = self.log_counts.get(where, 0) + 1
             # Dropped: counted by the core's stats
 
     def _deliver(self, node: SimNode, pkt: io.PacketReceived) -> None:
