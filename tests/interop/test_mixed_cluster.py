@@ -201,24 +201,37 @@ def test_user_events_reach_all_six_handlers_once_intact(
         assert got == [PAYLOAD + b"\n"], name  # handlers' stdin: payload plus a newline
 
 
-def _responders(mixed: Mixed, cli: str, at: str, *filters: str) -> tuple[list[str], list[str]]:
-    out = mixed.ok(cli, "query", mixed.rpc(at), "-format=json", "-timeout=3s", *filters, "who")
-    data = json.loads(out)
-    responses = {k: v.strip() for k, v in data["Responses"].items()}
-    assert all(k == v for k, v in responses.items()), responses  # each answered its own name
-    return sorted(data["Acks"] or []), sorted(responses)
+def _responders(
+    mixed: Mixed, cli: str, at: str, want: list[str], *filters: str
+) -> tuple[list[str], list[str]]:
+    """Who acked and who answered a ``who`` query. Gossip reaches every node only with high
+    probability, in Go as here (docs/agent.md: 4 of 300 queries among 6 Go agents missed one
+    node), so a query some of ``want`` did not see, or answered too late, is sent again, at
+    most three times in all; anyone outside ``want`` or a wrong answer is returned at once."""
+    for _ in range(3):
+        args = ("query", mixed.rpc(at), "-format=json", "-timeout=3s", *filters, "who")
+        out = mixed.ok(cli, *args)
+        data = json.loads(out)
+        responses = {k: v.strip() for k, v in data["Responses"].items()}
+        assert all(k == v for k, v in responses.items()), responses  # each answered its own name
+        got = sorted(data["Acks"] or []), sorted(responses)
+        missing_only = set(got[0]) <= set(want) and set(got[1]) <= set(want)
+        if not missing_only or got == (sorted(want), sorted(want)):
+            return got
+        print(f"query {filters} at {at} reached {got}, not all of {want}: sent again")
+    return got
 
 
 @pytest.mark.parametrize(("cli", "at"), [("go", "p1"), ("py", "g1")])
 def test_queries_with_node_and_tag_filters_get_exactly_the_expected_responders(
     mixed: Mixed, cli: str, at: str
 ) -> None:
-    assert _responders(mixed, cli, at) == (list(ALL), list(ALL))
-    nodes = _responders(mixed, cli, at, "-node=g2", "-node=p0")
+    assert _responders(mixed, cli, at, list(ALL)) == (list(ALL), list(ALL))
+    nodes = _responders(mixed, cli, at, ["g2", "p0"], "-node=g2", "-node=p0")
     assert nodes == (["g2", "p0"], ["g2", "p0"])
-    py = _responders(mixed, cli, at, "-tag", "kind=py")
+    py = _responders(mixed, cli, at, ["p0", "p1", "p2"], "-tag", "kind=py")
     assert py == (["p0", "p1", "p2"], ["p0", "p1", "p2"])
-    both = _responders(mixed, cli, at, "-tag", "kind=go", "-tag", "idx=[01]")
+    both = _responders(mixed, cli, at, ["g0", "g1"], "-tag", "kind=go", "-tag", "idx=[01]")
     assert both == (["g0", "g1"], ["g0", "g1"])
 
 
@@ -253,12 +266,12 @@ def test_key_rotation_from_either_side_keeps_events_and_queries_flowing(mixed: M
         for name in ("g1", "p1"):  # the keyring files follow
             assert json.loads((mixed.tmp / name / "keyring.json").read_text()) == [KEY2]
         _fence(mixed, "g2", "after-key2")
-        assert _responders(mixed, "py", "p2") == (list(ALL), list(ALL))
+        assert _responders(mixed, "py", "p2", list(ALL)) == (list(ALL), list(ALL))
         mixed.wait_status(dict.fromkeys(ALL, "alive"), ("g0", "p0"), "six alive on KEY2")
     finally:
         _rotate(mixed, "py", "g0", KEY1, KEY2)  # and back, ours through a Go agent
     _fence(mixed, "p1", "after-key1")
-    assert _responders(mixed, "go", "g2") == (list(ALL), list(ALL))
+    assert _responders(mixed, "go", "g2", list(ALL)) == (list(ALL), list(ALL))
 
 
 def test_rtt_between_a_go_and_a_pyserf_node_agrees_on_both_sides(mixed: Mixed) -> None:
