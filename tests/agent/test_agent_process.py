@@ -21,7 +21,8 @@ import pytest
 
 from serf.testing.gopeer import free_port
 from serf.testing.lines import LineReader
-from serf.testing.multicast import multicast_unavailable
+from serf.testing.multicast import multicast_unavailable, private_lan
+from serf.testing.netbed import in_namespace, netbed_or_skip
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -230,14 +231,20 @@ def test_bad_flags_and_failed_join(tmp_path: Path) -> None:
 
 def test_mdns_discovery(agents: Callable[..., AgentProc]) -> None:
     pytest.importorskip("zeroconf")
-    if reason := multicast_unavailable():
-        pytest.skip(reason)
+    netbed_or_skip()  # mDNS multicasts on every interface: only inside a namespace of its own
     cluster = f"t{os.getpid()}{int(time.time()) % 100000}"
     a = agents("md0", f"-discover={cluster}")
     b = agents("md1", f"-discover={cluster}")
-    a.start()
-    b.start()
-    wait_for(lambda: a.members() == {"md0": "alive", "md1": "alive"}, timeout=15)
+
+    def discover() -> None:
+        if reason := multicast_unavailable():
+            pytest.fail(f"no multicast on the private LAN: {reason}")
+        a.start()
+        b.start()
+        wait_for(lambda: a.members() == {"md0": "alive", "md1": "alive"}, timeout=15)
+
+    with private_lan() as netns:
+        in_namespace(netns, discover)
     assert "mDNS cluster: " + cluster in a.log.read_text()
 
 

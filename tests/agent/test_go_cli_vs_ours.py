@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from serf.testing.gopeer import GoSerfAgent, go_serf_or_skip
-from serf.testing.multicast import multicast_unavailable
+from serf.testing.multicast import multicast_unavailable, private_lan
+from serf.testing.netbed import in_namespace, netbed_or_skip
 from serf.wire.rpc import RpcDecoder, encode_rpc
 
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: no package here
@@ -344,19 +345,25 @@ def _both_alive() -> dict[str, str]:
 def test_mdns_discovery_with_go_agent(go_serf: Path, tmp_path: Path) -> None:
     """Go's agent (hashicorp/mdns) and ours (zeroconf) find each other with -discover."""
     pytest.importorskip("zeroconf")
-    if reason := multicast_unavailable():
-        pytest.skip(reason)
+    netbed_or_skip()  # mDNS multicasts on every interface: only inside a namespace of its own
     cluster = f"g{os.getpid()}"
     theirs = GoSerfAgent(name="gomd", binary=go_serf, extra_args=(f"-discover={cluster}",))
     ours = AgentProc("pymd", tmp_path, f"-discover={cluster}")
-    try:
-        theirs.start()
-        ours.start()
-        wait_for(lambda: ours.members() == {"gomd": "alive", "pymd": "alive"}, timeout=20)
-        wait_for(lambda: theirs.status_of("pymd") == "alive")
-    finally:
-        ours.stop()
-        theirs.stop()
+
+    def discover() -> None:
+        if reason := multicast_unavailable():
+            pytest.fail(f"no multicast on the private LAN: {reason}")
+        try:
+            theirs.start()
+            ours.start()
+            wait_for(lambda: ours.members() == {"gomd": "alive", "pymd": "alive"}, timeout=20)
+            wait_for(lambda: theirs.status_of("pymd") == "alive")
+        finally:
+            ours.stop()
+            theirs.stop()
+
+    with private_lan() as netns:
+        in_namespace(netns, discover)
 
 
 async def _stream_session(addr: str) -> list[object]:
