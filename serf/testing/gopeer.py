@@ -146,18 +146,46 @@ def install_go_serf(timeout: float = 900.0) -> Path:
     return binary
 
 
+_PORT_FLOOR = 10000
+_next_port_offset = [0]
+
+
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel hands to outgoing connections (32768 unless configured)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port that is free for both TCP and UDP on ``host`` right now."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((host, 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((host, port))
-                except OSError:
-                    continue
-                return port
+    """A port that is free for both TCP and UDP on ``host`` right now.
+
+    Ports come from below the kernel's ephemeral range (which outgoing connections draw from,
+    so a port picked there can be taken by any client socket before the agent binds it), in a
+    slice of its own per pytest-xdist worker, walked in order: two workers or two calls of one
+    process never hand out the same port while the slice lasts.
+    """
+    top = max(_ephemeral_floor(), _PORT_FLOOR + 1000)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    index = int(worker) % 8 if worker.isdigit() else 0
+    width = (top - _PORT_FLOOR) // 8
+    start = _PORT_FLOOR + index * width
+    for _ in range(width):
+        offset = (os.getpid() * 7 + _next_port_offset[0]) % width
+        _next_port_offset[0] += 1
+        port = start + offset
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+        ):
+            try:
+                tcp.bind((host, port))
+                udp.bind((host, port))
+            except OSError:
+                continue
+            return port
     raise GoSerfError(f"no free TCP+UDP port on {host}")
 
 
