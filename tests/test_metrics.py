@@ -161,3 +161,28 @@ def test_prometheus_server_is_scraped_over_http() -> None:
         server.shutdown()
         server.server_close()
     assert "serf_events_total 1.0" in body
+
+
+def test_handler_runs_are_timed_as_agent_invoke_script() -> None:
+    from serf.agent.handlers import EventHandlerRunner, UserEventInfo, parse_handlers
+
+    inmem = InmemSink()
+    metrics = Metrics([inmem], service_name="serf-agent")
+    runner = EventHandlerRunner(
+        parse_handlers(["user:deploy=exit 0", "user=exit 3", "query=true"]),
+        self_name="me",
+        metrics=metrics,
+    )
+
+    async def body() -> None:
+        await runner.handle(UserEventInfo(1, "deploy", b""))
+        await runner.handle(UserEventInfo(2, "other", b""))
+
+    asyncio.run(body())
+    snap = inmem.snapshot()
+    # Go: MeasureSince(["agent", "invoke", script]) around every run, a failing one too
+    ok, failed = snap["serf-agent.agent.invoke.exit_0"], snap["serf-agent.agent.invoke.exit_3"]
+    assert ok["kind"] == SAMPLE and ok["count"] == 1
+    assert failed["kind"] == SAMPLE and failed["count"] == 2
+    assert 0.0 < ok["max"] < 60_000.0 and failed["min"] > 0.0  # milliseconds
+    assert "serf-agent.agent.invoke.true" not in snap  # a script that did not match: no sample

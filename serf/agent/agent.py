@@ -386,6 +386,7 @@ class Agent:
             self_name=self.node_name,
             self_tags=lambda: self.tags,
             respond=self._respond_handler,
+            metrics=self.sinks.metrics if self.sinks is not None else None,
         )
 
     async def start_join(self) -> None:

@@ -15,7 +15,9 @@ own task, runs every matching script one after another (as Go's single event loo
 lines or the payload. stdout and stderr are merged, and only the last 8 KiB kept. A script
 still running after ``warn_after`` seconds is logged; after ``timeout`` seconds its process
 group is killed (Go has no such timeout: an addition). For a query, a script that exits 0 with
-output gives the response, handed to the ``respond`` callback. ``submit`` never blocks.
+output gives the response, handed to the ``respond`` callback. ``submit`` never blocks. Each
+run is timed as Go's agent times it: a sample ``agent.invoke.<script>`` in milliseconds (Go's
+``MeasureSince`` timer) into ``metrics``, a run that failed to start included.
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ import logging
 import os
 import re
 import signal
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from serf.agent.children import reset_signals
+from serf.telemetry import Labels
 
 __all__ = [
     "EVENT_TYPES",
@@ -67,6 +72,13 @@ EVENT_TYPES = (
 )
 #: How much merged stdout+stderr a script run keeps (the last bytes), as Go's ring buffer.
 OUTPUT_LIMIT = 8 * 1024
+
+
+class _Timing(Protocol):
+    """Where the runner records each script's run time (a :class:`serf.metrics.Metrics`)."""
+
+    def add_sample(self, key: Sequence[str], value: float, labels: Labels = ()) -> None:
+        """One observation, in milliseconds."""
 
 
 class HandlerSpecError(ValueError):
@@ -350,6 +362,7 @@ class EventHandlerRunner:
         warn_after: float = 1.0,
         base_env: Mapping[str, str] | None = None,
         queue_size: int = 1024,
+        metrics: _Timing | None = None,
     ) -> None:
         self.scripts = list(scripts)
         self.self_name = self_name
@@ -358,6 +371,7 @@ class EventHandlerRunner:
         self.timeout = timeout
         self.warn_after = warn_after
         self.base_env = dict(os.environ if base_env is None else base_env)
+        self.metrics = metrics
         self._queue: asyncio.Queue[Event] = asyncio.Queue(queue_size)
         self._task: asyncio.Task[None] | None = None
 
@@ -386,6 +400,7 @@ class EventHandlerRunner:
             if not script.filter.matches(event):
                 continue
             env = build_env(event, self.self_name, tags, self.base_env)
+            start = time.monotonic()
             try:
                 result = await run_script(
                     script.script,
@@ -397,6 +412,10 @@ class EventHandlerRunner:
             except OSError as exc:
                 log.error("agent: Error invoking script '%s': %s", script.script, exc)
                 continue
+            finally:  # Go's agent times every run, a failed start too: agent.invoke.<script>
+                if self.metrics is not None:
+                    elapsed_ms = (time.monotonic() - start) * 1000.0
+                    self.metrics.add_sample(("agent", "invoke", script.script), elapsed_ms)
             results.append(result)
             if result.exit_code not in (0, None):
                 log.error(

@@ -4,8 +4,10 @@ the ``-prometheus-addr`` scrape."""
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import socket
 import urllib.request
+from typing import Any
 
 import pytest
 
@@ -83,3 +85,20 @@ def test_prometheus_addr_serves_sanitized_names() -> None:
     text = run(body())
     assert "serf_agent_serf_member_join_total 1.0" in text
     assert 'serf_agent_memberlist_node_instances{node_state="alive"}' not in text  # no push/pull
+
+
+def test_event_handler_runs_are_timed_in_the_agent(tmp_path: pathlib.Path) -> None:
+    marker = tmp_path / "ran"
+    script = f"touch {marker}"
+
+    async def body() -> dict[str, Any]:
+        async with cluster(1, event_handlers=[f"user:deploy={script}"]) as (a,):
+            await a.agent._serf().user_event("deploy", b"", coalesce=False)
+            assert a.agent.sinks is not None
+            inmem = a.agent.sinks.inmem
+            key = "serf-agent.agent.invoke." + script.replace(" ", "_")
+            await until(lambda: inmem.value(key) == 1.0)
+            return inmem.snapshot()[key]
+
+    agg = run(body())
+    assert marker.exists() and agg["kind"] == "sample" and agg["sum"] > 0.0
