@@ -10,6 +10,7 @@
 // script checked inside Pyodide (where serf came from, which optional modules are missing).
 import { loadPyodide } from "pyodide";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -70,4 +71,5 @@ result.pyodide.version = py.version;
 result.pyodide.files_copied = files;
 result.pyodide.load_s = Math.round(loadedMs) / 1000;
 result.pyodide.network_attempts = networkAttempts;
+result.pyodide.interfaces = Object.keys(os.networkInterfaces());
 console.log(JSON.stringify(result));

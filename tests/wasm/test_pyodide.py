@@ -1,9 +1,10 @@
 """The cores, the pure twins and the simulator run in WebAssembly (Pyodide under node).
 
 ``run_pyodide.mjs`` copies the working tree's pure-Python ``serf`` into Pyodide's in-memory
-file system (no pip, no micropip, network cut) and runs ``scenario.py`` there: a 50-node
-memberlist cluster on a lossy virtual network to convergence and a crash detection, and a
-10-node serf cluster through a user event and a failure. This interpreter runs the same
+file system (no pip, no micropip, ``fetch`` cut; as root, in a network namespace with no
+interface up) and runs ``scenario.py`` there: a 50-node memberlist cluster on a lossy virtual
+network to convergence and a crash detection, and a 10-node serf cluster through a user event
+and a failure. This interpreter runs the same
 scenario with the same seed meanwhile; every figure (virtual times, event and packet counts,
 per-metric sample counts, trace digests) must be equal.
 
@@ -44,6 +45,16 @@ def _node() -> str:
     return node
 
 
+def _offline() -> list[str]:
+    """A prefix that runs a command in a network namespace of its own (no interface up), as
+    root where ``unshare`` works; else nothing (the runner's cut ``fetch`` still applies)."""
+    unshare = shutil.which("unshare")
+    if os.geteuid() != 0 or unshare is None:
+        return []
+    probe = subprocess.run([unshare, "--net", "true"], capture_output=True, check=False)
+    return [unshare, "--net"] if probe.returncode == 0 else []
+
+
 def _scenario() -> ModuleType:
     spec = importlib.util.spec_from_file_location("serf_wasm_scenario", HERE / "scenario.py")
     assert spec is not None and spec.loader is not None
@@ -56,9 +67,10 @@ def _scenario() -> ModuleType:
 @pytest.mark.integration
 def test_simulated_clusters_in_pyodide_match_cpython_for_the_same_seed() -> None:
     node = _node()
+    offline = _offline()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SERF_")}
     with subprocess.Popen(
-        [node, str(HERE / "run_pyodide.mjs"), str(SEED), str(NODES)],
+        [*offline, node, str(HERE / "run_pyodide.mjs"), str(SEED), str(NODES)],
         cwd=HERE,
         env=env,
         stdout=subprocess.PIPE,
@@ -79,6 +91,8 @@ def test_simulated_clusters_in_pyodide_match_cpython_for_the_same_seed() -> None
     assert {"msgpack", "cryptography", "re2", "uvloop"} <= set(inside["missing_optional"])
     assert runtime["optional_loaded"] == [] and local["runtime"]["optional_loaded"] == []
     assert inside["network_attempts"] == []
+    if offline:
+        assert inside["interfaces"] == [], inside["interfaces"]  # not even loopback is up
 
     figures = wasm["figures"]
     ml, serf = figures["memberlist"], figures["serf"]
