@@ -5,8 +5,8 @@ and cryptography, and has no ``ssl`` socket layer. This test runs, in a child in
 where importing any of those fails, a 30-node simulated cluster to convergence and a crash
 detection on the pure twins, and checks the same figures as this interpreter computes for the
 same seed. Encryption (cryptography), the go codec (msgpack) and regex filters (google-re2) are
-then imported on first use only. Running inside Pyodide itself is not done here (no offline
-Pyodide distribution on the machine); this is the import-level half of that claim.
+then imported on first use only. This is the import-level half of the WebAssembly claim;
+tests/wasm/test_pyodide.py runs the cores and the simulator inside Pyodide itself.
 """
 
 from __future__ import annotations
