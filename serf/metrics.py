@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import socket
 import time
 from collections.abc import Iterable, Sequence
@@ -154,16 +155,43 @@ class Aggregate:
     max: float = float("-inf")
     last: float = 0.0
     labels: Labels = field(default=())
+    sumsq: float = 0.0
 
     def add(self, value: float) -> None:
         """Fold one value in."""
         self.count += 1
         self.sum += value
+        self.sumsq += value * value
         self.last = value
         if value < self.min:
             self.min = value
         if value > self.max:
             self.max = value
+
+    @property
+    def stddev(self) -> float:
+        """The sample standard deviation, as go-metrics' ``AggregateSample.Stddev``."""
+        div = self.count * (self.count - 1)
+        if div == 0:
+            return 0.0
+        return math.sqrt(max(self.count * self.sumsq - self.sum * self.sum, 0.0) / div)
+
+    def go_text(self) -> str:
+        """go-metrics' text for this key: a gauge's value as ``%0.3f``; a counter or summary as
+        ``AggregateSample.String()`` (``Count: 3 Sum: 3.000``, or with ``Min``, ``Mean``,
+        ``Max``, ``Stddev`` when the values differ) without Go's ``LastUpdated`` time."""
+        if self.kind == GAUGE:
+            return f"{self.last:.3f}"
+        if self.count == 0:
+            return "Count: 0"
+        stddev = self.stddev
+        if stddev == 0.0:
+            return f"Count: {self.count} Sum: {self.sum:.3f}"
+        mean = self.sum / self.count
+        return (
+            f"Count: {self.count} Min: {self.min:.3f} Mean: {mean:.3f} Max: {self.max:.3f} "
+            f"Stddev: {stddev:.3f} Sum: {self.sum:.3f}"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: kind, count, sum, min, max, mean, last, labels."""
@@ -180,6 +208,8 @@ class InmemSink:
 
     def __init__(self) -> None:
         self.data: dict[str, Aggregate] = {}
+        #: wall-clock time the aggregates start from (the dump's interval stamp)
+        self.started = time.time()
         self._by_key: dict[tuple[Sequence[str], Labels], Aggregate] = {}
 
     def _agg(self, kind: str, key: Sequence[str], labels: Labels) -> Aggregate:
@@ -208,6 +238,24 @@ class InmemSink:
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Every key's aggregate as a dict, sorted by key."""
         return {k: self.data[k].as_dict() for k in sorted(self.data)}
+
+    def go_section(self) -> dict[str, str]:
+        """Every key's :meth:`Aggregate.go_text`: the ``metrics`` section of ``serf info
+        -metrics`` (``key = value`` text, as ``serf info``'s other sections)."""
+        return {k: self.data[k].go_text() for k in sorted(self.data)}
+
+    def go_dump(self) -> str:
+        """What Go's agent writes to stderr on SIGUSR1 (go-metrics' ``InmemSignal``): one
+        ``[interval][G|C|S] 'key': value`` line per key, gauges, then counters, then samples.
+        Ours is one interval, from :attr:`started` (Go's are 10 s each, the last minute)."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(self.started))
+        out = []
+        for kind, tag in ((GAUGE, "G"), (COUNTER, "C"), (SAMPLE, "S")):
+            for name in sorted(self.data):
+                agg = self.data[name]
+                if agg.kind == kind:
+                    out.append(f"[{stamp}][{tag}] '{name}': {agg.go_text()}\n")
+        return "".join(out)
 
     def value(self, name: str) -> float:
         """A counter's total, a gauge's last value or a summary's count (0 when unseen)."""

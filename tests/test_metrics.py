@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 import urllib.request
 
 import pytest
@@ -186,3 +187,34 @@ def test_handler_runs_are_timed_as_agent_invoke_script() -> None:
     assert failed["kind"] == SAMPLE and failed["count"] == 2
     assert 0.0 < ok["max"] < 60_000.0 and failed["min"] > 0.0  # milliseconds
     assert "serf-agent.agent.invoke.true" not in snap  # a script that did not match: no sample
+
+
+def test_inmem_text_is_go_metrics_text() -> None:
+    inmem = InmemSink()
+    m = Metrics([inmem], service_name="serf-agent")
+    m.incr_counter(("serf", "member", "join"), 1.0)
+    m.incr_counter(("serf", "member", "join"), 1.0)
+    m.set_gauge(("memberlist", "health", "score"), 2.0)
+    for v in (1.0, 2.0, 6.0):
+        m.add_sample(("memberlist", "probeNode"), v)
+    # go-metrics' AggregateSample.String() (no LastUpdated) and a gauge's %0.3f
+    assert inmem.go_section() == {
+        "serf-agent.memberlist.health.score": "2.000",
+        "serf-agent.memberlist.probeNode": (
+            "Count: 3 Min: 1.000 Mean: 3.000 Max: 6.000 Stddev: 2.646 Sum: 9.000"
+        ),
+        "serf-agent.serf.member.join": "Count: 2 Sum: 2.000",
+    }
+    # the SIGUSR1 dump: gauges, counters, samples, each line stamped with the interval start
+    lines = inmem.go_dump().splitlines()
+    assert [line.split("]", 2)[1:] for line in lines] == [
+        ["[G", " 'serf-agent.memberlist.health.score': 2.000"],
+        ["[C", " 'serf-agent.serf.member.join': Count: 2 Sum: 2.000"],
+        [
+            "[S",
+            " 'serf-agent.memberlist.probeNode': Count: 3 Min: 1.000 Mean: 3.000 Max: 6.000 "
+            "Stddev: 2.646 Sum: 9.000",
+        ],
+    ]
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(inmem.started))
+    assert all(line.startswith(f"[{stamp}][") for line in lines)

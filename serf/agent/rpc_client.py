@@ -441,6 +441,12 @@ class RPCClient:
         body = await self._call("stats", has_body=True)
         return {str(k): dict(v or {}) for k, v in (body or {}).items()}
 
+    async def metrics(self) -> dict[str, str]:
+        """The agent's in-memory metrics, key -> go-metrics text (a pyserf agent only: Go's
+        answers ``Unsupported command`` and closes the connection)."""
+        body = await self._call("metrics", has_body=True)
+        return {str(k): str(v) for k, v in (body or {}).items()}
+
     async def get_coordinate(self, node: str) -> Coordinate | None:
         """The agent's cached coordinate of ``node``, or None."""
         body = await self._call("get-coordinate", {"Node": node}, has_body=True) or {}

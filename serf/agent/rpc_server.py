@@ -714,6 +714,13 @@ async def _stats(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     await c.send(seq, body=c.agent.stats(), has_body=True)
 
 
+async def _metrics(c: _Conn, seq: int, body: dict[str, Any]) -> None:
+    # pyserf's own command (Go's agent answers "Unsupported command"): the in-memory metrics
+    # as go-metrics text, key -> value, for `serf info -metrics`
+    sinks = c.agent.sinks
+    await c.send(seq, body=sinks.inmem.go_section() if sinks is not None else {}, has_body=True)
+
+
 async def _get_coordinate(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     node = _str(body.get("Node"))
     serf = c.agent._serf()
@@ -748,6 +755,7 @@ _HANDLERS = {
     "remove-key": _remove_key,
     "list-keys": _list_keys,
     "stats": _stats,
+    "metrics": _metrics,
     "get-coordinate": _get_coordinate,
 }
 

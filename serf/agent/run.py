@@ -11,7 +11,8 @@ startup banner, starts ``retry_join`` and waits for a signal or for the agent to
 Signals as Go's agent: SIGINT leaves gracefully unless ``skip_leave_on_interrupt``; SIGTERM
 leaves only with ``leave_on_terminate`` (otherwise exit 1 at once); the graceful leave has
 3 s, and a second signal meanwhile forces exit 1; a completed leave exits 0. SIGHUP reloads
-the config files and flags and applies the log level, event handlers and tags.
+the config files and flags and applies the log level, event handlers and tags. SIGUSR1 writes
+the in-memory metrics to stderr (go-metrics' dump, as Go's agent).
 """
 
 from __future__ import annotations
@@ -144,10 +145,11 @@ async def run(cfg: AgentConfig, args: Sequence[str], broker: LogBroker) -> int:
     signals: asyncio.Queue[int] = asyncio.Queue()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, signals.put_nowait, sig)
+    loop.add_signal_handler(signal.SIGUSR1, _dump_metrics, agent)  # as Go's InmemSignal
     try:
         code = await _wait(agent, cfg, args, signals)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
             loop.remove_signal_handler(sig)
         if discovery is not None:
             await discovery.stop()
@@ -156,6 +158,13 @@ async def run(cfg: AgentConfig, args: Sequence[str], broker: LogBroker) -> int:
         await rpc.stop()
         await agent.shutdown()
     return code
+
+
+def _dump_metrics(agent: Agent) -> None:
+    """SIGUSR1: the in-memory metrics to stderr in go-metrics' dump format, as Go's agent."""
+    if agent.sinks is not None:
+        sys.stderr.write(agent.sinks.inmem.go_dump())
+        sys.stderr.flush()
 
 
 async def _wait(

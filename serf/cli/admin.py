@@ -3,7 +3,8 @@
 How this works: ``keys`` runs exactly one of ``-install``/``-use``/``-remove``/``-list``
 through the keyring RPCs and prints Go's ``==> `` progress lines (exit 1 with the per-node
 failures if any node fails or does not answer); ``tags`` sets and deletes the agent's tags;
-``info`` prints the ``stats`` sections (grouped ``key = value`` text, or JSON); ``rtt`` reads two
+``info`` prints the ``stats`` sections (grouped ``key = value`` text, or JSON), with ``-metrics``
+also a ``metrics`` section (pyserf's ``metrics`` RPC); ``rtt`` reads two
 cached Vivaldi coordinates and prints their estimated distance.
 """
 
@@ -149,6 +150,11 @@ def info(args: Sequence[str]) -> int:
         "(agent, runtime, serf and tags sections).",
     )
     fs.string("format", "text", help="Output format: text or json.")
+    fs.boolean(
+        "metrics",
+        help="Add a 'metrics' section: the agent's in-memory metrics\n"
+        "(a pyserf agent; Go's dumps them to stderr on SIGUSR1).",
+    )
     values, _ = parse_or_exit(fs, args)
     fmt = values["format"]
 
@@ -157,6 +163,11 @@ def info(args: Sequence[str]) -> int:
             stats = await client.stats()
         except (RPCError, ConnectionError) as exc:
             raise CommandError(f"Error querying agent: {exc}") from None
+        if values["metrics"]:
+            try:
+                stats["metrics"] = await client.metrics()
+            except (RPCError, ConnectionError) as exc:
+                raise CommandError(f"Error querying agent metrics: {exc}") from None
         if fmt == "json":
             out(format_json(stats))
         elif fmt == "text":

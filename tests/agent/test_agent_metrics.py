@@ -4,13 +4,18 @@ the ``-prometheus-addr`` scrape."""
 from __future__ import annotations
 
 import asyncio
+import json
 import pathlib
+import re
+import signal
 import socket
+import subprocess
 import urllib.request
 from typing import Any
 
 import pytest
 
+from serf.agent.rpc_client import RPCClient
 from serf.testing.agents import cluster, run, until
 
 pytestmark = pytest.mark.integration
@@ -102,3 +107,88 @@ def test_event_handler_runs_are_timed_in_the_agent(tmp_path: pathlib.Path) -> No
 
     agg = run(body())
     assert marker.exists() and agg["kind"] == "sample" and agg["sum"] > 0.0
+
+
+def test_rpc_metrics_and_serf_info_metrics_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    from serf.cli.main import main
+
+    async def body() -> tuple[dict[str, dict[str, str]], dict[str, str], list[str]]:
+        async with cluster(2) as (a, _):
+            async with await a.client() as client:
+                stats = await client.stats()
+                section = await client.metrics()
+            outs = []
+            for extra in ([], ["-metrics"], ["-metrics", "-format=json"]):
+                argv = ["info", f"-rpc-addr={a.addr}", *extra]
+                assert await asyncio.to_thread(main, argv) == 0
+                outs.append(capsys.readouterr().out)
+            return stats, section, outs
+
+    stats, section, (plain, text, js) = run(body())
+    # the RPC stats reply keeps Go's sections; the metrics come from their own command
+    assert set(stats) == {"agent", "runtime", "serf", "tags", "event_handlers"}
+    assert section["serf-agent.serf.member.join"] == "Count: 2 Sum: 2.000"
+    assert section["serf-agent.agent.ipc.accept"] == "Count: 1 Sum: 1.000"
+    # plain `serf info` is Go's five sections; -metrics adds a sixth in the same format,
+    # sorted among them as Go's formatter sorts sections, the others unchanged
+    go_sections, with_metrics = _sections(plain), _sections(text)
+    assert list(go_sections) == ["agent", "event_handlers", "runtime", "serf", "tags"]
+    assert list(with_metrics) == ["agent", "event_handlers", "metrics", "runtime", "serf", "tags"]
+    for name, keys in go_sections.items():
+        assert list(with_metrics[name]) == list(keys)
+    assert with_metrics["metrics"]["serf-agent.serf.member.join"] == "Count: 2 Sum: 2.000"
+    data = json.loads(js)
+    assert set(data) == {"agent", "runtime", "serf", "tags", "event_handlers", "metrics"}
+    assert data["metrics"]["serf-agent.serf.member.join"] == "Count: 2 Sum: 2.000"
+
+
+def _sections(text: str) -> dict[str, dict[str, str]]:
+    """`serf info` text: section -> key -> value."""
+    out: dict[str, dict[str, str]] = {}
+    for line in text.splitlines():
+        if line.startswith("\t"):
+            key, _, value = line[1:].partition(" = ")
+            out[list(out)[-1]][key] = value
+        else:
+            assert line.endswith(":"), line
+            out[line[:-1]] = {}
+    return out
+
+
+@pytest.mark.slow
+def test_sigusr1_dumps_the_metrics_to_stderr_and_the_agent_runs_on() -> None:
+    from serf.testing.bedagent import pyserf_command
+    from serf.testing.gopeer import free_port
+    from serf.testing.lines import LineReader
+
+    rpc = f"127.0.0.1:{free_port()}"
+    argv = [*pyserf_command(), "agent", "-node=usr1", f"-bind=127.0.0.1:{free_port()}"]
+    proc = subprocess.Popen(
+        [*argv, f"-rpc-addr={rpc}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = LineReader(proc.stdout), LineReader(proc.stderr)
+        out.wait_for("Serf agent running!", 30)
+
+        async def members() -> int:
+            async with await RPCClient.connect(rpc, timeout=5) as client:
+                return len(await client.members())
+
+        assert run(members()) == 1
+        proc.send_signal(signal.SIGUSR1)
+        # Go's agent (go-metrics' InmemSignal) writes its in-memory metrics and runs on
+        line = err.wait_for("'serf-agent.agent.ipc.accept'", 10)
+        assert re.fullmatch(
+            r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} \S+\]\[C\] "
+            r"'serf-agent.agent.ipc.accept': Count: 1 Sum: 1.000\n",
+            line,
+        ), line
+        assert proc.poll() is None
+        assert run(members()) == 1
+    finally:
+        proc.terminate()
+        proc.wait(30)
