@@ -4,8 +4,8 @@ missing.
 ``pip install pyserf`` is the library and the agent over UDP + TCP. ``pyserf[quic]`` adds
 the QUIC transport (aioquic), ``pyserf[mdns]`` the agent's mDNS discovery (zeroconf),
 ``pyserf[uvloop]`` the faster event loop the agent and CLI use when it is installed,
-``pyserf[http]`` the agent's HTTP API and status page (aiohttp), and ``pyserf[all]`` all of
-them.
+``pyserf[http]`` the agent's HTTP API and status page (aiohttp), ``pyserf[trio]`` the trio
+runtime (:mod:`serf.runtime.trio_serf`), and ``pyserf[all]`` all of them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Optional features are pip extras (quic, mdns, uvloop, all): the library and the net
+"""Optional features are pip extras (quic, mdns, uvloop, http, trio, all): the library and the net
 transport work without them, and a feature whose extra is missing says which one to install."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # a fresh interpreter in which the optional packages cannot be imported
 _WITHOUT_EXTRAS = """
 import sys
-for name in ("aioquic", "zeroconf", "uvloop", "aiohttp"):
+for name in ("aioquic", "zeroconf", "uvloop", "aiohttp", "trio", "anyio"):
     sys.modules[name] = None  # import raises ImportError
 """
 
@@ -67,6 +67,23 @@ except MissingExtraError as exc:
     assert "QUIC transport" in out.stdout
 
 
+@pytest.mark.integration
+def test_trio_without_its_extra_names_the_extra(tmp_path: Path) -> None:
+    code = """
+from serf._extras import MissingExtraError
+for module in ("serf.runtime.trio_serf", "serf.transport.trio_net", "serf.testing.trio_kit"):
+    try:
+        __import__(module)
+    except MissingExtraError as exc:
+        print(exc)
+"""
+    out = _run_without_extras(code, tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 3, out.stdout
+    assert all("pip install 'pyserf[trio]'" in line and "trio runtime" in line for line in lines)
+
+
 def test_mdns_without_its_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mdns.importlib.util, "find_spec", lambda name: None)  # not installed
     with pytest.raises(mdns.MDNSUnavailable, match=r"pip install 'pyserf\[mdns\]'"):
@@ -84,7 +101,8 @@ def test_the_extras_are_declared_and_the_test_extras_bring_them_all() -> None:
     assert names(extras["mdns"]) == {"zeroconf"}
     assert names(extras["uvloop"]) == {"uvloop"}
     assert names(extras["http"]) == {"aiohttp"}
-    optional = {"aioquic", "zeroconf", "uvloop", "aiohttp"}
+    assert names(extras["trio"]) == {"trio"}
+    optional = {"aioquic", "zeroconf", "uvloop", "aiohttp", "trio"}
     assert names(extras["all"]) == optional
     assert not optional & names(project["dependencies"])
     assert optional <= names(extras["test"]) and optional <= names(extras["dev"])

@@ -1,0 +1,174 @@
+"""The real-socket cluster scenarios on every runtime: asyncio, uvloop and trio, over the net
+transport (UDP + TCP) and net + TLS.
+
+Each scenario is written once against the runtime-neutral parts of anyio (task groups,
+timeouts, sleep) and the :class:`serf.Serf` API; on asyncio and uvloop the nodes are
+:class:`serf.Serf` (``serf.testing.cluster``), on trio :class:`TrioSerf`
+(``serf.testing.trio_kit.trio_cluster``). Scenarios: converge, a user event and a query reach
+everyone, key rotation, a killed node is declared failed and a leaving node is seen as left.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import pytest
+
+anyio = pytest.importorskip("anyio")
+pytest.importorskip("trio")
+
+from serf import MemberStatus, Query, SerfConfig, UserEvent  # noqa: E402
+from serf.config import loopback  # noqa: E402
+from serf.testing import cluster  # noqa: E402
+from serf.testing.certs import TestCA  # noqa: E402
+from serf.testing.trio_kit import trio_cluster  # noqa: E402
+from serf.wire.keyring import Keyring  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+RUNTIMES = ["asyncio", "uvloop", "trio"]
+TRANSPORTS = ["net", "tls"]
+KEY_A = bytes(range(16))
+KEY_B = bytes(range(100, 132))
+
+MakeCluster = Callable[..., AbstractAsyncContextManager[list[Any]]]
+
+
+def _fast(name: str, transport: str, ca: TestCA | None) -> SerfConfig:
+    """loopback() with a quicker failure detector, on ``transport``."""
+    ml = loopback(
+        name,
+        transport=transport,
+        tls=ca.tls(name) if ca is not None else None,
+        probe_interval=0.4,
+        probe_timeout=0.2,
+        suspicion_mult=2,
+        gossip_interval=0.05,
+    )
+    return SerfConfig(node_name=name, memberlist=ml, reap_interval=1.0)
+
+
+def _run(runtime: str, transport: str, body: Callable[[MakeCluster], Awaitable[None]]) -> None:
+    """Run ``body(make_cluster)`` on ``runtime`` with nodes of that runtime."""
+    if runtime == "uvloop":
+        pytest.importorskip("uvloop")
+    ca = TestCA() if transport == "tls" else None
+
+    def config(name: str) -> SerfConfig:
+        return _fast(name, transport, ca)
+
+    def make(n: int, **kw: Any) -> AbstractAsyncContextManager[list[Any]]:
+        if runtime == "trio":
+            return trio_cluster(n, config=config, **kw)
+        return cluster(n, "net", config=config, **kw)
+
+    async def main() -> None:
+        with anyio.fail_after(60):
+            await body(make)
+
+    if runtime == "trio":
+        anyio.run(main, backend="trio")
+    else:
+        anyio.run(main, backend="asyncio", backend_options={"use_uvloop": runtime == "uvloop"})
+
+
+async def _eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
+    with anyio.fail_after(timeout):
+        while not check():
+            await anyio.sleep(0.05)
+    assert check(), what
+
+
+async def _first(events: AsyncIterator[Any]) -> Any:
+    async for event in events:
+        return event
+    raise AssertionError("subscription ended")
+
+
+async def _first_of_each(streams: list[Any], timeout: float) -> list[Any]:
+    got: list[Any] = []
+    with anyio.fail_after(timeout):
+        for stream in streams:
+            got.append(await _first(stream))
+    return got
+
+
+def _alive(nodes: list[Any], n: int) -> bool:
+    return all(len(node.members(MemberStatus.ALIVE)) == n for node in nodes)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_converge_user_event_and_query(runtime: str, transport: str) -> None:
+    async def body(make: MakeCluster) -> None:
+        async with make(4) as nodes:
+            assert _alive(nodes, 4)
+            streams = [n.subscribe(kinds=(UserEvent,)) for n in nodes]
+            await nodes[1].user_event("deploy", b"v1", coalesce=False)
+            got = await _first_of_each(streams, 10)
+            assert [(e.name, e.payload) for e in got] == [("deploy", b"v1")] * 4
+
+            async def answer(node: Any, events: AsyncIterator[Any]) -> None:
+                async for event in events:
+                    if isinstance(event, Query) and event.name == "who":
+                        await event.respond(node.local_member.name.encode())
+
+            async with anyio.create_task_group() as tg:
+                for node in nodes:
+                    tg.start_soon(answer, node, node.subscribe(kinds=(Query,)))
+                response = await nodes[0].query("who", timeout=1.5)
+                _acks, responses = await response.collect()
+                tg.cancel_scope.cancel()
+            assert responses == {f"node{i}": f"node{i}".encode() for i in range(4)}
+
+    _run(runtime, transport, body)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_key_rotation(runtime: str, transport: str) -> None:
+    async def body(make: MakeCluster) -> None:
+        async with make(3, keyring=Keyring([KEY_A])) as nodes:
+            km = nodes[0].key_manager
+            installed = await km.install_key(base64.b64encode(KEY_B).decode())
+            assert (installed.num_nodes, installed.num_resp, installed.num_err) == (3, 3, 0)
+            used = await km.use_key(KEY_B)
+            assert used.num_err == 0
+            removed = await km.remove_key(KEY_A)
+            assert (removed.num_resp, removed.num_err) == (3, 0)
+            listed = await km.list_keys()
+            assert listed.keys == {base64.b64encode(KEY_B).decode(): 3}
+            streams = [n.subscribe(kinds=(UserEvent,)) for n in nodes]
+            await nodes[2].user_event("after", b"", coalesce=False)
+            got = await _first_of_each(streams, 10)
+            assert [e.name for e in got] == ["after"] * 3
+            assert _alive(nodes, 3)
+
+    _run(runtime, transport, body)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_killed_node_fails_and_leaver_leaves(runtime: str, transport: str) -> None:
+    async def body(make: MakeCluster) -> None:
+        async with make(4) as nodes:
+            await nodes[3].shutdown()  # killed: no leave
+            await nodes[2].leave()
+            await nodes[2].shutdown()
+            rest = nodes[:2]
+
+            def settled() -> bool:
+                for node in rest:
+                    status = {m.name: m.status for m in node.members()}
+                    if status.get("node3") is not MemberStatus.FAILED:
+                        return False
+                    if status.get("node2") is not MemberStatus.LEFT:
+                        return False
+                return True
+
+            await _eventually(settled, 30, "node3 failed and node2 left everywhere")
+
+    _run(runtime, transport, body)
