@@ -10,7 +10,10 @@ everyone, key rotation, a killed node is declared failed and a leaving node is s
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -18,9 +21,9 @@ from typing import Any
 import pytest
 
 anyio = pytest.importorskip("anyio")
-pytest.importorskip("trio")
+trio = pytest.importorskip("trio")
 
-from serf import MemberStatus, Query, SerfConfig, UserEvent  # noqa: E402
+from serf import MemberStatus, Query, Serf, SerfConfig, UserEvent  # noqa: E402
 from serf.config import loopback  # noqa: E402
 from serf.testing import cluster  # noqa: E402
 from serf.testing.certs import TestCA  # noqa: E402
@@ -172,3 +175,79 @@ def test_killed_node_fails_and_leaver_leaves(runtime: str, transport: str) -> No
             await _eventually(settled, 30, "node3 failed and node2 left everywhere")
 
     _run(runtime, transport, body)
+
+
+class _AsyncioNodes:
+    """Serf nodes on an asyncio loop in a thread of its own, driven from trio."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.nodes: list[Serf] = []
+        self.streams: list[Any] = []
+
+    def call(self, coro: Any) -> Any:
+        """Run ``coro`` on the asyncio loop (at most 20 s) and return its result."""
+        bounded = asyncio.wait_for(coro, 20)
+        return asyncio.run_coroutine_threadsafe(bounded, self.loop).result(timeout=30)
+
+    async def start(self, config: SerfConfig) -> None:
+        node = await Serf.create(config)
+        self.nodes.append(node)
+        self.streams.append(node.subscribe(kinds=(UserEvent,)))
+
+    def close(self) -> None:
+        for node in self.nodes:
+            with contextlib.suppress(Exception):
+                self.call(node.shutdown())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+async def _names(events: AsyncIterator[Any], count: int) -> set[str]:
+    """The names of user events read until ``count`` distinct ones were seen."""
+    seen: set[str] = set()
+    async for event in events:
+        seen.add(event.name)
+        if len(seen) == count:
+            break
+    return seen
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_trio_and_asyncio_nodes_share_one_cluster(transport: str) -> None:
+    """Two nodes on trio and two on asyncio (a thread of their own) converge, and a user
+    event from either runtime reaches all four: the runtimes speak one wire."""
+    ca = TestCA() if transport == "tls" else None
+    side = _AsyncioNodes()
+
+    def config(name: str) -> SerfConfig:
+        return _fast(name, transport, ca)
+
+    async def in_asyncio(coro: Any) -> Any:
+        return await trio.to_thread.run_sync(side.call, coro)
+
+    async def main() -> None:
+        for name in ("aio0", "aio1"):
+            await in_asyncio(side.start(config(name)))
+        async with trio_cluster(2, config=config) as ours:
+            seed = f"127.0.0.1:{ours[0].local_member.port}"
+            for node in side.nodes:
+                await in_asyncio(node.join([seed]))
+            everyone = [*ours, *side.nodes]
+            await _eventually(lambda: _alive(everyone, 4), 30, "4 alive everywhere")
+            streams = [n.subscribe(kinds=(UserEvent,)) for n in ours]
+            await in_asyncio(side.nodes[0].user_event("from-asyncio", b"", coalesce=False))
+            await ours[1].user_event("from-trio", b"", coalesce=False)
+            with trio.fail_after(15):
+                for stream in streams:
+                    assert await _names(stream, 2) == {"from-asyncio", "from-trio"}
+            for stream in side.streams:
+                assert await in_asyncio(_names(stream, 2)) == {"from-asyncio", "from-trio"}
+
+    try:
+        trio.run(main)
+    finally:
+        side.close()
