@@ -16,7 +16,7 @@ from serf.core.queries import INTERNAL_QUERY_PREFIX, OutQuery
 from serf.core.state import SerfState
 from serf.memberlist import io as mio
 from serf.memberlist.state import Node
-from serf.telemetry import DEBUG, ERR, INFO, WARN, go_ip
+from serf.telemetry import DEBUG, ERR, INFO, WARN, go_bytes, go_ip
 from serf.wire.keyring import KEY_SIZES
 from serf.wire.messages import (
     Member,
@@ -126,9 +126,11 @@ class InternalQueries:
                 raw = core.codec.encode(MessageKeyResponse(True, msg, keys[:i], primary))
                 probe = MessageQueryResponse(q.ltime, q.id, core.name, 0, raw)
                 if len(core.codec.encode(probe)) <= limit:
+                    core._log(WARN, msg)
                     break
                 i -= 1
             else:
+                core._log(ERR, "Failed to truncate response so that it fits into message")
                 return
         core._queries.respond(q.ltime, q.id, raw)
 
@@ -147,12 +149,18 @@ class InternalQueries:
         def on_response(q: OutQuery, node: str, body: bytes) -> None:
             agg.num_resp += 1
             answered.add(node)
-            try:
-                resp = core.codec.decode_serf(body)
+            resp: object = None
+            # Go's words for an answer of another type and for one that does not decode
+            if body[:1] != bytes([MessageKeyResponse.TYPE]):
+                agg.messages[node] = f"Invalid key query response type: {go_bytes(body)}"
+            else:
+                try:
+                    resp = core.codec.decode_serf(body)
+                except Exception:
+                    pass
                 if not isinstance(resp, MessageKeyResponse):
-                    raise ValueError("Invalid key query response type")
-            except Exception as exc:
-                agg.messages[node] = f"Failed to decode key query response: {exc}"
+                    agg.messages[node] = f"Failed to decode key query response: {go_bytes(body)}"
+            if not isinstance(resp, MessageKeyResponse):
                 agg.num_err += 1
             else:
                 if not resp.result:
@@ -160,6 +168,7 @@ class InternalQueries:
                     agg.num_err += 1
                 elif resp.message:
                     agg.messages[node] = resp.message
+                    core._log(WARN, resp.message)
                 for k in resp.keys or ():
                     agg.keys[k] = agg.keys.get(k, 0) + 1
                 agg.primary_keys[resp.primary_key] = agg.primary_keys.get(resp.primary_key, 0) + 1
