@@ -4,9 +4,10 @@
 Run: ``python bench/transports.py [--nodes 8] [--window 5] [--write-docs]``.
 
 How this works: for each (transport, runtime) pair, one process runs the whole cluster on one
-event loop (asyncio or uvloop): ``loopback()`` nodes with ``transport=`` set (net, tls, quic,
-quic+tls with a throwaway CA; memory on a MemoryNetwork with real time). Convergence is the
-wall time from the first join until every node sees every other alive (median of three
+event loop (asyncio or uvloop; trio for net and tls, in bench/transports_trio.py):
+``loopback()`` nodes with ``transport=`` set (net, tls, quic, quic+tls with a throwaway CA;
+memory on a MemoryNetwork with real time). Convergence is the wall time from the first join
+until every node sees every other alive (median of three
 fresh clusters: an alive broadcast that dies out waits for a push/pull, as in Go). CPU per
 node is the process's CPU time (``time.process_time``) over a window divided by the node
 count, at rest and while node 0 sends 30 user events a second (each gossiped to all). The
@@ -162,6 +163,11 @@ async def _round_trip_ms(transport: str, count: int = 200) -> float:
 
 
 def measure(transport: str, runtime: str, n: int, window: float) -> Row:
+    if runtime == "trio":  # TrioSerf over TrioNetTransport: bench/transports_trio.py
+        from transports_trio import measure_trio
+
+        return Row(transport, runtime, *measure_trio(transport, n, window))
+
     async def main() -> Row:
         converge, rest, busy = await _cluster_figures(transport, n, window)
         rtt = await _round_trip_ms(transport)
@@ -194,12 +200,14 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=8)
     parser.add_argument("--window", type=float, default=5.0)
     parser.add_argument("--transports", default=",".join(TRANSPORTS))
-    parser.add_argument("--runtimes", default="asyncio,uvloop")
+    parser.add_argument("--runtimes", default="asyncio,uvloop,trio")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     rows = []
     for runtime in args.runtimes.split(","):
         for transport in args.transports.split(","):
+            if runtime == "trio" and transport not in ("net", "tls"):
+                continue  # QUIC (aioquic) and memory are asyncio-only
             row = measure(transport, runtime, args.nodes, args.window)
             print(row, file=sys.stderr, flush=True)
             rows.append(row)
@@ -223,8 +231,10 @@ def _write_docs(text: str, nodes: int, window: float) -> None:
         "round-trip time go; its convergence includes one handshake per pair of nodes. "
         "Convergence is noisy (gossip luck; median of three). The memory transport runs on "
         "the real clock here (no sockets). Which transports run on which runtime: all of them "
-        "on asyncio and uvloop; no other runtime yet (trio is not supported). Reproduce with "
-        "`python bench/transports.py --write-docs` (about four minutes).\n"
+        "on asyncio and uvloop; net and tls on trio (`TrioSerf` over `TrioNetTransport`; "
+        "QUIC is aioquic on asyncio, the memory transport is asyncio's), see "
+        "[Runtimes and transports](runtimes.md). Reproduce with "
+        "`python bench/transports.py --write-docs` (about five minutes).\n"
     )
     doc = DOCS.read_text()
     if HEADING in doc:
