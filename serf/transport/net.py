@@ -57,6 +57,35 @@ _WRITE_HIGH_WATER = 256 * 1024
 _WILDCARDS = frozenset({"0.0.0.0", "::"})
 _CHUNK = struct.Struct(">I")
 _MAX_CHUNK = 1 << 20  # a TlsStream chunk is at most 1 MiB; a bigger header is a broken peer
+END_CHUNK = _CHUNK.pack(0)
+"""The chunk that ends a side's data inside TLS (`write_eof`)."""
+
+
+def frame_chunks(data: bytes) -> bytes:
+    """``data`` as TLS stream chunks: ``[u32 big-endian length][bytes]``, at most 1 MiB each."""
+    view = memoryview(data)
+    out = bytearray()
+    for start in range(0, len(view), _MAX_CHUNK):
+        part = view[start : start + _MAX_CHUNK]
+        out += _CHUNK.pack(len(part))
+        out += part
+    return bytes(out)
+
+
+def next_chunk(plain: bytearray, peer: Address) -> bytes | None:
+    """Take one whole chunk off the front of ``plain`` (decrypted bytes, still framed): its
+    payload, ``b""`` for the end chunk, None while the chunk is incomplete.
+    ConnectionResetError for a header over 1 MiB (a broken peer)."""
+    if len(plain) < _CHUNK.size:
+        return None
+    (size,) = _CHUNK.unpack_from(plain)
+    if size > _MAX_CHUNK:
+        raise ConnectionResetError(f"TLS stream chunk of {size} bytes from {peer}")
+    if len(plain) < _CHUNK.size + size:
+        return None
+    out = bytes(plain[_CHUNK.size : _CHUNK.size + size])
+    del plain[: _CHUNK.size + size]
+    return out
 
 
 def install_uvloop() -> bool:
@@ -178,7 +207,60 @@ class NetStream:
                 await self._writer.wait_closed()
 
 
-class TlsStream(NetStream):
+class BufferedReads:
+    """`read` / `readexactly` over a payload buffer (``_data``, ``_eof``) that ``_fill``
+    tops up, under the runtime's timeout (``_deadline``: asyncio's here): the TLS streams of
+    every runtime read this way."""
+
+    timeout: float | None
+    _data: bytearray
+    _eof: bool
+
+    def _timeout(self, timeout: float | None) -> float | None:
+        return self.timeout if timeout is None else timeout
+
+    def _deadline(self, seconds: float | None) -> contextlib.AbstractAsyncContextManager[Any]:
+        return asyncio.timeout(seconds)
+
+    async def _fill(self) -> None:
+        """Add payload to ``_data`` or set ``_eof``."""
+        raise NotImplementedError
+
+    def _take(self, n: int) -> bytes:
+        if n < 0 or n >= len(self._data):
+            out = bytes(self._data)
+            self._data.clear()
+            return out
+        out = bytes(self._data[:n])
+        del self._data[:n]
+        return out
+
+    async def read(self, n: int = -1, *, timeout: float | None = None) -> bytes:
+        """Up to ``n`` bytes (``b""`` at EOF); ``n = -1`` reads until EOF."""
+        if n == 0:
+            return b""
+        async with self._deadline(self._timeout(timeout)):
+            if n > 0:
+                while not self._data and not self._eof:
+                    await self._fill()
+                return self._take(n)
+            while not self._eof:
+                await self._fill()
+            return self._take(-1)
+
+    async def readexactly(self, n: int, *, timeout: float | None = None) -> bytes:
+        """Exactly ``n`` bytes, or `asyncio.IncompleteReadError` if EOF comes first."""
+        if n < 0:
+            raise ValueError("readexactly size can not be less than zero")
+        async with self._deadline(self._timeout(timeout)):
+            while len(self._data) < n and not self._eof:
+                await self._fill()
+        if len(self._data) < n:
+            raise asyncio.IncompleteReadError(self._take(-1), n)
+        return self._take(n)
+
+
+class TlsStream(BufferedReads, NetStream):
     """A TLS connection as a `Stream`: stdlib `ssl` over memory BIOs on a plain TCP stream,
     so the handshake runs the same way on every loop and its failure is ours to report.
 
@@ -238,21 +320,14 @@ class TlsStream(NetStream):
             self._incoming.write_eof()
 
     async def _fill(self) -> None:
-        """Decrypt more bytes and move whole chunks to the payload buffer (or mark EOF)."""
+        """Decrypt more bytes and move one whole chunk to the payload buffer (or mark EOF)."""
         while True:
-            while len(self._plain) >= _CHUNK.size:
-                (size,) = _CHUNK.unpack_from(self._plain)
-                if size > _MAX_CHUNK:
-                    raise ConnectionResetError(
-                        f"TLS stream chunk of {size} bytes from {self._remote}"
-                    )
-                if size == 0:
+            chunk = next_chunk(self._plain, self._remote)
+            if chunk is not None:
+                if chunk:
+                    self._data += chunk
+                else:
                     self._eof = True
-                    return
-                if len(self._plain) < _CHUNK.size + size:
-                    break
-                self._data += self._plain[_CHUNK.size : _CHUNK.size + size]
-                del self._plain[: _CHUNK.size + size]
                 return
             try:
                 got = self._tls.read(65536)
@@ -271,47 +346,11 @@ class TlsStream(NetStream):
                 return
             self._plain += got
 
-    def _take(self, n: int) -> bytes:
-        if n < 0 or n >= len(self._data):
-            out = bytes(self._data)
-            self._data.clear()
-            return out
-        out = bytes(self._data[:n])
-        del self._data[:n]
-        return out
-
-    async def read(self, n: int = -1, *, timeout: float | None = None) -> bytes:
-        """Up to ``n`` bytes (``b""`` at EOF); ``n = -1`` reads until EOF."""
-        if n == 0:
-            return b""
-        async with asyncio.timeout(self._timeout(timeout)):
-            if n > 0:
-                while not self._data and not self._eof:
-                    await self._fill()
-                return self._take(n)
-            while not self._eof:
-                await self._fill()
-            return self._take(-1)
-
-    async def readexactly(self, n: int, *, timeout: float | None = None) -> bytes:
-        """Exactly ``n`` bytes, or `asyncio.IncompleteReadError` if EOF comes first."""
-        if n < 0:
-            raise ValueError("readexactly size can not be less than zero")
-        async with asyncio.timeout(self._timeout(timeout)):
-            while len(self._data) < n and not self._eof:
-                await self._fill()
-            if len(self._data) < n:
-                raise asyncio.IncompleteReadError(self._take(-1), n)
-            return self._take(n)
-
     def write(self, data: bytes) -> None:
         """Queue ``data`` for sending. RuntimeError after `write_eof`."""
         if self._eof_sent:
             raise RuntimeError("cannot write after write_eof()")
-        view = memoryview(data)
-        for start in range(0, len(view), _MAX_CHUNK):
-            part = view[start : start + _MAX_CHUNK]
-            self._send(_CHUNK.pack(len(part)) + bytes(part))
+        self._send(frame_chunks(data))
 
     def _send(self, plain: bytes) -> None:
         if self._writer.is_closing():
@@ -329,7 +368,7 @@ class TlsStream(NetStream):
         if self._eof_sent:
             return
         self._eof_sent = True
-        self._send(_CHUNK.pack(0))
+        self._send(END_CHUNK)
 
 
 class NetTransport(TransportBase):

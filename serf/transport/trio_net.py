@@ -23,14 +23,13 @@ Only the trio runtime (:mod:`serf.runtime.trio_serf`) uses this transport; it ne
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import logging
 import socket
 import ssl
-import struct
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from serf._extras import missing_extra
@@ -43,10 +42,14 @@ from serf.transport.base import (
 )
 from serf.transport.net import (
     _WILDCARDS,
+    END_CHUNK,
+    BufferedReads,
     NetTransport,
     _address_from_sockname,
     _bound_socket,
     _family,
+    frame_chunks,
+    next_chunk,
 )
 from serf.transport.tls import TlsConfig, describe_tls_error
 
@@ -61,8 +64,6 @@ log = logging.getLogger(__name__)
 
 _RECV = 64 * 1024
 _UDP_RECV = MAX_PACKET_SIZE + 64  # a datagram cut to this size is still too big: dropped
-_CHUNK = struct.Struct(">I")
-_MAX_CHUNK = 1 << 20  # as serf.transport.net.TlsStream
 
 
 @contextlib.contextmanager
@@ -78,7 +79,13 @@ def fail_after(seconds: float | None) -> Iterator[None]:
         raise TimeoutError(f"timed out after {seconds}s") from None
 
 
-class TrioNetStream:
+@asynccontextmanager
+async def _deadline(seconds: float | None) -> AsyncIterator[None]:
+    with fail_after(seconds):
+        yield
+
+
+class TrioNetStream(BufferedReads):
     """A TCP connection as a :class:`~serf.transport.base.Stream` on trio."""
 
     def __init__(
@@ -92,8 +99,8 @@ class TrioNetStream:
         self._remote = _address_from_sockname(sock.getpeername())
         self._local = _address_from_sockname(sock.getsockname())
         self._out = bytearray()
-        self._in = bytearray()
-        self._at_eof = False
+        self._data = bytearray()
+        self._eof = False
         self._eof_queued = False
         self._eof_sent = False
         self._closed = False
@@ -108,8 +115,8 @@ class TrioNetStream:
         """This end's address."""
         return self._local
 
-    def _limit(self, timeout: float | None) -> float | None:
-        return self.timeout if timeout is None else timeout
+    def _deadline(self, seconds: float | None) -> contextlib.AbstractAsyncContextManager[Any]:
+        return _deadline(seconds)
 
     # -- what TLS changes -------------------------------------------------------------------
 
@@ -147,42 +154,9 @@ class TrioNetStream:
         await self._flush()
         got = await self._receive()
         if got:
-            self._in += got
+            self._data += got
         else:
-            self._at_eof = True
-
-    def _take(self, n: int) -> bytes:
-        if n < 0 or n >= len(self._in):
-            out = bytes(self._in)
-            self._in.clear()
-            return out
-        out = bytes(self._in[:n])
-        del self._in[:n]
-        return out
-
-    async def read(self, n: int = -1, *, timeout: float | None = None) -> bytes:
-        """Up to ``n`` bytes (``b""`` at EOF); ``n = -1`` reads until EOF."""
-        if n == 0:
-            return b""
-        with fail_after(self._limit(timeout)):
-            if n > 0:
-                while not self._in and not self._at_eof:
-                    await self._fill()
-                return self._take(n)
-            while not self._at_eof:
-                await self._fill()
-            return self._take(-1)
-
-    async def readexactly(self, n: int, *, timeout: float | None = None) -> bytes:
-        """Exactly ``n`` bytes, or `asyncio.IncompleteReadError` if EOF comes first."""
-        if n < 0:
-            raise ValueError("readexactly size can not be less than zero")
-        with fail_after(self._limit(timeout)):
-            while len(self._in) < n and not self._at_eof:
-                await self._fill()
-        if len(self._in) < n:
-            raise asyncio.IncompleteReadError(self._take(-1), n)
-        return self._take(n)
+            self._eof = True
 
     def write(self, data: bytes) -> None:
         """Queue ``data``; `drain` (or the next read) sends it. RuntimeError after
@@ -193,7 +167,7 @@ class TrioNetStream:
 
     async def drain(self, *, timeout: float | None = None) -> None:
         """Send what is queued."""
-        with fail_after(self._limit(timeout)):
+        with fail_after(self._timeout(timeout)):
             await self._flush()
 
     def write_eof(self) -> None:
@@ -235,19 +209,10 @@ class TrioTlsStream(TrioNetStream):
         while True:
             if self._peer_done:
                 return b""
-            if len(self._plain) >= _CHUNK.size:
-                (size,) = _CHUNK.unpack_from(self._plain)
-                if size > _MAX_CHUNK:
-                    raise ConnectionResetError(
-                        f"TLS stream chunk of {size} bytes from {self._remote}"
-                    )
-                if size == 0:
-                    self._peer_done = True
-                    return b""
-                if len(self._plain) >= _CHUNK.size + size:
-                    out = bytes(self._plain[_CHUNK.size : _CHUNK.size + size])
-                    del self._plain[: _CHUNK.size + size]
-                    return out
+            chunk = next_chunk(self._plain, self._remote)
+            if chunk is not None:
+                self._peer_done = not chunk
+                return chunk
             try:
                 got = await self._stream.receive_some(_RECV)
             except trio.BrokenResourceError as exc:
@@ -263,17 +228,11 @@ class TrioTlsStream(TrioNetStream):
             self._plain += got
 
     def _frame(self, data: bytes) -> bytes:
-        view = memoryview(data)
-        out = bytearray()
-        for start in range(0, len(view), _MAX_CHUNK):
-            part = view[start : start + _MAX_CHUNK]
-            out += _CHUNK.pack(len(part))
-            out += part
-        return bytes(out)
+        return frame_chunks(data)
 
     async def _send_eof(self) -> None:
         try:
-            await self._stream.send_all(_CHUNK.pack(0))
+            await self._stream.send_all(END_CHUNK)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise ConnectionResetError(f"stream to {self._remote}: {exc!r}") from exc
 
