@@ -136,17 +136,19 @@ async def run(cfg: AgentConfig, args: Sequence[str], broker: LogBroker) -> int:
         await rpc.stop()
         await agent.shutdown()
         return 1
-    http_bound = str(http.bound) if http is not None else ""
-    print(_banner(agent, str(bound), http_bound), flush=True)
-    broker.open_gate()
-    agent.start_retry_join()
-
+    # the handlers go in before the banner: a script that waits for the banner and then
+    # signals gets the signal handled (Go installs its handlers after the banner, so a
+    # signal in between kills its agent at once: docs/compatibility.md)
     loop = asyncio.get_running_loop()
     signals: asyncio.Queue[int] = asyncio.Queue()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, signals.put_nowait, sig)
     loop.add_signal_handler(signal.SIGUSR1, _dump_metrics, agent)  # as Go's InmemSignal
     try:
+        http_bound = str(http.bound) if http is not None else ""
+        print(_banner(agent, str(bound), http_bound), flush=True)
+        broker.open_gate()
+        agent.start_retry_join()
         code = await _wait(agent, cfg, args, signals)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
