@@ -300,8 +300,11 @@ class RPCClient:
                 decoder.feed(data)
                 for obj in decoder:
                     self._dispatch(obj)
-        except (OSError, DecodeError) as exc:
-            self._shutdown(f"connection error: {exc}")
+        except (OSError, DecodeError):
+            # as Go's client: a read that fails for any reason (a reset as well as an EOF, or
+            # bytes that do not decode) closes the client, and every waiting call gets
+            # "client closed"; which of a reset or an EOF a hang-up gives is a race
+            pass
         finally:
             self._shutdown("client closed")  # Go's RPC client's words (clientClosed)
 
