@@ -252,6 +252,7 @@ class StateTable:
         "_incarnation",
         "_leaving",
         "_nodes",
+        "_num_alive",
         "local_name",
         "telemetry",
     )
@@ -267,6 +268,9 @@ class StateTable:
         self._dead_node_reclaim_time = dead_node_reclaim_time
         self._alive_filter = alive_filter
         self._nodes: dict[str, Node] = {}
+        # entries neither DEAD nor LEFT, kept as the rules move them (num_alive is asked on
+        # every gossip round and every serf member count; a scan cost O(N) each time)
+        self._num_alive = 0
         self._incarnation = 0
         self._leaving = False
         #: log lines and metric samples (Go's) the rules produced; the owner drains them
@@ -292,7 +296,7 @@ class StateTable:
 
     def num_alive(self) -> int:
         """Entries neither DEAD nor LEFT, ourselves included (Go's ``NumMembers``)."""
-        return sum(1 for n in self._nodes.values() if not n.dead_or_left())
+        return self._num_alive
 
     def num_nodes(self) -> int:
         """Every entry, dead and left ones included (Go's ``estNumNodes``, the N for
@@ -419,6 +423,8 @@ class StateTable:
         node.addr = addr
         node.port = alive.port
         if node.state is not NodeState.ALIVE:
+            if node.state is not NodeState.SUSPECT:
+                self._num_alive += 1
             node.state = NodeState.ALIVE
             node.state_change = now
         if is_local:
@@ -489,6 +495,7 @@ class StateTable:
         effects.append(Broadcast(node.name, dead))
         node.incarnation = dead.incarnation
         node.state = NodeState.LEFT if dead.node == dead.from_ else NodeState.DEAD
+        self._num_alive -= 1
         node.state_change = now
         effects.append(NotifyLeave(_snapshot(node)))
         self.telemetry.append(_MSG_DEAD)

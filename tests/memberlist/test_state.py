@@ -624,6 +624,8 @@ def test_invariants_over_random_inputs(
             effects = []
 
         after = {n.name: n for n in t.members()}
+        # the kept count of live entries is the count of a scan
+        assert t.num_alive() == sum(1 for n in after.values() if not n.dead_or_left())
         # suspicion effects match the states they start and stop
         for effect in effects:
             if isinstance(effect, StartSuspicion):
@@ -746,6 +748,25 @@ def test_ignores_alive_means_handle_alive_does_nothing(
         assert t.handle_alive(msg, now + 1.0) == []
         assert t.members() == before
         assert name != ME
+
+
+def test_num_alive_follows_every_transition() -> None:
+    t = with_alive_a(5)
+    assert t.num_alive() == 2
+    t.handle_suspect(Suspect(5, "a", ME), 2.0)
+    assert t.num_alive() == 2  # a suspect still counts
+    t.handle_alive(alive("a", 6), 3.0)
+    assert t.num_alive() == 2  # suspect -> alive is no join
+    t.handle_alive(alive("b", 0), 3.5)
+    assert t.num_alive() == 2  # a placeholder is dead
+    t.handle_dead(Dead(6, "a", "b"), 4.0)
+    t.handle_dead(Dead(6, "a", "b"), 4.5)
+    assert t.num_alive() == 1
+    t.handle_alive(alive("a", 7), 5.0)
+    assert t.num_alive() == 2  # dead -> alive is a join
+    t.reap(100.0, 1.0)
+    t.leave(101.0)
+    assert t.num_alive() == 1 == sum(1 for n in t.entries() if not n.dead_or_left())
 
 
 def test_ignores_alive_only_without_an_alive_delegate() -> None:
