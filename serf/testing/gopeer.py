@@ -147,6 +147,9 @@ def install_go_serf(timeout: float = 900.0) -> Path:
 
 
 _PORT_FLOOR = 10000
+# ports a test cannot choose: the README's library example binds 17946 and 17947 as written,
+# and the tests run it verbatim beside the others
+RESERVED_PORTS = frozenset({17946, 17947})
 _next_port_offset = [0]
 
 
@@ -176,6 +179,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         offset = (os.getpid() * 7 + _next_port_offset[0]) % width
         _next_port_offset[0] += 1
         port = start + offset
+        if port in RESERVED_PORTS:
+            continue
         with (
             socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
             socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
@@ -263,17 +268,34 @@ class GoSerfAgent:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
         end = time.monotonic() + timeout
+        # first a cheap TCP connect until the RPC port listens, then CLI probes, each allowed
+        # the time left: on a loaded machine a CLI start alone can take longer than
+        # probe_timeout, and killing each probe just before it answers would never succeed
+        while not self._rpc_listens():
+            if self.proc.poll() is not None:
+                raise GoSerfError(f"serf agent exited early:\n{self.log_text()[-4000:]}")
+            if time.monotonic() > end:
+                self.stop()
+                raise GoSerfError(f"serf agent RPC {self.rpc_addr} not listening")
+            time.sleep(0.05)
         while True:
             if self.proc.poll() is not None:
                 raise GoSerfError(f"serf agent exited early:\n{self.log_text()[-4000:]}")
             try:
-                self.members(timeout=probe_timeout)
+                self.members(timeout=max(probe_timeout, end - time.monotonic()))
                 return
             except GoSerfError:
                 if time.monotonic() > end:
                     self.stop()
                     raise
                 time.sleep(0.1)
+
+    def _rpc_listens(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.rpc_port), timeout=1.0):
+                return True
+        except OSError:
+            return False
 
     def _cli(self, *args: str, timeout: float = 5.0) -> str:
         try:

@@ -69,6 +69,16 @@ class AgentProc:
         return f"127.0.0.1:{self.port}"
 
     def start(self, *more: str) -> None:
+        """Launch the agent and wait until its RPC answers; it must still be running then."""
+        self.launch(*more)
+        wait_for(
+            lambda: self.exited() or serf_cli("members", self.rpc).returncode == 0,
+            what=f"{self.name} RPC",
+        )
+        assert not self.exited(), self.log.read_text()
+
+    def launch(self, *more: str) -> None:
+        """Launch the agent without waiting for anything."""
         args = [
             *SERF,
             "agent",
@@ -83,11 +93,6 @@ class AgentProc:
         fh = open(self.log, "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT)
         fh.close()
-        wait_for(
-            lambda: self.exited() or serf_cli("members", self.rpc).returncode == 0,
-            what=f"{self.name} RPC",
-        )
-        assert not self.exited(), self.log.read_text()
 
     def exited(self) -> bool:
         return self.proc is not None and self.proc.poll() is not None
@@ -343,6 +348,8 @@ def test_signal_settings(
 
 def test_retry_join_gives_up(agents: Callable[..., AgentProc]) -> None:
     a = agents("rj0", f"-retry-join=127.0.0.1:{free_port()}", "-retry-max=2", "-retry-interval=1s")
-    a.start()
+    # launch, not start: the agent may give up (after ~1 s) before a loaded machine has run a
+    # CLI probe against it, and giving up is what this test waits for
+    a.launch()
     assert a.proc is not None and a.proc.wait(timeout=30) == 1
     assert "maximum retry join attempts made, exiting" in a.log.read_text()
