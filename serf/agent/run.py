@@ -23,14 +23,16 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from serf._extras import MissingExtraError
 from serf.agent.agent import Agent, AgentError, LogBroker, python_level
 from serf.agent.config import AgentConfig, ConfigError, load_config
-from serf.agent.http_api import HttpApi
 from serf.agent.rpc_server import RpcServer
 from serf.cli.flags import FlagError, HelpRequested
+
+if TYPE_CHECKING:
+    from serf.agent.http_api import HttpApi
 
 __all__ = ["main", "run", "GRACEFUL_TIMEOUT"]
 
@@ -108,6 +110,8 @@ async def run(cfg: AgentConfig, args: Sequence[str], broker: LogBroker) -> int:
         return 1
     http: HttpApi | None = None
     if cfg.http_addr:
+        from serf.agent.http_api import HttpApi  # imported only when asked for
+
         http = HttpApi(agent, cfg.http_addr, cfg.rpc_auth)
         try:
             await http.start()

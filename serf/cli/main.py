@@ -14,13 +14,11 @@ import contextlib
 import importlib
 import importlib.util
 import io
-import secrets
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from serf import __version__
-from serf.cli import admin, demo, events, membership
-from serf.cli.common import out, stderr_line
 
 __all__ = ["main", "PROTOCOL_MIN", "PROTOCOL_MAX"]
 
@@ -32,6 +30,21 @@ PROTOCOL_MAX = 5
 GO_SERF_COMPATIBLE = "0.11.0"
 
 _HELP_FLAGS = ("-h", "-help", "--help")
+
+
+def out(text: str) -> None:
+    """serf.cli.common's ``out``, imported on use (it brings the RPC client, which ``serf
+    agent`` does not need)."""
+    from serf.cli.common import out as write
+
+    write(text)
+
+
+def stderr_line(text: str) -> None:
+    """serf.cli.common's ``stderr_line``, imported on use (see :func:`out`)."""
+    from serf.cli.common import stderr_line as write
+
+    write(text)
 
 
 def _version(args: Sequence[str]) -> int:
@@ -48,8 +61,9 @@ _KEYGEN_HELP = """Usage: serf keygen
 
 
 def _keygen(args: Sequence[str]) -> int:
-    # as Go: arguments are ignored
-    print(base64.b64encode(secrets.token_bytes(32)).decode())
+    # as Go: arguments are ignored (os.urandom is what secrets.token_bytes reads; secrets
+    # would import hmac and hashlib into every command)
+    print(base64.b64encode(os.urandom(32)).decode())
     return 0
 
 
@@ -62,25 +76,39 @@ def _agent(args: Sequence[str]) -> int:
     return status
 
 
+def _lazy(module: str, name: str) -> Callable[[Sequence[str]], int]:
+    """``module.name``, imported when the subcommand runs: ``serf agent`` then never loads the
+    RPC client and the other commands (memory per agent, docs/performance.md)."""
+
+    def command(args: Sequence[str]) -> int:
+        status: int = getattr(importlib.import_module(module), name)(args)
+        return status
+
+    command.__name__ = command.__qualname__ = name
+    return command
+
+
+_ADMIN, _EVENTS, _MEMBERSHIP = "serf.cli.admin", "serf.cli.events", "serf.cli.membership"
+
 COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "agent": (_agent, "Runs a Serf agent"),
-    "demo": (demo.demo, "Runs a local demo cluster of agents on loopback"),
-    "event": (events.event, "Send a custom event through the Serf cluster"),
+    "demo": (_lazy("serf.cli.demo", "demo"), "Runs a local demo cluster of agents on loopback"),
+    "event": (_lazy(_EVENTS, "event"), "Send a custom event through the Serf cluster"),
     "force-leave": (
-        membership.force_leave,
+        _lazy(_MEMBERSHIP, "force_leave"),
         'Forces a member of the cluster to enter the "left" state',
     ),
-    "info": (admin.info, "Provides debugging information for operators"),
-    "join": (membership.join, "Tell Serf agent to join cluster"),
+    "info": (_lazy(_ADMIN, "info"), "Provides debugging information for operators"),
+    "join": (_lazy(_MEMBERSHIP, "join"), "Tell Serf agent to join cluster"),
     "keygen": (_keygen, "Generates a new encryption key"),
-    "keys": (admin.keys, "Manipulate the internal encryption keyring used by Serf"),
-    "leave": (membership.leave, "Gracefully leaves the Serf cluster and shuts down"),
-    "members": (membership.members, "Lists the members of a Serf cluster"),
-    "monitor": (events.monitor, "Stream logs from a Serf agent"),
-    "query": (events.query, "Send a query to the Serf cluster"),
-    "reachability": (events.reachability, "Test network reachability"),
-    "rtt": (admin.rtt, "Estimates network round trip time between nodes"),
-    "tags": (admin.tags, "Modify tags of a running Serf agent"),
+    "keys": (_lazy(_ADMIN, "keys"), "Manipulate the internal encryption keyring used by Serf"),
+    "leave": (_lazy(_MEMBERSHIP, "leave"), "Gracefully leaves the Serf cluster and shuts down"),
+    "members": (_lazy(_MEMBERSHIP, "members"), "Lists the members of a Serf cluster"),
+    "monitor": (_lazy(_EVENTS, "monitor"), "Stream logs from a Serf agent"),
+    "query": (_lazy(_EVENTS, "query"), "Send a query to the Serf cluster"),
+    "reachability": (_lazy(_EVENTS, "reachability"), "Test network reachability"),
+    "rtt": (_lazy(_ADMIN, "rtt"), "Estimates network round trip time between nodes"),
+    "tags": (_lazy(_ADMIN, "tags"), "Modify tags of a running Serf agent"),
     "version": (_version, "Prints the Serf version"),
 }
 

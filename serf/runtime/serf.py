@@ -17,7 +17,6 @@ import contextlib
 import logging
 import os
 import random
-import secrets
 from collections.abc import (
     Callable,
     Coroutine,
@@ -419,7 +418,7 @@ class Serf:
         core = SerfCore(
             config,
             rng=rng or random.Random(),
-            token_bytes=secrets.token_bytes,
+            token_bytes=os.urandom,  # secrets.token_bytes is os.urandom (without hmac)
             keyring=keyring,
             advertise=advertise,
             snapshot=snapshot,

@@ -3,7 +3,8 @@
 How this works: `base` defines the `Transport` / `Stream` protocols, `Address` and the name
 resolvers; `net` is UDP + TCP on one port; `memory` is the simulator's in-process network;
 `quic` is QUIC (aioquic, the ``pyserf[quic]`` extra; ``QuicTransport`` and
-``QuicStream`` are imported from it on first use) with DATAGRAM-frame packets and one
+``QuicStream`` are imported from it on first use, as are `memory`'s names, which an agent on
+sockets never needs) with DATAGRAM-frame packets and one
 stream per request; `tls` holds the certificates that authenticate net (TLS streams)
 and quic peers.
 Every transport passes the suite in `serf.testing.conformance`.
@@ -29,7 +30,6 @@ from serf.transport.base import (
     Transport,
     TransportStats,
 )
-from serf.transport.memory import LinkModel, MemoryNetwork, MemoryStream, MemoryTransport
 from serf.transport.net import NetStream, NetTransport, TlsStream, install_uvloop
 from serf.transport.tls import TlsConfig, TlsConfigError
 
@@ -61,11 +61,22 @@ __all__ = [
     "install_uvloop",
 ]
 
+_LAZY = {
+    "QuicStream": "serf.transport.quic",  # needs aioquic: the quic extra
+    "QuicTransport": "serf.transport.quic",
+    "LinkModel": "serf.transport.memory",
+    "MemoryNetwork": "serf.transport.memory",
+    "MemoryStream": "serf.transport.memory",
+    "MemoryTransport": "serf.transport.memory",
+}
+
 if TYPE_CHECKING:
+    from serf.transport.memory import LinkModel, MemoryNetwork, MemoryStream, MemoryTransport
     from serf.transport.quic import QuicStream, QuicTransport
 else:
 
     def __getattr__(name: str) -> Any:
-        if name in ("QuicStream", "QuicTransport"):  # needs aioquic: the quic extra
-            return getattr(importlib.import_module("serf.transport.quic"), name)
+        module = _LAZY.get(name)
+        if module is not None:
+            return getattr(importlib.import_module(module), name)
         raise AttributeError(f"module 'serf.transport' has no attribute {name!r}")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import os
 import ssl
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,6 +154,9 @@ class TlsConfig:
                 ctx.load_cert_chain(self.cert_file, self.key_file)
                 return
             # the stdlib loads chains from files only: a private directory, removed at once
+            # (tempfile imported here: it brings shutil, bz2 and lzma into every agent)
+            import tempfile
+
             with tempfile.TemporaryDirectory(prefix="serf-tls-") as tmp:
                 cert = os.path.join(tmp, "cert.pem")
                 key = os.path.join(tmp, "key.pem")

@@ -1,0 +1,98 @@
+"""What a running ``serf agent`` process imported, and its resident memory.
+
+How this works: :func:`probe_agent` starts our ``serf agent`` as a subprocess through
+:class:`~serf.testing.gopeer.GoSerfAgent` (loopback ports, the flags given, nothing else),
+waits until its RPC answers, reads its RSS from ``/proc/<pid>/status`` and asks it for its
+``sys.modules``: the command runs through a small wrapper around ``serf.cli.main`` that
+writes the module names to a file once a trigger file appears. The wrapper adds a thread and
+a few lines to the process; nothing else differs from ``python -m serf.cli.main agent``.
+Linux only (``/proc``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from serf.testing.gopeer import GoSerfAgent
+
+__all__ = ["AgentProbe", "probe_agent", "rss_mib"]
+
+_WRAPPER = """
+import os, sys, threading, time
+trigger, out = os.environ["SERF_PROBE_TRIGGER"], os.environ["SERF_PROBE_OUT"]
+def dump():
+    end = time.monotonic() + 300
+    while not os.path.exists(trigger) and time.monotonic() < end:
+        time.sleep(0.05)
+    with open(out + ".tmp", "w") as f:
+        f.write("\\n".join(sorted(sys.modules)))
+    os.rename(out + ".tmp", out)
+if sys.argv[1:2] == ["agent"]:
+    threading.Thread(target=dump, daemon=True).start()
+from serf.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentProbe:
+    """What :func:`probe_agent` saw: the agent's modules and its resident memory (MiB)."""
+
+    modules: frozenset[str]
+    rss_mib: float
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of process ``pid`` in MiB (``VmRSS``)."""
+    match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    if match is None:
+        raise RuntimeError(f"no VmRSS for pid {pid}")
+    return int(match.group(1)) / 1024
+
+
+def probe_agent(
+    extra_args: Sequence[str] = (), *, settle: float = 0.0, timeout: float = 60.0
+) -> AgentProbe:
+    """Start ``serf agent`` (loopback bind and RPC ports, ``extra_args``), wait for its RPC,
+    then ``settle`` seconds; return its modules and RSS. The agent is killed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="serf-probe-") as tmp:
+        wrapper = Path(tmp) / "serf_probe.py"
+        wrapper.write_text(_WRAPPER)
+        trigger = Path(tmp) / "trigger"
+        out = Path(tmp) / "modules.txt"
+        saved = {k: os.environ.get(k) for k in ("SERF_PROBE_TRIGGER", "SERF_PROBE_OUT")}
+        os.environ["SERF_PROBE_TRIGGER"] = str(trigger)
+        os.environ["SERF_PROBE_OUT"] = str(out)
+        agent = GoSerfAgent(
+            name="probe1",
+            command=(sys.executable, "-P", str(wrapper)),
+            profile=None,
+            extra_args=tuple(extra_args),
+        )
+        try:
+            agent.start(timeout=timeout, probe_timeout=min(10.0, timeout))
+            time.sleep(settle)
+            assert agent.proc is not None
+            rss = rss_mib(agent.proc.pid)
+            trigger.touch()
+            end = time.monotonic() + timeout
+            while not out.exists():
+                if time.monotonic() > end or agent.proc.poll() is not None:
+                    raise RuntimeError(f"the agent did not list its modules:\n{agent.log_text()}")
+                time.sleep(0.05)
+            modules = frozenset(out.read_text().split())
+        finally:
+            agent.stop()
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+    return AgentProbe(modules, rss)
