@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from serf import _speedups
 from serf.testing.sansio import FORBIDDEN, probe_imports
+from serf.testing.twins import only_pure_reason
 
 TWINS = _speedups.twins("broadcast")
 
@@ -546,7 +547,7 @@ def test_long_random_run_matches_the_model() -> None:
 
 def test_twins_expose_the_same_api() -> None:
     if len(TWINS) < 2:
-        pytest.skip("compiled twin not built in this run")
+        pytest.skip(only_pure_reason("broadcast"))
     pure, compiled = TWINS["pure"], TWINS["compiled"]
     assert pure.__all__ == compiled.__all__
     public = {n for n in dir(pure.TransmitLimitedQueue) if not n.startswith("_")}

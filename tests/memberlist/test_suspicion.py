@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from serf import _speedups
 from serf.testing.sansio import FORBIDDEN, probe_imports
+from serf.testing.twins import only_pure_reason
 
 TWINS = _speedups.twins("suspicion")
 
@@ -261,7 +262,7 @@ _finite = st.floats(min_value=0.0, max_value=1e6, allow_nan=False, allow_infinit
 
 def _both() -> tuple[ModuleType, ModuleType]:
     if len(TWINS) < 2:
-        pytest.skip("compiled twin not built in this run")
+        pytest.skip(only_pure_reason("suspicion"))
     return TWINS["pure"], TWINS["compiled"]
 
 

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from serf._speedups import twins
 from serf.testing.gopeer import go_build_or_skip
+from serf.testing.twins import only_pure_reason
 from serf.wire import DecodeError
 
 TWINS = twins("lzw")
@@ -282,7 +283,7 @@ def test_fuzz_mutated_streams(lzw: ModuleType, data: bytes, edits: list[tuple[in
 # differential tests: compiled twin against pure twin
 # ------------------------------------------------------------------------------------------
 
-needs_both = pytest.mark.skipif(len(TWINS) < 2, reason="compiled twin not built in this run")
+needs_both = pytest.mark.skipif(len(TWINS) < 2, reason=only_pure_reason("lzw"))
 
 
 def _outcome(run: Callable[[], object]) -> tuple[str, object]:
