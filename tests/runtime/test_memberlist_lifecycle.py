@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ from serf.memberlist import (
     local,
 )
 from serf.runtime.advertise import AdvertiseError
+from serf.testing import eventually
 from serf.testing.gopeer import free_port
 
 
@@ -31,15 +32,6 @@ def _run(coro: Coroutine[Any, Any, None], timeout: float = 30.0) -> None:
 
 def _config(name: str, host: str = "127.0.0.1", port: int = 0, **changes: Any) -> Any:
     return dataclasses.replace(local(name), bind_addr=host, bind_port=port, **changes)
-
-
-async def _until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not check():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 class Meta:
@@ -119,7 +111,7 @@ def test_views_say_what_the_node_does() -> None:
             assert a.core.local_node.name == "a" and a.local_node.name == "a"
             before = a.stats.inputs
             await b.join([a.address])
-            await _until(lambda: a.num_members() == 2)
+            await eventually(lambda: a.num_members() == 2, what="a sees b")
             assert a.stats.inputs > before  # the join's stream and packets went through it
             assert a.stats.errors == 0
         finally:
@@ -146,7 +138,7 @@ def test_a_node_bound_on_ipv6_advertises_its_ipv6_address() -> None:
         try:
             assert a.address.host == "::1" and a.address.port > 0
             assert await b.join([a.address]) == 1
-            await _until(lambda: a.num_members() == 2)
+            await eventually(lambda: a.num_members() == 2, what="a sees b")
         finally:
             await b.shutdown()
             await a.shutdown()
