@@ -17,9 +17,15 @@ aioquic ``QuicConnectionProtocol`` subclass (`_Connection`) that shares the sock
   once an accepted connection completes its handshake we send over it, not over an older
   one to that address. When a connection is replaced so, the packets sent on the old one
   since its peer was last heard from (at most 64, the last 5 s) are sent again on the new
-  one: if the peer restarted they were lost (duplicates are harmless to serf). aioquic's
-  own per-connection log lines go to ``serf.transport.quic.aioquic`` at DEBUG;
-  ``quic_warnings`` counts its WARNINGs.
+  one: if the peer restarted they were lost (duplicates are harmless to serf); and the
+  streams we opened on it since then move to the new connection, with what was written on
+  them sent again (else a push/pull or fallback ping opened just after a peer's restart
+  waits for its timeout on a connection to a process that is gone). A dial its peer never
+  answered ends silently, without CONNECTION_CLOSE: that close would travel in an Initial
+  packet without a CRYPTO frame, which a process back on that address refuses as a new
+  connection (aioquic's 'Packet contains no CRYPTO frame'). aioquic's own per-connection
+  log lines go to ``serf.transport.quic.aioquic`` at DEBUG; ``quic_warnings`` counts its
+  WARNINGs.
 * Packets: a packet of at most ``DATAGRAM_PAYLOAD_LIMIT`` bytes (it must fit one QUIC packet
   of aioquic's 1200-byte datagram size) goes as a QUIC DATAGRAM frame (RFC 9221):
   unreliable, unordered, one UDP datagram, no retransmission, like UDP. A bigger packet (up
@@ -189,6 +195,10 @@ class QuicStream:
         self._eof_sent = False
         self._closed = False
         self._readable = asyncio.Event()
+        #: everything written on a stream we opened, kept until its connection hears from
+        #: the peer: if the peer turns out to have restarted, the stream moves to the new
+        #: connection and this is sent again (`QuicTransport._move_streams`)
+        self._unconfirmed: bytearray | None = None
 
     @property
     def remote_address(self) -> Address:
@@ -280,6 +290,8 @@ class QuicStream:
             raise RuntimeError("cannot write after write_eof() or close()")
         if not data or self._reset or self._conn.closing:
             return  # as a TCP socket after a reset: drain reports it
+        if self._unconfirmed is not None:
+            self._unconfirmed += data
         self._conn._send_stream(self._id, bytes(data), end_stream=False)
 
     async def drain(self, *, timeout: float | None = None) -> None:
@@ -317,6 +329,8 @@ class QuicStream:
         self._buffer.clear()
         self._eof = True
         self._readable.set()
+        self._unconfirmed = None
+        self._conn.unconfirmed.discard(self)
         self._conn._forget_stream(self._id)
         await asyncio.sleep(0)
 
@@ -344,6 +358,9 @@ class _Connection(QuicConnectionProtocol):
         self.refused = False  # the peer failed authentication: deliver nothing of it
         #: packets sent since the peer was last heard from (bounded)
         self.unheard: collections.deque[tuple[float, bytes]] = collections.deque(maxlen=64)
+        #: streams we opened since the peer was last heard from (see QuicStream._unconfirmed)
+        self.unconfirmed: set[QuicStream] = set()
+        self.heard = False  # any datagram of the peer's reached this connection
 
     # -- sending -------------------------------------------------------------------------
 
@@ -416,13 +433,43 @@ class _Connection(QuicConnectionProtocol):
         if not self.ready.done():
             self.ready.set_exception(ConnectionRefusedError(errno.ECONNREFUSED, "no handshake"))
         if not self.terminated and not self.closing:
-            self.close()
+            if self.is_client and not self.heard:
+                self._abandon()
+            else:
+                self.close()
         self.closing = True
+
+    def _abandon(self) -> None:
+        """Drop a dial its peer never answered, without a CONNECTION_CLOSE.
+
+        That close would go in an Initial packet with no CRYPTO frame (we never got the
+        peer's handshake keys). If a process came back on the peer's address meanwhile, it
+        has never seen this connection, takes the packet for a new one and aioquic
+        refuses it ('Packet contains no CRYPTO frame', RFC 9000 17.2.2): a pointless
+        connection and a log line on the peer. With nothing heard there is no state on
+        the other side to close, so the dial just stops (RFC 9000 10: a connection may
+        end silently)."""
+        self.dead = True  # never transmit again
+        self.closing = True
+        self.terminated = True
+        internals.cancel_protocol_timer(self)
+        if not self.handshook:
+            self.owner.stats.errors += internals.pending_datagrams(self._quic)
+        for stream in list(self.streams.values()):
+            stream._connection_lost()
+        self.streams.clear()
+        self.unconfirmed.clear()
+        self.owner._conn_terminated(self)
 
     # -- receiving -----------------------------------------------------------------------
 
     def datagram_received(self, data: bytes | str, addr: Any) -> None:
+        self.heard = True
         self.unheard.clear()
+        if self.unconfirmed:
+            for stream in self.unconfirmed:
+                stream._unconfirmed = None
+            self.unconfirmed.clear()
         super().datagram_received(data, addr)
         if not self.closing and internals.is_closed(self._quic):
             # The peer closed the connection: aioquic reports it only after draining
@@ -699,6 +746,8 @@ class QuicTransport(TransportBase):
         assert self._local is not None
         stream = QuicStream(conn, stream_id, self._local, peer, self._stream_timeout)
         conn.streams[stream_id] = stream
+        stream._unconfirmed = bytearray(STREAM_PREAMBLE)
+        conn.unconfirmed.add(stream)
         conn._send_stream(stream_id, STREAM_PREAMBLE, end_stream=False)
         conn.last_used = conn._loop.time()
         self._stats.streams_opened += 1
@@ -863,13 +912,46 @@ class QuicTransport(TransportBase):
     def _replay(self, old: _Connection, new: _Connection) -> None:
         """Send again over ``new`` what went out on ``old`` in the last `_REPLAY_WINDOW`
         seconds since its peer was last heard from: if the peer restarted, those were lost
-        (a duplicate is harmless to gossip, pings and queries)."""
+        (a duplicate is harmless to gossip, pings and queries); move the streams opened
+        since then too."""
         assert self._loop is not None
         since = self._loop.time() - _REPLAY_WINDOW
         pending = [data for sent_at, data in old.unheard if sent_at >= since]
         old.unheard.clear()
         for data in pending:
             new.send_packet(data)
+        self._move_streams(old, new)
+
+    def _move_streams(self, old: _Connection, new: _Connection) -> None:
+        """Move the streams we opened on ``old`` since its peer was last heard from to
+        ``new`` (once its handshake is done), sending what was written on them again:
+        opened on a connection to a process that is gone, they would wait for their
+        timeout. A stream whose new connection fails reads a reset."""
+        streams = [s for s in old.unconfirmed if not s._closed and s._unconfirmed is not None]
+        old.unconfirmed.clear()
+        if not streams:
+            return
+
+        def move(_: object = None) -> None:
+            failed = new.ready.cancelled() or new.ready.exception() is not None
+            for stream in streams:
+                data = stream._unconfirmed
+                if stream._closed or data is None or stream._conn is not old:
+                    continue
+                old.streams.pop(stream._id, None)
+                if failed or new.closing or self._closed:
+                    stream._peer_reset()
+                    continue
+                stream_id = new._quic.get_next_available_stream_id()
+                stream._conn, stream._id = new, stream_id
+                new.streams[stream_id] = stream
+                new.unconfirmed.add(stream)
+                new._send_stream(stream_id, bytes(data), end_stream=stream._eof_sent)
+
+        if new.ready.done():
+            move()
+        else:
+            new.ready.add_done_callback(move)
 
     def _handshake_expired(self, conn: _Connection) -> None:
         conn._deadline = None
@@ -931,7 +1013,7 @@ class QuicTransport(TransportBase):
         old = self._by_peer.get(conn.peer)
         if reusable and not conn.closing and old is not conn:
             self._by_peer[conn.peer] = conn
-            if old is not None and old.unheard:
+            if old is not None and (old.unheard or old.unconfirmed):
                 self._replay(old, conn)
 
     def _forget_peer(self, conn: _Connection) -> None:
