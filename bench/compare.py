@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from serf.agent.rpc_client import RPCClient
+from serf.cli.rpc_client import RPCClient
 from serf.testing.gopeer import PYSERF_COMMAND, GoSerfAgent, install_go_serf
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")

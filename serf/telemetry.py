@@ -27,7 +27,6 @@ __all__ = [
     "LEVEL_NAMES",
     "MEMBERLIST_LOGGER",
     "SERF_LOGGER",
-    "AGENT_LOGGER",
     "COUNTER",
     "GAUGE",
     "SAMPLE",
@@ -55,7 +54,6 @@ LEVEL_NAMES = {TRACE: "TRACE", DEBUG: "DEBUG", INFO: "INFO", WARN: "WARN", ERR: 
 #: The stdlib logger names the drivers route to.
 MEMBERLIST_LOGGER = "serf.memberlist"
 SERF_LOGGER = "serf.core"
-AGENT_LOGGER = "serf.agent"
 
 #: Metric kinds (go-metrics' IncrCounter, SetGauge, AddSample / MeasureSince).
 COUNTER = "counter"

@@ -24,7 +24,7 @@ NOT_USED = {
     "cryptography": "-encrypt / -keyring-file",
     "aiohttp": "-http-addr",
     "serf.agent.http_api": "-http-addr",
-    "serf.agent.rpc_client": "the RPC client subcommands (members, join, ...)",
+    "serf.cli.rpc_client": "the RPC client subcommands (members, join, ...)",
     "serf.cli.admin": "serf info / keys / rtt / tags",
     "serf.cli.demo": "serf demo",
     "serf.cli.events": "serf event / query / monitor / reachability",

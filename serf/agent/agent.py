@@ -48,7 +48,7 @@ from serf.core import io as sio
 from serf.core.keyring_file import parse_keyring
 from serf.runtime.advertise import AdvertiseError, interface_bind_host, parse_host_port
 from serf.runtime.serf import Event, Query, Serf, SerfError
-from serf.telemetry import TRACE
+from serf.telemetry import LEVEL_NAMES, TRACE
 from serf.transport.tls import TlsConfig, TlsConfigError
 from serf.wire.keyring import Keyring
 
@@ -56,7 +56,6 @@ __all__ = [
     "Agent",
     "AgentError",
     "LogBroker",
-    "LEVELS",
     "TRACE",
     "go_arch",
     "go_level",
@@ -67,13 +66,9 @@ __all__ = [
 log = logging.getLogger("serf.agent")
 
 # Go's TRACE (serf.telemetry.TRACE) sits below DEBUG.
-
-#: Go's log levels, lowest first.
-LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERR")
 logging.addLevelName(TRACE, "TRACE")
 
-_PY_LEVEL = {"TRACE": TRACE, "DEBUG": logging.DEBUG, "INFO": logging.INFO}
-_PY_LEVEL.update({"WARN": logging.WARNING, "ERR": logging.ERROR})
+_PY_LEVEL = {name: level for level, name in LEVEL_NAMES.items()}
 
 #: The coalescing the Go agent sets on its serf config (member and user events).
 AGENT_COALESCE = {
@@ -253,7 +248,7 @@ class Agent:
     def __init__(self, config: AgentConfig, broker: LogBroker | None = None) -> None:
         self.config = config
         self.broker = broker or LogBroker()
-        self.serf: Serf | None = None
+        self._node: Serf | None = None
         self.node_name = config.node_name or socket.gethostname()
         #: the gossip bind address once configured (``-iface`` applied), as the banner shows it
         self.bind_address: Address | None = None
@@ -370,14 +365,14 @@ class Agent:
         except SinkError as exc:
             raise AgentError(str(exc)) from None
         try:
-            self.serf = await Serf.create(
+            self._node = await Serf.create(
                 serf_cfg, keyring=self.keyring, metrics=self.sinks.metrics
             )
         except (OSError, ValueError, SerfError) as exc:
             self.sinks.close()
             raise AgentError(f"Error creating Serf: {exc}") from None
         self.runner = self._make_runner()
-        events = self.serf.events()
+        events = self._node.events()
         self._tasks.append(asyncio.create_task(self._pump(events), name="serf-agent-events"))
 
     def _make_runner(self) -> EventHandlerRunner:
@@ -433,22 +428,24 @@ class Agent:
         # Go's agent.Join lines: "joining: [a b] replay: false", then joined or the error
         log.info("agent: joining: [%s] replay: %s", " ".join(addrs), "true" if replay else "false")
         try:
-            n = await self._serf().join(addrs, ignore_old=not replay)
+            n = await self.serf.join(addrs, ignore_old=not replay)
         except (SerfError, OSError, ValueError) as exc:
             log.warning("agent: error joining: %s", exc)
             raise
         log.info("agent: joined: %d nodes", n)
         return n
 
-    def _serf(self) -> Serf:
-        if self.serf is None:
+    @property
+    def serf(self) -> Serf:
+        """The agent's serf node (SerfError before :meth:`start`)."""
+        if self._node is None:
             raise SerfError("agent is not started")
-        return self.serf
+        return self._node
 
     async def leave(self) -> None:
         """Gracefully leave the cluster."""
         log.info("agent: requesting graceful leave from Serf")
-        await self._serf().leave()
+        await self.serf.leave()
 
     async def shutdown(self) -> None:
         """Stop everything (without leaving). Idempotent."""
@@ -456,8 +453,8 @@ class Agent:
             return
         self._shutting_down = True
         log.info("agent: requesting serf shutdown")
-        if self.serf is not None:
-            await self.serf.shutdown()
+        if self._node is not None:
+            await self._node.shutdown()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -529,7 +526,7 @@ class Agent:
         """(current - delete) | tags; gossip, then persist to the tags file."""
         new = {k: v for k, v in self.tags.items() if k not in set(delete)}
         new.update(tags)
-        await self._serf().set_tags(new)
+        await self.serf.set_tags(new)
         self.tags = new
         if self.config.tags_file:
             write_tags_file(self.config.tags_file, new)
@@ -549,7 +546,7 @@ class Agent:
                 "goroutines": str(len(asyncio.all_tasks())),
                 "cpu_count": str(os.cpu_count() or 1),
             },
-            "serf": dict(self._serf().stats()),
+            "serf": dict(self.serf.stats()),
             "tags": dict(self.tags),
             "event_handlers": handlers,
         }

@@ -44,7 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serf.cli.flags import FlagError, FlagSet, HelpRequested, parse_duration
+from serf.agent.flags import FlagError, FlagSet, HelpRequested, parse_duration
+from serf.telemetry import LEVEL_NAMES
 
 __all__ = [
     "AgentConfig",
@@ -57,7 +58,7 @@ __all__ = [
     "unmarshal_tags",
 ]
 
-LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERR")
+LOG_LEVELS = tuple(LEVEL_NAMES.values())
 PROFILES = ("lan", "wan", "local")
 CODECS = ("go", "lpe")
 TRANSPORTS = ("net", "tls", "quic")

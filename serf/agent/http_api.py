@@ -272,14 +272,14 @@ class HttpApi:
         )
 
     async def _members(self, request: web.Request) -> web.Response:
-        members = [member_to_json(m) for m in self.agent._serf().members()]
+        members = [member_to_json(m) for m in self.agent.serf.members()]
         return self._json({"Members": members})
 
     async def _stats(self, request: web.Request) -> web.Response:
         return self._json(self.agent.stats())
 
     async def _coordinates(self, request: web.Request) -> web.Response:
-        serf = self.agent._serf()
+        serf = self.agent.serf
         coords: dict[str, Any] = {}
         for m in serf.members():
             if m.name == self.agent.node_name:

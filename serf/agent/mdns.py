@@ -93,7 +93,7 @@ class Discovery:
             version = IPVersion.V4Only
         elif mdns_cfg.disable_ipv4:
             version = IPVersion.V6Only
-        member = self.agent._serf().local_member
+        member = self.agent.serf.local_member
         ip = bytes_to_ip(member.addr)
         family = socket.AF_INET6 if ":" in ip else socket.AF_INET
         txt = f"Serf '{self.cluster}' cluster".encode()

@@ -37,7 +37,7 @@ from serf.agent.handlers import parse_event_filter
 from serf.core import io as sio
 from serf.core.filters import GoRegexp, compile_anchored
 from serf.runtime.serf import KeyManagerError, Query, QueryAck, QueryResponseItem, SerfError
-from serf.telemetry import TRACE, go_quote
+from serf.telemetry import LEVEL_NAMES, TRACE, go_quote
 from serf.wire.errors import DecodeError, EncodeError
 from serf.wire.rpc import RpcDecoder, encode_rpc
 
@@ -78,7 +78,7 @@ NO_PENDING_QUERY = "No pending queries matching ID"
 RESPOND_PREFIX = "failed to respond to key query: "
 INTERNAL_PREFIX = "_serf_"
 
-_LEVELS = {"TRACE": 5, "DEBUG": 10, "INFO": 20, "WARN": 30, "ERR": 40}
+_LEVELS = {name: level for level, name in LEVEL_NAMES.items()}
 
 #: commands whose request has a body
 _WITH_BODY = frozenset(
@@ -455,7 +455,7 @@ async def _auth(c: _Conn, seq: int, body: dict[str, Any]) -> None:
 
 
 async def _members(c: _Conn, seq: int, body: dict[str, Any]) -> None:
-    members = [member_to_wire(m) for m in c.agent._serf().members()]
+    members = [member_to_wire(m) for m in c.agent.serf.members()]
     await c.send(seq, body={"Members": members}, has_body=True)
 
 
@@ -472,7 +472,7 @@ async def _members_filtered(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     status = _anchored(status_text) if status_text else None
     name = _anchored(name_text) if name_text else None
     out = []
-    for m in c.agent._serf().members():
+    for m in c.agent.serf.members():
         if name is not None and not name.search(m.name):
             continue
         if status is not None and not status.search(str(m.status)):
@@ -513,7 +513,7 @@ async def _force_leave(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     node, prune = _str(body.get("Node")), _bool(body.get("Prune"))
     agent_log.info("agent: Force leaving node%s: %s", " (prune)" if prune else "", node)
     try:
-        await c.agent._serf().force_leave(node, prune)
+        await c.agent.serf.force_leave(node, prune)
     except SerfError as exc:
         error = str(exc)
         what = "failed to remove node (prune)" if prune else "failed to remove node"
@@ -532,7 +532,7 @@ async def _event(c: _Conn, seq: int, body: dict[str, Any]) -> None:
             "true" if coalesce else "false",
             go_quote(payload),
         )
-        await c.agent._serf().user_event(name, payload, coalesce)
+        await c.agent.serf.user_event(name, payload, coalesce)
     except SerfError as exc:
         error = str(exc)
     await c.send(seq, error)
@@ -606,7 +606,7 @@ async def _query(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     relay = _int(body.get("RelayFactor"))
     agent_log.debug("agent: Requesting query send: %s. Payload: %s", name, go_quote(payload or b""))
     try:
-        resp = await c.agent._serf().query(
+        resp = await c.agent.serf.query(
             name,
             payload or b"",
             filter_nodes=_str_list(body.get("FilterNodes")),
@@ -654,7 +654,7 @@ async def _respond(c: _Conn, seq: int, body: dict[str, Any]) -> None:
 
 
 async def _key_op(c: _Conn, seq: int, body: dict[str, Any], op: str) -> None:
-    serf = c.agent._serf()
+    serf = c.agent.serf
     key_text = _str(body.get("Key")) if op != "list" else ""
     error = ""
     result = sio.KeyResponse()
@@ -723,7 +723,7 @@ async def _metrics(c: _Conn, seq: int, body: dict[str, Any]) -> None:
 
 async def _get_coordinate(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     node = _str(body.get("Node"))
-    serf = c.agent._serf()
+    serf = c.agent.serf
     coord = serf.get_cached_coordinate(node)
     if coord is None:
         out: dict[str, Any] = {

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 from serf._extras import MissingExtraError
 from serf.agent.agent import Agent, AgentError, LogBroker, python_level
 from serf.agent.config import AgentConfig, ConfigError, load_config
+from serf.agent.flags import FlagError, HelpRequested
 from serf.agent.rpc_server import RpcServer
-from serf.cli.flags import FlagError, HelpRequested
 
 if TYPE_CHECKING:
     from serf.agent.http_api import HttpApi
@@ -44,7 +44,7 @@ GRACEFUL_TIMEOUT = 3.0
 
 def _banner(agent: Agent, rpc_addr: str, http_addr: str = "") -> str:
     cfg = agent.config
-    serf = agent._serf()
+    serf = agent.serf
     local = serf.local_member
     bind = str(agent.bind_address) if agent.bind_address else cfg.bind  # [v6]:port as Go
     # as Go's banner: labels right-aligned to "Message Compression Enabled" under a 4-space

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from serf.agent.config import ConfigError, unmarshal_tags
-from serf.agent.rpc_client import KeyResponse, RPCClient, RPCError, coordinate_distance
 from serf.cli.common import (
     CommandError,
     columnize,
@@ -25,6 +24,7 @@ from serf.cli.common import (
     rpc_flagset,
     run_command,
 )
+from serf.cli.rpc_client import KeyResponse, RPCClient, RPCError, coordinate_distance
 
 __all__ = ["info", "keys", "rtt", "tags"]
 

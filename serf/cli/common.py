@@ -1,6 +1,6 @@
 """Shared pieces of the RPC client subcommands: flags, connecting, Go's output helpers.
 
-How this works: each subcommand builds a :class:`~serf.cli.flags.FlagSet` with
+How this works: each subcommand builds a :class:`~serf.agent.flags.FlagSet` with
 :func:`rpc_flagset` (adds ``-rpc-addr``, default ``$SERF_RPC_ADDR`` or ``127.0.0.1:7373``,
 and ``-rpc-auth``, default ``$SERF_RPC_AUTH``), parses with :func:`parse_or_exit` (a bad flag
 is one line on stderr and exit status 1, as Go's ``flag.ContinueOnError`` + ``return 1``), and
@@ -16,9 +16,9 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from serf.agent.rpc_client import DEFAULT_RPC_ADDR, RPCClient, RPCConnectionError, RPCError
-from serf.cli.flags import FlagError, FlagSet, HelpRequested
+from serf.agent.flags import FlagError, FlagSet, HelpRequested
 from serf.cli.gojson import marshal_indent
+from serf.cli.rpc_client import DEFAULT_RPC_ADDR, RPCClient, RPCConnectionError, RPCError
 
 __all__ = [
     "CommandError",

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from serf.agent.children import reset_signals
-from serf.agent.rpc_client import RPCClient
-from serf.cli.flags import FlagError, FlagSet, parse_duration
+from serf.agent.flags import FlagError, FlagSet, parse_duration
+from serf.cli.rpc_client import RPCClient
 
 __all__ = ["demo"]
 

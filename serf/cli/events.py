@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from serf.agent.config import ConfigError, unmarshal_tags
-from serf.agent.rpc_client import QueryRecord, RPCClient, RPCError, Subscription
 from serf.cli.common import (
     CommandError,
     command,
@@ -28,6 +27,7 @@ from serf.cli.common import (
     run_command,
 )
 from serf.cli.gojson import Struct
+from serf.cli.rpc_client import QueryRecord, RPCClient, RPCError, Subscription
 
 __all__ = ["event", "monitor", "query", "reachability"]
 

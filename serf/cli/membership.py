@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from serf.agent.config import ConfigError, unmarshal_tags
-from serf.agent.rpc_client import RPCClient, RPCError
 from serf.cli.common import (
     CommandError,
     columnize,
@@ -24,6 +23,7 @@ from serf.cli.common import (
     stderr_line,
 )
 from serf.cli.gojson import Struct
+from serf.cli.rpc_client import RPCClient, RPCError
 
 __all__ = ["force_leave", "join", "leave", "members"]
 

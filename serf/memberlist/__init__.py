@@ -1,9 +1,10 @@
-"""Memberlist: SWIM + Lifeguard membership (sans-IO core) and its async facade.
+"""Memberlist: SWIM + Lifeguard membership, the sans-IO core.
 
 How this works: the submodules ``state``, ``core``, ``io``, ``delegates`` are pure (no
-asyncio, sockets, clocks). The names exported here are loaded lazily by a module-level
-``__getattr__``, so ``import serf.memberlist.core`` pulls in no asyncio; only touching
-``serf.memberlist.Memberlist`` imports the asyncio runtime (:mod:`serf.runtime.memberlist`).
+asyncio, sockets, clocks), and so is everything exported here (loaded lazily by a
+module-level ``__getattr__``). The async facade that runs a core on a transport is
+:class:`serf.runtime.memberlist.Memberlist`, one layer up; this package does not re-export
+it, so nothing below the runtime layer names the runtime.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     )
     from serf.memberlist.io import Dropped, NodeJoined, NodeLeft, NodeUpdated
     from serf.memberlist.state import Node, NodeState
-    from serf.runtime.memberlist import JoinError, Memberlist
 
 __all__ = [
     "AliveDelegate",
@@ -33,8 +33,6 @@ __all__ = [
     "Delegate",
     "Dropped",
     "EventDelegate",
-    "JoinError",
-    "Memberlist",
     "MemberlistConfig",
     "MergeDelegate",
     "Node",
@@ -49,8 +47,6 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Memberlist": "serf.runtime.memberlist",
-    "JoinError": "serf.runtime.memberlist",
     "MemberlistConfig": "serf.config",
     "lan": "serf.config",
     "wan": "serf.config",

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 from serf.agent.agent import Agent
 from serf.agent.config import AgentConfig
-from serf.agent.rpc_client import RPCClient
 from serf.agent.rpc_server import RpcServer
+from serf.cli.rpc_client import RPCClient
 from serf.wire.rpc import RpcDecoder, encode_rpc
 
 __all__ = ["Node", "Raw", "cluster", "run", "until"]
@@ -42,7 +42,6 @@ class Node:
 
     @property
     def gossip(self) -> str:
-        assert self.agent.serf is not None
         return str(self.agent.serf.local_member.address)
 
     async def client(self, auth: str = "") -> RPCClient:
@@ -72,7 +71,7 @@ async def cluster(
         for node in nodes[1:]:
             await node.agent.join([nodes[0].gossip], False)
         if n > 1:
-            await until(lambda: all(len(x.agent._serf().members()) == n for x in nodes))
+            await until(lambda: all(len(x.agent.serf.members()) == n for x in nodes))
         yield nodes
     finally:
         for node in nodes:

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from serf.agent.rpc_client import Member, RPCClient
+from serf.cli.rpc_client import Member, RPCClient
 from serf.testing.netbed import Host, NetBed, NetBedError
 
 __all__ = ["AgentKind", "BedAgent", "pyserf_command", "wait_until"]

@@ -29,7 +29,6 @@ U16 = st.integers(0, 2**16 - 1)
 U32 = st.integers(0, 2**32 - 1)
 U64 = st.integers(0, 2**64 - 1)
 I64 = st.integers(-(2**63), 2**63 - 1)
-NON_NEG_INT = st.integers(0, 2**63 - 1)
 
 #: Go strings: mostly text, sometimes long, occasionally non-UTF-8 bytes (kept as surrogates).
 text = st.one_of(

@@ -40,12 +40,12 @@ __all__ = [
     "AddressLike",
     "AddressResolver",
     "DnsResolver",
-    "LinkModel",
     "MemoryNetwork",
     "MemoryStream",
     "MemoryTransport",
     "NetStream",
     "NetTransport",
+    "PacketFate",
     "PacketHandler",
     "PacketTooLargeError",
     "QuicStream",
@@ -64,14 +64,14 @@ __all__ = [
 _LAZY = {
     "QuicStream": "serf.transport.quic",  # needs aioquic: the quic extra
     "QuicTransport": "serf.transport.quic",
-    "LinkModel": "serf.transport.memory",
+    "PacketFate": "serf.transport.memory",
     "MemoryNetwork": "serf.transport.memory",
     "MemoryStream": "serf.transport.memory",
     "MemoryTransport": "serf.transport.memory",
 }
 
 if TYPE_CHECKING:
-    from serf.transport.memory import LinkModel, MemoryNetwork, MemoryStream, MemoryTransport
+    from serf.transport.memory import MemoryNetwork, MemoryStream, MemoryTransport, PacketFate
     from serf.transport.quic import QuicStream, QuicTransport
 else:
 

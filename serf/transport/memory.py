@@ -5,7 +5,7 @@ socket is ever created; addresses such as ``Address("10.0.0.1", 7946)`` exist on
 dict. It runs on the running asyncio loop (so the simulator can drive it with a virtual-time
 loop later).
 
-* Packets: `MemoryTransport.send_packet` asks the network's `LinkModel` ``(src, dst, data)``
+* Packets: `MemoryTransport.send_packet` asks the network's `PacketFate` ``(src, dst, data)``
   for a list of delays in seconds: ``[]`` drops the packet, ``[0.0]`` (the default) delivers it
   once, ``[0.0, 0.05]`` delivers it twice. Each delivery is scheduled with ``call_soon`` /
   ``call_later`` (never synchronously, like UDP) and is dropped if nobody is bound at the
@@ -33,11 +33,11 @@ from serf.transport.base import (
     TransportBase,
 )
 
-__all__ = ["LinkModel", "MemoryNetwork", "MemoryStream", "MemoryTransport", "deliver_once"]
+__all__ = ["MemoryNetwork", "PacketFate", "MemoryStream", "MemoryTransport", "deliver_once"]
 
 log = logging.getLogger(__name__)
 
-LinkModel = Callable[[Address, Address, bytes], list[float]]
+PacketFate = Callable[[Address, Address, bytes], list[float]]
 """``(src, dst, data) -> delays``: ``[]`` drops, one entry delivers once, two duplicate."""
 
 _PIPE_HIGH_WATER = 256 * 1024
@@ -206,13 +206,13 @@ class MemoryStream:
 class MemoryNetwork:
     """An in-memory network of `MemoryTransport` nodes with a per-link packet model.
 
-    ``link_model`` decides the fate of every packet (see `LinkModel`); assign
+    ``link_model`` decides the fate of every packet (see `PacketFate`); assign
     ``network.link_model`` at any time to change it. ``dropped`` counts packets that were
     dropped by the model or found nobody bound at the destination.
     """
 
-    def __init__(self, link_model: LinkModel = deliver_once) -> None:
-        self.link_model: LinkModel = link_model
+    def __init__(self, link_model: PacketFate = deliver_once) -> None:
+        self.link_model: PacketFate = link_model
         self.dropped = 0
         self._bound: dict[Address, MemoryTransport] = {}
         self._next_ephemeral: dict[str, int] = {}

@@ -2,7 +2,7 @@
 
 How this works: `transport_for` reads ``config.transport`` (``"net"``, ``"tls"`` or
 ``"quic"``), ``config.tls`` and the bind address, and returns an unstarted transport.
-`serf.Serf.create` and `serf.memberlist.Memberlist.create` call it when no ``transport=`` is
+`serf.Serf.create` and `serf.runtime.memberlist.Memberlist.create` call it when no ``transport=`` is
 passed in, and the agent's ``-transport`` flag sets the same field, so swapping transports is
 a one-line change. The memory transport needs a shared `MemoryNetwork` object, so it is
 passed in as ``transport=`` rather than named here.

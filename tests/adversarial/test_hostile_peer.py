@@ -141,14 +141,14 @@ def test_cluster_survives_a_hostile_peer() -> None:
 
             def all_alive() -> bool:
                 for n in nodes:
-                    status = {m.name: str(m.status) for m in n.agent._serf().members()}
+                    status = {m.name: str(m.status) for m in n.agent.serf.members()}
                     if any(status.get(name) != "alive" for name in names):
                         return False
                 return True
 
             await _flood(victim)
             await until(all_alive, timeout=30.0)
-            core = victim.agent._serf()._core
+            core = victim.agent.serf._core
             assert len(core._queries.in_queries) <= MAX_INBOUND_QUERIES
             assert core.serf_state.name == "ALIVE"
             for node in nodes:
@@ -173,7 +173,7 @@ def test_one_forged_alive_does_not_shut_down_a_lone_node() -> None:
             rival = framer.encode_message(Alive(9, "n0", IP, int(port) + 1, b"", VSN), crc=False)
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
                 sock.sendto(rival, (host, int(port)))
-            core = node.agent._serf()._core
+            core = node.agent.serf._core
             await until(lambda: core.stats_counters["name_conflicts_unanswered"] == 1)
             async with await node.client() as c:
                 assert [m.name for m in await c.members()] == ["n0"]

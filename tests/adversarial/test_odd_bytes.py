@@ -72,7 +72,7 @@ def test_odd_node_name_tags_events_over_rpc_and_snapshot(tmp_path: Path) -> None
             cluster(1, node_name=ODD_STR, tags={"env": ODD_STR}) as (odd,),
         ):
             await odd.agent.join([a.gossip], False)
-            await until(lambda: len(a.agent._serf().members()) == 2)
+            await until(lambda: len(a.agent.serf.members()) == 2)
             async with await a.client() as c:
                 names = sorted(m.name for m in await c.members())
                 assert names == sorted(["n0", ODD_STR])

@@ -10,7 +10,7 @@ import random
 import pytest
 
 from serf.address import Address
-from serf.agent.rpc_client import RPCError
+from serf.cli.rpc_client import RPCError
 from serf.config import SerfConfig
 from serf.core import io as sio
 from serf.core.queries import MAX_INBOUND_QUERIES, MAX_INBOUND_QUERY_LIFETIME

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from serf.agent.rpc_client import RPCClient
+from serf.cli.rpc_client import RPCClient
 from serf.testing.agents import Raw, cluster, run
 
 ATTACK = """

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from serf.agent.rpc_client import RPCClient
+from serf.cli.rpc_client import RPCClient
 from serf.testing.agents import cluster, run, until
 
 pytestmark = pytest.mark.integration
@@ -40,7 +40,7 @@ def test_statsd_gets_go_names_and_inmem_keeps_them() -> None:
         loop = asyncio.get_running_loop()
         try:
             async with cluster(2, statsd_addr=f"127.0.0.1:{port}") as (a, b):
-                await b.agent._serf().user_event("deploy", b"x", coalesce=False)
+                await b.agent.serf.user_event("deploy", b"x", coalesce=False)
                 want = {
                     "serf-agent.serf.member.join:1.000000|c",
                     "serf-agent.serf.events.deploy:1.000000|c",
@@ -98,7 +98,7 @@ def test_event_handler_runs_are_timed_in_the_agent(tmp_path: pathlib.Path) -> No
 
     async def body() -> dict[str, Any]:
         async with cluster(1, event_handlers=[f"user:deploy={script}"]) as (a,):
-            await a.agent._serf().user_event("deploy", b"", coalesce=False)
+            await a.agent.serf.user_event("deploy", b"", coalesce=False)
             assert a.agent.sinks is not None
             inmem = a.agent.sinks.inmem
             key = "serf-agent.agent.invoke." + script.replace(" ", "_")

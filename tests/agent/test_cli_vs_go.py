@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from serf.agent.rpc_client import QueryRecord, RPCClient, RPCConnectionError, RPCError
+from serf.cli.rpc_client import QueryRecord, RPCClient, RPCConnectionError, RPCError
 from serf.testing.gopeer import GoSerfAgent, free_port, go_serf_or_skip
 from serf.testing.lines import LineReader
 

@@ -15,7 +15,7 @@ from serf.agent.config import (
     load_config,
     unmarshal_tags,
 )
-from serf.cli.flags import FlagError, FlagSet, format_duration, parse_duration
+from serf.agent.flags import FlagError, FlagSet, format_duration, parse_duration
 
 KEY16 = base64.b64encode(bytes(16)).decode()
 KEY32 = base64.b64encode(bytes(range(32))).decode()

@@ -12,8 +12,8 @@ import threading
 
 import pytest
 
-from serf.agent.rpc_client import RPCClient, RPCConnectionError
 from serf.cli.membership import members
+from serf.cli.rpc_client import RPCClient, RPCConnectionError
 
 
 def _hang_up_server(reset: bool, connections: int) -> tuple[int, threading.Thread]:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from serf.agent import rpc_server
-from serf.agent.rpc_client import RPCClient, RPCError
+from serf.cli.rpc_client import RPCClient, RPCError
 from serf.testing.agents import Node, Raw, cluster, run, until
 from serf.wire.rpc import encode_rpc
 

@@ -99,7 +99,7 @@ def test_agents_on_an_authenticated_transport(tmp_path: Path, kind: str) -> None
 
     async def body() -> None:
         async with cluster(2, transport=kind, **files) as nodes:
-            assert {m.name for m in nodes[1].agent._serf().members()} == {"n0", "n1"}
+            assert {m.name for m in nodes[1].agent.serf.members()} == {"n0", "n1"}
             cfg = AgentConfig(
                 node_name="x", bind="127.0.0.1:0", profile="local", transport=kind, **other
             )
@@ -108,7 +108,7 @@ def test_agents_on_an_authenticated_transport(tmp_path: Path, kind: str) -> None
             try:
                 with pytest.raises(SerfError):
                     await intruder.join([nodes[0].gossip], False)
-                assert "x" not in {m.name for m in nodes[0].agent._serf().members()}
+                assert "x" not in {m.name for m in nodes[0].agent.serf.members()}
             finally:
                 await intruder.shutdown()
 

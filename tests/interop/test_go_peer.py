@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from serf.config import local
-from serf.memberlist import CompositeDelegate, Memberlist
+from serf.memberlist import CompositeDelegate
 from serf.memberlist.state import NodeState
+from serf.runtime.memberlist import Memberlist
 from serf.testing.gopeer import GoSerfAgent, go_serf_or_skip
 
 pytestmark = [pytest.mark.go, pytest.mark.integration, pytest.mark.slow]

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from serf.config import MemberlistConfig, local
-from serf.memberlist import JoinError, Memberlist, NodeLeft
+from serf.memberlist import NodeLeft
 from serf.memberlist.state import NodeState
+from serf.runtime.memberlist import JoinError, Memberlist
 
 Arun = Callable[[Coroutine[Any, Any, Any], float], Any]
 Poll = Callable[..., Awaitable[None]]

@@ -14,7 +14,6 @@ import pytest
 
 from serf.memberlist import (
     CompositeDelegate,
-    Memberlist,
     NodeJoined,
     NodeLeft,
     NodeState,
@@ -22,6 +21,7 @@ from serf.memberlist import (
     local,
 )
 from serf.runtime.advertise import AdvertiseError
+from serf.runtime.memberlist import Memberlist
 from serf.testing import eventually
 from serf.testing.gopeer import free_port
 

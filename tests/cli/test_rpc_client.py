@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from serf.agent.rpc_client import Member, RPCClient, RPCConnectionError, RPCError
+from serf.cli.rpc_client import Member, RPCClient, RPCConnectionError, RPCError
 from serf.wire.rpc import RpcDecoder, encode_rpc
 
 MEMBER = {
