@@ -20,12 +20,13 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from serf.address import bytes_to_ip
 from serf.core.vivaldi import distance
+from serf.runtime.feed import Feed
 from serf.wire.errors import DecodeError
 from serf.wire.messages import Coordinate
 from serf.wire.rpc import RpcDecoder, encode_rpc
@@ -152,41 +153,31 @@ def coordinate_distance(a: Coordinate, b: Coordinate) -> float:
     return distance(a, b)
 
 
-class Subscription(Generic[T]):
+class Subscription(Feed[T]):
     """Records of a ``stream``, ``monitor`` or ``query`` request; ``async for`` over them."""
 
     def __init__(self, client: RPCClient, seq: int, kind: str) -> None:
+        super().__init__()
         self._client = client
         self.seq = seq
         self.kind = kind
-        self._queue: asyncio.Queue[T | None] = asyncio.Queue()
-        self._closed = False
 
-    def _put(self, item: T | None) -> None:
-        if not self._closed:
-            self._queue.put_nowait(item)
-            if item is None:
-                self._closed = True
-
-    def __aiter__(self) -> AsyncIterator[T]:
+    def __aiter__(self) -> Subscription[T]:
         return self
 
     async def __anext__(self) -> T:
-        item = await self._queue.get()
-        if item is None or (
+        item = await super().__anext__()
+        if isinstance(item, QueryRecord) and (item.type == "done" or not item.from_):
             # a query ends with "done"; an empty From also ends it, as in Go's CLI
-            isinstance(item, QueryRecord) and (item.type == "done" or not item.from_)
-        ):
             self._client._subs.pop(self.seq, None)
-            self._closed = True
-            self._queue.put_nowait(None)  # later readers end too
+            self.end()
             raise StopAsyncIteration
         return item
 
     async def stop(self) -> None:
         """Send ``stop`` for this stream/monitor (a query ends only with ``done``)."""
         self._client._subs.pop(self.seq, None)
-        self._put(None)
+        self.end()
         if self.kind != "query" and not self._client.closed:
             with contextlib.suppress(RPCConnectionError):
                 await self._client.stop(self.seq)
@@ -287,7 +278,7 @@ class RPCClient:
                 pending.future.set_exception(RPCConnectionError(reason))
         self._pending.clear()
         for sub in self._subs.values():
-            sub._put(None)
+            sub.end()
         self._subs.clear()
 
     async def _read_loop(self) -> None:
@@ -319,7 +310,7 @@ class RPCClient:
             else:
                 sub = self._subs.get(seq)
                 if sub is not None:
-                    sub._put(self._record(sub, obj))
+                    sub.push(self._record(sub, obj))
             return
         if not (isinstance(obj, dict) and "Seq" in obj and "Error" in obj and len(obj) == 2):
             return  # an orphan body (e.g. a record of a stream already stopped)

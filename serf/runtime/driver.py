@@ -30,6 +30,9 @@ with ``now = max(deadline, loop.time())`` (design principle 3).
 Nothing from the network may kill the owner: an exception from ``core.handle`` for a network
 input is logged and counted in :attr:`DriverStats.errors`; for an API input it is handed to
 the caller's future.
+
+A layer above the memberlist core (the serf layer) passes ``on_effect``: the effects this
+driver does not know go to it, in order, on the owner task.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -63,6 +66,7 @@ from serf.memberlist.io import (
     Tick,
 )
 from serf.metrics import Metrics
+from serf.runtime.feed import Feed
 from serf.telemetry import MEMBERLIST_LOGGER, TRACE, LogLine, MetricSample
 from serf.transport.base import Stream, Transport
 from serf.wire.errors import DecodeError
@@ -108,43 +112,24 @@ class DriverStats:
     events_dropped: int = 0
 
 
-class EventSubscription:
-    """An async iterator over member events with its own bounded queue.
+class EventSubscription(Feed[MemberEvent]):
+    """An async iterator over member events with its own bounded buffer.
 
-    When the queue is full the oldest event is discarded (and counted in the driver's
+    When the buffer is full the oldest event is discarded (and counted in the driver's
     ``events_dropped``). Iteration ends when the driver stops or :meth:`close` is called.
     """
 
     def __init__(self, driver: MemberlistDriver, maxsize: int = _EVENT_QUEUE_SIZE) -> None:
+        super().__init__(maxsize)
         self._driver = driver
-        self._queue: asyncio.Queue[MemberEvent | None] = asyncio.Queue(maxsize=maxsize)
-        self._closed = False
 
-    def _push(self, event: MemberEvent | None) -> None:
-        if self._closed:
-            return
-        if self._queue.full():
-            with contextlib.suppress(asyncio.QueueEmpty):
-                self._queue.get_nowait()
-            self._driver.stats.events_dropped += 1
-        self._queue.put_nowait(event)
-        if event is None:
-            self._closed = True
+    def _dropped_one(self) -> None:
+        self._driver.stats.events_dropped += 1
 
     def close(self) -> None:
         """Stop this subscription; iteration ends after the events already queued."""
         self._driver._unsubscribe(self)
-        self._push(None)
-
-    def __aiter__(self) -> AsyncIterator[MemberEvent]:
-        return self
-
-    async def __anext__(self) -> MemberEvent:
-        event = await self._queue.get()
-        if event is None:
-            self._queue.put_nowait(None)  # stay ended for later calls
-            raise StopAsyncIteration
-        return event
+        self.end()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +158,12 @@ class MemberlistDriver:
         core: CoreLike | None = None,
         *,
         stream_timeout: float = 10.0,
+        on_effect: Callable[[Any], bool] | None = None,
     ) -> None:
         self.transport = transport
+        #: the layer above: carries out the effects this driver does not know (the serf
+        #: layer's), returning False for one it does not know either
+        self.on_effect = on_effect
         self.core: CoreLike | None = core
         self.stream_timeout = stream_timeout
         self.stats = DriverStats()
@@ -258,7 +247,7 @@ class MemberlistDriver:
                 item_fut.set_exception(RuntimeError("memberlist is shut down"))
         self._inbox.clear()
         for sub in list(self._subscribers):
-            sub._push(None)
+            sub.end()
         self._subscribers.clear()
 
     @property
@@ -318,7 +307,7 @@ class MemberlistDriver:
         """A new event subscription (see :class:`EventSubscription`)."""
         sub = EventSubscription(self)
         if self._stopped:
-            sub._push(None)
+            sub.end()
         else:
             self._subscribers.append(sub)
         return sub
@@ -388,11 +377,11 @@ class MemberlistDriver:
                         rfut.set_result(effect)
                 elif isinstance(effect, NodeJoined | NodeLeft | NodeUpdated):
                     for sub in self._subscribers:
-                        sub._push(effect)
+                        sub.push(effect)
                 elif isinstance(effect, Dropped):
                     self.stats.dropped += 1  # the core logged it (Go's line)
-                else:  # pragma: no cover - a new effect kind
-                    log.warning("unknown effect %r", effect)
+                elif self.on_effect is None or not self.on_effect(effect):
+                    log.warning("unknown effect %r", effect)  # pragma: no cover - a new kind
             except Exception:
                 self.stats.errors += 1
                 log.exception("carrying out %s failed", type(effect).__name__)

@@ -1,18 +1,19 @@
 """What :meth:`serf.Serf.query` returns: the acks and responses of one query, as they come.
 
 How this works. The node pushes each :class:`QueryAck` and :class:`QueryResponseItem` of the
-query into its :class:`QueryResponse` and ``None`` at the deadline (or on :meth:`close`).
-Iteration ends there. The response also knows which nodes the query was for (the alive
-members that match its node and tag filters, in this node's view when it was sent), so after
-the deadline :meth:`QueryResponse.missing_acks` and :meth:`missing_responses` name the nodes
-that stayed silent.
+query into its :class:`QueryResponse` (a :class:`~serf.runtime.feed.Feed`) and ends it at
+the deadline (or on :meth:`close`); iteration ends there. The response also knows which
+nodes the query was for (the alive members that match its node and tag filters, in this
+node's view when it was sent), so after the deadline :meth:`QueryResponse.missing_acks` and
+:meth:`missing_responses` name the nodes that stayed silent.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from serf.runtime.feed import Feed
 
 __all__ = ["QueryAck", "QueryResponse", "QueryResponseItem"]
 
@@ -32,7 +33,7 @@ class QueryResponseItem:
     payload: bytes
 
 
-class QueryResponse:
+class QueryResponse(Feed[QueryAck | QueryResponseItem]):
     """The acks and responses to a query we started, as they arrive; ends at the deadline.
 
     ``deadline`` is the event loop's time (``loop.time()``) at which the query ends;
@@ -47,25 +48,28 @@ class QueryResponse:
         asked: frozenset[str] = frozenset(),
         on_close: Callable[[QueryResponse], None] | None = None,
     ) -> None:
+        super().__init__()
         self.request_id = request_id
         self.deadline = deadline
         self.asked = asked
         self.acked: set[str] = set()
         self.responded: dict[str, bytes] = {}
-        self._queue: asyncio.Queue[QueryAck | QueryResponseItem | None] = asyncio.Queue()
-        self.finished = False
         self._on_close = on_close
 
-    def _push(self, item: QueryAck | QueryResponseItem | None) -> None:
-        if self.finished:
-            return
-        if item is None:
-            self.finished = True
-        elif isinstance(item, QueryAck):
+    @property
+    def finished(self) -> bool:
+        """True once the deadline passed or :meth:`close` was called."""
+        return self._ended
+
+    def push(self, item: QueryAck | QueryResponseItem) -> bool:
+        """Called by the node: record an ack or a response and queue it for the readers."""
+        if self._ended:
+            return False
+        if isinstance(item, QueryAck):
             self.acked.add(item.from_)
         else:
             self.responded[item.from_] = item.payload
-        self._queue.put_nowait(item)
+        return super().push(item)
 
     def close(self) -> None:
         """Stop listening before the deadline (Go's ``Close``): iteration ends, later
@@ -73,7 +77,7 @@ class QueryResponse:
         if self._on_close is not None:
             on_close, self._on_close = self._on_close, None
             on_close(self)
-        self._push(None)
+        self.end()
 
     def missing_acks(self) -> list[str]:
         """The nodes asked that have not acked (meaningful with ``request_ack=True``)."""
@@ -83,15 +87,8 @@ class QueryResponse:
         """The nodes asked that have not responded (so far; final once ``finished``)."""
         return sorted(self.asked - set(self.responded))
 
-    def __aiter__(self) -> AsyncIterator[QueryAck | QueryResponseItem]:
+    def __aiter__(self) -> QueryResponse:
         return self
-
-    async def __anext__(self) -> QueryAck | QueryResponseItem:
-        item = await self._queue.get()
-        if item is None:
-            self._queue.put_nowait(None)  # later readers end too
-            raise StopAsyncIteration
-        return item
 
     async def collect(self) -> tuple[list[str], dict[str, bytes]]:
         """Wait for the deadline: (nodes that acked, node -> response payload)."""

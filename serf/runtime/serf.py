@@ -1,12 +1,15 @@
 """The async facade of serf: :class:`Serf`, over the sans-IO :class:`serf.core.serf.SerfCore`.
 
-How this works. :class:`SerfDriver` is the memberlist driver (one owner task, one timer, the
-transport) with the serf layer's effects added: member, user-event and query events go to the
-subscribers of :meth:`Serf.events`; acks and responses of a query we started go to that
+How this works. A :class:`Serf` runs its :class:`~serf.core.serf.SerfCore` on a plain
+:class:`~serf.runtime.driver.MemberlistDriver` (one owner task, one timer, the transport)
+and hands the driver one callback, :meth:`Serf._on_effect`, for the serf layer's effects
+(composition: the driver knows nothing of serf): member, user-event and query events go to
+the subscribers of :meth:`Serf.events`; acks and responses of a query we started go to that
 query's :class:`QueryResponse`; snapshot lines are appended to the snapshot file (the only
 file IO, here and not in the core); a changed keyring is written to the keyring file; a lost
 name conflict shuts the node down. :class:`Serf` turns each API call into one core input and
-waits for its ``RequestCompleted``.
+waits for its ``RequestCompleted`` (:meth:`Serf._complete`, the one path every request
+takes, :class:`KeyManager`'s and :meth:`Serf.query`'s included).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import os
 import random
 from collections.abc import (
+    Awaitable,
     Callable,
     Coroutine,
     Generator,
@@ -27,10 +31,10 @@ from collections.abc import (
 )
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeAlias, TypeVar, overload
+from typing import Any, ClassVar, TypeAlias, TypeVar, overload
 
 from serf.address import Address
-from serf.config import SerfConfig, lan
+from serf.config import MemberlistConfig, SerfConfig, lan
 from serf.core import io as sio
 from serf.core.filters import compile_go
 from serf.core.keyring_file import format_keyring, parse_keyring
@@ -38,7 +42,7 @@ from serf.core.serf import ReconnectDelegate, SerfCore, SerfMergeDelegate
 from serf.core.snapshot import SnapshotState, replay_lines
 from serf.core.state import SerfState
 from serf.memberlist.delegates import CompositeDelegate
-from serf.memberlist.io import Effect, RequestCompleted
+from serf.memberlist.io import RequestCompleted
 from serf.metrics import Metrics
 from serf.runtime.advertise import advertise_address
 from serf.runtime.arguments import (
@@ -60,7 +64,6 @@ __all__ = [
     "Serf",
     "SerfError",
     "KeyManagerError",
-    "SerfDriver",
     "Query",
     "QueryAck",
     "QueryResponseItem",
@@ -144,43 +147,24 @@ E1 = TypeVar("E1", bound=Event)
 E2 = TypeVar("E2", bound=Event)
 
 
-class SerfDriver(MemberlistDriver):
-    """The memberlist driver plus the serf layer's effects (see the module comment)."""
-
-    def __init__(self, transport: Transport, serf: Serf, *, stream_timeout: float) -> None:
-        super().__init__(transport, stream_timeout=stream_timeout)
-        self._serf = serf
-
-    def _carry_out(self, effects: Sequence[Effect]) -> None:
-        passed: list[Any] = []
-        for effect in effects:
-            try:
-                if not self._serf._on_effect(effect):
-                    passed.append(effect)
-            except Exception:
-                self.stats.errors += 1
-                log.exception("carrying out %s failed", type(effect).__name__)
-        if passed:
-            super()._carry_out(passed)
+#: feeds one request (made from its request id) to a node; its ``RequestCompleted``
+RequestRunner: TypeAlias = Callable[[Callable[[int], Any]], Awaitable[RequestCompleted]]
 
 
 class KeyManager:
-    """Cluster-wide key rotation through the ``_serf_*-key`` internal queries."""
+    """Cluster-wide key rotation through the ``_serf_*-key`` internal queries.
 
-    def __init__(self, serf: Serf) -> None:
-        self._serf = serf
+    ``run`` feeds a request to the node and waits for its completion (:meth:`Serf._complete`):
+    the key manager knows nothing else of the node.
+    """
+
+    def __init__(self, run: RequestRunner) -> None:
+        self._run = run
 
     async def _op(self, op: str, key: str | bytes, relay_factor: int) -> sio.KeyResponse:
         """Run one key query; KeyManagerError (with the response) when members failed."""
         raw = base64.b64decode(key, validate=True) if isinstance(key, str) else bytes(key)
-        driver = self._serf._driver
-        if driver is None or self._serf._closed:
-            raise SerfError("serf is shut down")
-        make: Any = lambda rid: sio.KeyRequest(rid, op, raw, relay_factor)  # noqa: E731
-        try:
-            done = await driver.request(make)
-        except RuntimeError as exc:
-            raise SerfError(str(exc)) from None
+        done = await self._run(lambda rid: sio.KeyRequest(rid, op, raw, relay_factor))
         result = done.result if isinstance(done.result, sio.KeyResponse) else sio.KeyResponse()
         if done.error:
             raise KeyManagerError(done.error, result)
@@ -303,15 +287,34 @@ class _Files:
             self.snapshot = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Given:
+    """What :meth:`Serf.create` was given besides the config (see its docstring)."""
+
+    transport: Transport | None
+    keyring: Keyring | None
+    resolver: AddressResolver | None
+    merge_delegate: SerfMergeDelegate | None
+    reconnect_delegate: ReconnectDelegate | None
+    memberlist_delegate: CompositeDelegate | None
+    rng: random.Random | None
+    metrics: Metrics | None
+
+
 class Serf:
     """One serf node: membership, user events, queries, tags, keys, coordinates.
 
     Make one with :meth:`create`; see the README for a tour.
     """
 
+    # what a runtime other than asyncio replaces (serf.runtime.trio_serf.TrioSerf): the
+    # feeds' classes, the clock, the default transport, the driver and how it starts
+    _subscription_type: ClassVar[type[Subscription[Any]]] = Subscription
+    _query_response_type: ClassVar[type[QueryResponse]] = QueryResponse
+
     def __init__(self) -> None:
         self._core: SerfCore | None = None
-        self._driver: SerfDriver | None = None
+        self._driver: MemberlistDriver | None = None
         self._subscribers: list[Subscription[Any]] = []
         self._queries: dict[int, QueryResponse] = {}
         self._files = _Files()
@@ -321,7 +324,23 @@ class Serf:
         self._shut_down = asyncio.Event()
         self.leave_on_exit = False
         """Leave gracefully (then shut down) when an ``async with`` block on this node ends."""
-        self.key_manager = KeyManager(self)
+        self.key_manager = KeyManager(self._complete)
+        self._effects: dict[type, Callable[[Any], None]] = {
+            sio.MemberJoined: self._publish,
+            sio.MemberLeft: self._publish,
+            sio.MemberFailed: self._publish,
+            sio.MemberUpdated: self._publish,
+            sio.MemberReaped: self._publish,
+            sio.UserEventReceived: self._publish,
+            sio.QueryReceived: self._query_received,
+            sio.QueryAckReceived: self._query_ack,
+            sio.QueryResponseReceived: self._query_response,
+            sio.QueryFinished: self._query_finished,
+            sio.SnapshotLines: lambda e: self._files.append(e.lines),
+            sio.SnapshotCompact: lambda e: self._files.rewrite(e.text),
+            sio.KeyringChanged: lambda e: self._files.write_keyring(e.keys),
+            sio.ShutdownRequired: self._shutdown_required,
+        }
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -359,20 +378,21 @@ class Serf:
         samples of the cores go (:class:`serf.metrics.Metrics` with its sinks; None: nowhere).
         """
 
+        given = _Given(
+            transport,
+            keyring,
+            resolver,
+            merge_delegate,
+            reconnect_delegate,
+            memberlist_delegate,
+            rng,
+            metrics,
+        )
+
         async def start() -> Serf:
             node = cls()
             try:
-                await node._start(
-                    config,
-                    transport=transport,
-                    keyring=keyring,
-                    resolver=resolver,
-                    merge_delegate=merge_delegate,
-                    reconnect_delegate=reconnect_delegate,
-                    memberlist_delegate=memberlist_delegate,
-                    rng=rng,
-                    metrics=metrics,
-                )
+                await node._start(config, given)
             except BaseException:
                 await node._abort_start()
                 raise
@@ -381,50 +401,40 @@ class Serf:
 
         return SerfStartup(start)
 
-    async def _start(
-        self,
-        config: SerfConfig,
-        *,
-        transport: Transport | None = None,
-        keyring: Keyring | None = None,
-        resolver: AddressResolver | None = None,
-        merge_delegate: SerfMergeDelegate | None = None,
-        reconnect_delegate: ReconnectDelegate | None = None,
-        memberlist_delegate: CompositeDelegate | None = None,
-        rng: random.Random | None = None,
-        metrics: Metrics | None = None,
-    ) -> None:
+    async def _start(self, config: SerfConfig, given: _Given) -> None:
+        transport, keyring = given.transport, given.keyring
         check_create_arguments(config, transport, keyring)
         ml = config.memberlist or lan(config.node_name)
         if config.memberlist is None:
             config = replace(config, memberlist=ml)
         if transport is None:
-            transport = transport_for(ml)
-        if resolver is not None:
-            self._resolver = resolver
+            transport = self._default_transport(ml)
+        if given.resolver is not None:
+            self._resolver = given.resolver
         if keyring is None and config.keyring_file and os.path.exists(config.keyring_file):
             keyring = _read_keyring_file(config.keyring_file)
         snapshot: SnapshotState | None = None
         if config.snapshot_path and os.path.exists(config.snapshot_path):
             snapshot = _read_snapshot(config.snapshot_path, config.rejoin_after_leave)
         self._files = _Files(config.snapshot_path, config.keyring_file)
-        driver = self._driver = SerfDriver(transport, self, stream_timeout=ml.tcp_timeout)
-        driver.metrics = metrics
-        await driver.start_transport()
+        driver = self._new_driver(transport, ml.tcp_timeout)
+        self._driver = driver
+        driver.metrics = given.metrics
+        await self._start_transport(driver)
         check_transport_matches_bind(ml, transport.local_address)
         bound = transport.local_address
         # an AdvertiseError here closes the transport like any failed start (_abort_start)
         advertise = advertise_address(bound.host, bound.port, ml.advertise_addr, ml.advertise_port)
         core = SerfCore(
             config,
-            rng=rng or random.Random(),
+            rng=given.rng or random.Random(),
             token_bytes=os.urandom,  # secrets.token_bytes is os.urandom (without hmac)
             keyring=keyring,
             advertise=advertise,
             snapshot=snapshot,
-            merge_delegate=merge_delegate,
-            reconnect_delegate=reconnect_delegate,
-            memberlist_delegate=memberlist_delegate,
+            merge_delegate=given.merge_delegate,
+            reconnect_delegate=given.reconnect_delegate,
+            memberlist_delegate=given.memberlist_delegate,
         )
         self._core, self._driver = core, driver
         self._files.open()
@@ -432,6 +442,21 @@ class Serf:
         await driver.start()
         if core.rejoin_addresses:
             driver._spawn(self._rejoin(core.rejoin_addresses))
+
+    def _default_transport(self, ml: MemberlistConfig) -> Transport:
+        """The transport ``memberlist.transport`` names (no ``transport=`` given)."""
+        return transport_for(ml)
+
+    def _new_driver(self, transport: Transport, stream_timeout: float) -> MemberlistDriver:
+        """The driver that runs the core, with this node's serf-layer effects."""
+        return MemberlistDriver(transport, stream_timeout=stream_timeout, on_effect=self._on_effect)
+
+    async def _start_transport(self, driver: MemberlistDriver) -> None:
+        await driver.start_transport()
+
+    def _clock(self) -> float:
+        """The driver's clock (what a query's ``deadline`` is on)."""
+        return asyncio.get_running_loop().time()
 
     async def _abort_start(self) -> None:
         """Undo a failed start: close the transport (both sockets) and the files."""
@@ -471,7 +496,7 @@ class Serf:
             for sub in self._subscribers:
                 sub.end()
             for resp in self._queries.values():
-                resp._push(None)
+                resp.end()
             self._queries.clear()
             self._shut_down.set()
 
@@ -516,13 +541,19 @@ class Serf:
             raise SerfError("serf is not started")
         return self._core
 
-    async def _request(self, make: Any) -> RequestCompleted:
+    async def _complete(self, make: Callable[[int], Any]) -> RequestCompleted:
+        """Feed ``make(request_id)`` and wait for its ``RequestCompleted`` (SerfError when
+        the node is shut down, before or meanwhile)."""
         if self._driver is None or self._closed:
             raise SerfError("serf is shut down")
         try:
-            done = await self._driver.request(make)
+            return await self._driver.request(make)
         except RuntimeError as exc:
             raise SerfError(str(exc)) from None
+
+    async def _request(self, make: Callable[[int], Any]) -> RequestCompleted:
+        """:meth:`_complete`, with a completion error raised as SerfError."""
+        done = await self._complete(make)
         if done.error:
             raise SerfError(done.error)
         return done
@@ -603,34 +634,46 @@ class Serf:
             raise ValueError(f"relay_factor must be an integer, got {relay_factor!r}")
         if not 0 <= relay_factor <= 255:
             raise ValueError(f"relay_factor must be in [0, 255], got {relay_factor}")
-        driver = self._driver
-        if driver is None or self._closed:
-            raise SerfError("serf is shut down")
-        rid = driver.new_request_id()
-        loop = asyncio.get_running_loop()
-        response = QueryResponse(
+        started: list[QueryResponse] = []
+
+        def start(rid: int) -> sio.QueryRequest:
+            # registered before the core sees the request, so no answer can miss it
+            response = self._new_query_response(rid, filter_nodes, tags, timeout)
+            self._queries[rid] = response
+            started.append(response)
+            return sio.QueryRequest(
+                rid,
+                name,
+                data,
+                tuple(filter_nodes),
+                tags,
+                request_ack,
+                relay_factor,
+                float(timeout),
+            )
+
+        try:
+            await self._request(start)
+        except SerfError:
+            for response in started:
+                self._queries.pop(response.request_id, None)
+            raise
+        return started[0]
+
+    def _new_query_response(
+        self,
+        rid: int,
+        filter_nodes: Sequence[str],
+        filter_tags: tuple[tuple[str, str], ...],
+        timeout: float,
+    ) -> QueryResponse:
+        """The response object of query ``rid`` (its deadline on this runtime's clock)."""
+        return self._query_response_type(
             rid,
-            deadline=loop.time() + (timeout or self.default_query_timeout()),
-            asked=self._query_targets(filter_nodes, tags),
+            deadline=self._clock() + (timeout or self.default_query_timeout()),
+            asked=self._query_targets(filter_nodes, filter_tags),
             on_close=self._forget_query,
         )
-        self._queries[rid] = response
-        request = sio.QueryRequest(
-            rid,
-            name,
-            data,
-            tuple(filter_nodes),
-            tags,
-            request_ack,
-            relay_factor,
-            float(timeout),
-        )
-        effects = await driver.submit(request)  # type: ignore[arg-type]
-        for effect in effects:
-            if isinstance(effect, RequestCompleted) and effect.request_id == rid and effect.error:
-                self._queries.pop(rid, None)
-                raise SerfError(effect.error)
-        return response
 
     async def set_tags(self, tags: dict[str, str]) -> None:
         """Replace our tags and gossip them (SerfError when they encode over 512 bytes)."""
@@ -736,7 +779,7 @@ class Serf:
         and so does this node's shutdown (after the buffered events). On a closed node it
         ends at once.
         """
-        sub: Subscription[Any] = Subscription(
+        sub: Subscription[Any] = self._subscription_type(
             kinds=kinds, maxsize=maxsize, on_close=self._unsubscribe, name=self._name()
         )
         if self._closed:
@@ -756,51 +799,43 @@ class Serf:
     def _name(self) -> str:
         return self._core.name if self._core is not None else ""
 
-    # -- effects of the serf layer (called by SerfDriver on the owner task) ----------------
+    # -- effects of the serf layer (the driver's on_effect, on the owner task) -------------
 
     def _publish(self, event: Event) -> None:
         for sub in self._subscribers:
             sub.push(event)
 
     def _on_effect(self, effect: Any) -> bool:
-        """Carry out a serf-layer effect; False for the memberlist effects (not ours)."""
-        if isinstance(
-            effect,
-            sio.MemberJoined
-            | sio.MemberLeft
-            | sio.MemberFailed
-            | sio.MemberUpdated
-            | sio.MemberReaped
-            | sio.UserEventReceived,
-        ):
-            self._publish(effect)
-        elif isinstance(effect, sio.QueryReceived):
-            self._publish(Query(self, effect.query))
-        elif isinstance(effect, sio.QueryAckReceived):
-            resp = self._queries.get(effect.request_id)
-            if resp is not None:
-                resp._push(QueryAck(effect.from_))
-        elif isinstance(effect, sio.QueryResponseReceived):
-            resp = self._queries.get(effect.request_id)
-            if resp is not None:
-                resp._push(QueryResponseItem(effect.from_, effect.payload))
-        elif isinstance(effect, sio.QueryFinished):
-            resp = self._queries.pop(effect.request_id, None)
-            if resp is not None:
-                resp._push(None)
-        elif isinstance(effect, sio.SnapshotLines):
-            self._files.append(effect.lines)
-        elif isinstance(effect, sio.SnapshotCompact):
-            self._files.rewrite(effect.text)
-        elif isinstance(effect, sio.KeyringChanged):
-            self._files.write_keyring(effect.keys)
-        elif isinstance(effect, sio.ShutdownRequired):
-            log.error("shutting down: %s", effect.reason)
-            if self._shutdown_task is None and self._driver is not None:
-                self._shutdown_task = asyncio.get_running_loop().create_task(self.shutdown())
-        else:
+        """Carry out a serf-layer effect (the driver's ``on_effect``); False for one that is
+        not the serf layer's."""
+        handler = self._effects.get(type(effect))
+        if handler is None:
             return False
+        handler(effect)
         return True
+
+    def _query_received(self, effect: sio.QueryReceived) -> None:
+        self._publish(Query(self, effect.query))
+
+    def _query_ack(self, effect: sio.QueryAckReceived) -> None:
+        resp = self._queries.get(effect.request_id)
+        if resp is not None:
+            resp.push(QueryAck(effect.from_))
+
+    def _query_response(self, effect: sio.QueryResponseReceived) -> None:
+        resp = self._queries.get(effect.request_id)
+        if resp is not None:
+            resp.push(QueryResponseItem(effect.from_, effect.payload))
+
+    def _query_finished(self, effect: sio.QueryFinished) -> None:
+        resp = self._queries.pop(effect.request_id, None)
+        if resp is not None:
+            resp.end()
+
+    def _shutdown_required(self, effect: sio.ShutdownRequired) -> None:
+        log.error("shutting down: %s", effect.reason)
+        if self._shutdown_task is None and self._driver is not None:
+            self._shutdown_task = asyncio.get_running_loop().create_task(self.shutdown())
 
 
 class SerfStartup:

@@ -11,11 +11,11 @@ buffered events are read). A subscription made on a closed node ends at once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
+
+from serf.runtime.feed import Feed
 
 __all__ = ["Subscription", "DEFAULT_MAXSIZE"]
 
@@ -27,7 +27,7 @@ DEFAULT_MAXSIZE = 4096
 E = TypeVar("E", covariant=True)
 
 
-class Subscription(Generic[E]):
+class Subscription(Feed[E]):
     """Events of one node, from the moment this was made: an async iterator and a context
     manager (``async with node.subscribe() as events: async for event in events: ...``).
 
@@ -46,16 +46,11 @@ class Subscription(Generic[E]):
     ) -> None:
         if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
             raise ValueError(f"maxsize must be an integer >= 1, got {maxsize!r}")
+        super().__init__(maxsize)
         self.kinds: tuple[type, ...] = tuple(kinds)
         for kind in self.kinds:
             if not isinstance(kind, type):
                 raise TypeError(f"kinds must hold event classes, got {kind!r}")
-        self.maxsize = maxsize
-        self.dropped = 0
-        """Events dropped because ``maxsize`` unread events were already held."""
-        self._items: deque[E] = deque()
-        self._ended = False
-        self._ready = asyncio.Event()
         self._on_close = on_close
         self._name = name
 
@@ -68,54 +63,30 @@ class Subscription(Generic[E]):
         """Whether ``event`` is of one of the kinds asked for."""
         return not self.kinds or isinstance(event, self.kinds)
 
-    def push(self, event: Any) -> None:
+    def push(self, event: Any) -> bool:
         """Called by the node: keep ``event`` if it is of the kinds asked for (dropping the
-        oldest when full)."""
-        if self._ended or not self.wants(event):
-            return
-        if len(self._items) >= self.maxsize:
-            self._items.popleft()
-            self.dropped += 1
-            if self.dropped == 1:
-                log.warning(
-                    "%s: subscription full (%d unread events): dropping the oldest; "
-                    "read faster or subscribe with a larger maxsize",
-                    self._name or "serf",
-                    self.maxsize,
-                )
-        self._items.append(event)
-        self._wake()
+        oldest when full); whether it was kept."""
+        return self.wants(event) and super().push(event)
 
-    def end(self) -> None:
-        """Called by the node at shutdown: iteration ends after the buffered events."""
-        self._ended = True
-        self._wake()
+    def _dropped_one(self) -> None:
+        if self.dropped == 1:
+            log.warning(
+                "%s: subscription full (%d unread events): dropping the oldest; "
+                "read faster or subscribe with a larger maxsize",
+                self._name or "serf",
+                self.maxsize,
+            )
 
     def close(self) -> None:
         """Stop receiving; iteration ends at once (buffered events are discarded)."""
-        self._items.clear()
+        self.discard()
         self.end()
         if self._on_close is not None:
             on_close, self._on_close = self._on_close, None
             on_close(self)
 
-    def _wake(self) -> None:
-        self._ready.set()
-
     def __aiter__(self) -> Subscription[E]:
         return self
-
-    async def __anext__(self) -> E:
-        while not self._items:
-            if self._ended:
-                raise StopAsyncIteration
-            self._ready.clear()
-            await self._ready.wait()
-        return self._items.popleft()
-
-    def __len__(self) -> int:
-        """Events received and not read yet."""
-        return len(self._items)
 
     async def __aenter__(self) -> Subscription[E]:
         return self

@@ -41,7 +41,7 @@ from serf.memberlist.io import (
     Tick,
 )
 from serf.runtime.driver import CoreLike, EventSubscription, MemberlistDriver, _TimedTick, ml_log
-from serf.runtime.trio_sync import Flag, OneShot, TrioQueue
+from serf.runtime.trio_sync import Flag, OneShot
 from serf.telemetry import TRACE
 from serf.transport.base import Stream
 from serf.transport.trio_net import fail_after
@@ -62,11 +62,9 @@ log = logging.getLogger("serf.runtime.driver")
 
 
 class TrioEventSubscription(EventSubscription):
-    """:class:`~serf.runtime.driver.EventSubscription` on trio (same bounded queue rules)."""
+    """:class:`~serf.runtime.driver.EventSubscription` on trio (same bounded buffer rules)."""
 
-    def __init__(self, driver: MemberlistDriver, maxsize: int = 1024) -> None:
-        super().__init__(driver, maxsize)
-        self._queue = TrioQueue(maxsize)  # type: ignore[assignment]
+    _flag_type = Flag
 
 
 async def _run_awaitable(awaitable: Awaitable[Any]) -> None:
@@ -87,8 +85,9 @@ class TrioMemberlistDriver(MemberlistDriver):
         core: CoreLike | None = None,
         *,
         stream_timeout: float = 10.0,
+        on_effect: Callable[[Any], bool] | None = None,
     ) -> None:
-        super().__init__(transport, core, stream_timeout=stream_timeout)
+        super().__init__(transport, core, stream_timeout=stream_timeout, on_effect=on_effect)
         self._wakeup = Flag()  # type: ignore[assignment]
         self._nursery: trio.Nursery | None = None
         self._tasks_nursery: trio.Nursery | None = None
@@ -166,7 +165,7 @@ class TrioMemberlistDriver(MemberlistDriver):
                 waiter.set_exception(RuntimeError(shut))
         self._inbox.clear()
         for sub in list(self._subscribers):
-            sub._push(None)
+            sub.end()
         self._subscribers.clear()
 
     # -- feeding -------------------------------------------------------------------------
@@ -206,7 +205,7 @@ class TrioMemberlistDriver(MemberlistDriver):
         """A new event subscription (see :class:`~serf.runtime.driver.EventSubscription`)."""
         sub = TrioEventSubscription(self)
         if self._stopped:
-            sub._push(None)
+            sub.end()
         else:
             self._subscribers.append(sub)
         return sub

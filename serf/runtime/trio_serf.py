@@ -1,10 +1,12 @@
 """serf on trio: :class:`TrioSerf`, the :class:`serf.Serf` API driven by trio.
 
 How this works. :class:`TrioSerf` is :class:`serf.Serf` (same methods, same cores, same
-effect handling: events, queries, key rotation, snapshot and keyring files) over
-:class:`TrioSerfDriver` (the serf layer's effects on the trio memberlist driver) and a
+effect handling: events, queries, key rotation, snapshot and keyring files) over the trio
+memberlist driver (:class:`~serf.runtime.trio_driver.TrioMemberlistDriver`, handed the
+serf layer's effects as the asyncio one is) and a
 :class:`~serf.transport.trio_net.TrioNetTransport` (UDP + TCP, or TLS streams with
-``memberlist.transport="tls"``). It overrides only what waits or starts tasks:
+``memberlist.transport="tls"``). It replaces only the hooks :class:`serf.Serf` has for what
+waits or starts tasks (the feeds' wake flag, the clock, the transport, the driver):
 
 * trio is structured: a node lives inside a nursery. ``async with TrioSerf.create(cfg) as
   node:`` opens one for the node and shuts the node down when the block ends;
@@ -22,39 +24,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
-import secrets
-from collections.abc import Generator, Iterable, Sequence
-from dataclasses import replace
-from typing import Any
+from collections.abc import Generator
+from typing import Any, cast
 
-from serf.config import SerfConfig, lan
+from serf.config import MemberlistConfig, SerfConfig
 from serf.core import io as sio
-from serf.core.serf import ReconnectDelegate, SerfCore, SerfMergeDelegate
-from serf.core.snapshot import SnapshotState
+from serf.core.serf import ReconnectDelegate, SerfMergeDelegate
 from serf.memberlist.delegates import CompositeDelegate
-from serf.memberlist.io import RequestCompleted
 from serf.metrics import Metrics
-from serf.runtime.advertise import advertise_address
-from serf.runtime.arguments import (
-    check_create_arguments,
-    check_transport_matches_bind,
-    payload_bytes,
-    query_filter_tags,
-)
+from serf.runtime.driver import MemberlistDriver
 from serf.runtime.query_response import QueryResponse
-from serf.runtime.serf import (
-    Serf,
-    SerfDriver,
-    SerfError,
-    _Files,
-    _read_keyring_file,
-    _read_snapshot,
-)
-from serf.runtime.subscription import DEFAULT_MAXSIZE, Subscription
+from serf.runtime.serf import Serf, _Given
+from serf.runtime.subscription import Subscription
 from serf.runtime.trio_driver import TrioMemberlistDriver
-from serf.runtime.trio_sync import Flag, TrioQueue
+from serf.runtime.trio_sync import Flag
 from serf.transport.base import Address, AddressResolver, Transport
 from serf.transport.trio_net import TrioNetTransport
 from serf.wire.keyring import Keyring
@@ -66,7 +50,7 @@ except ImportError as exc:  # trio is the trio extra
 
     raise missing_extra("trio", "trio", "the trio runtime") from exc
 
-__all__ = ["TrioSerf", "TrioSerfDriver", "TrioSerfStartup", "trio_transport_for"]
+__all__ = ["TrioSerf", "TrioSerfStartup", "trio_transport_for"]
 
 log = logging.getLogger("serf.runtime.serf")
 
@@ -85,21 +69,12 @@ def trio_transport_for(config: Any) -> Transport:
     return transport  # type: ignore[no-any-return]
 
 
-class TrioSerfDriver(SerfDriver, TrioMemberlistDriver):
-    """The serf layer's effects (:class:`~serf.runtime.serf.SerfDriver`) on the trio
-    memberlist driver."""
-
-
 class _TrioSubscription(Subscription[Any]):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._ready = Flag()  # type: ignore[assignment]
+    _flag_type = Flag
 
 
 class _TrioQueryResponse(QueryResponse):
-    def __init__(self, request_id: int, **kwargs: Any) -> None:
-        super().__init__(request_id, **kwargs)
-        self._queue = TrioQueue()  # type: ignore[assignment]
+    _flag_type = Flag
 
 
 class TrioSerf(Serf):
@@ -135,22 +110,22 @@ class TrioSerf(Serf):
         :class:`~serf.transport.trio_net.TrioNetTransport` for ``memberlist.transport``
         ``"net"`` or ``"tls"``). The other arguments are :meth:`serf.Serf.create`'s.
         """
-        options = dict(
-            transport=transport,
-            keyring=keyring,
-            resolver=resolver,
-            merge_delegate=merge_delegate,
-            reconnect_delegate=reconnect_delegate,
-            memberlist_delegate=memberlist_delegate,
-            rng=rng,
-            metrics=metrics,
+        given = _Given(
+            transport,
+            keyring,
+            resolver,
+            merge_delegate,
+            reconnect_delegate,
+            memberlist_delegate,
+            rng,
+            metrics,
         )
 
         async def start(into: trio.Nursery) -> TrioSerf:
             node = cls()
             node._nursery = into
             try:
-                await node._start(config, **options)  # type: ignore[arg-type]
+                await node._start(config, given)
             except BaseException:
                 with trio.CancelScope(shield=True):
                     await node._abort_start()
@@ -160,122 +135,29 @@ class TrioSerf(Serf):
 
         return TrioSerfStartup(start, nursery)
 
-    async def _start(
-        self,
-        config: SerfConfig,
-        *,
-        transport: Transport | None = None,
-        keyring: Keyring | None = None,
-        resolver: AddressResolver | None = None,
-        merge_delegate: SerfMergeDelegate | None = None,
-        reconnect_delegate: ReconnectDelegate | None = None,
-        memberlist_delegate: CompositeDelegate | None = None,
-        rng: random.Random | None = None,
-        metrics: Metrics | None = None,
-    ) -> None:
-        # Serf._start with the trio driver and transport
-        check_create_arguments(config, transport, keyring)
-        ml = config.memberlist or lan(config.node_name)
-        if config.memberlist is None:
-            config = replace(config, memberlist=ml)
-        if transport is None:
-            transport = trio_transport_for(ml)
-        if resolver is not None:
-            self._resolver = resolver
-        if keyring is None and config.keyring_file and os.path.exists(config.keyring_file):
-            keyring = _read_keyring_file(config.keyring_file)
-        snapshot: SnapshotState | None = None
-        if config.snapshot_path and os.path.exists(config.snapshot_path):
-            snapshot = _read_snapshot(config.snapshot_path, config.rejoin_after_leave)
-        self._files = _Files(config.snapshot_path, config.keyring_file)
-        driver = TrioSerfDriver(transport, self, stream_timeout=ml.tcp_timeout)
-        self._driver = driver
-        driver.metrics = metrics
-        await driver.start_transport(self._nursery)
-        check_transport_matches_bind(ml, transport.local_address)
-        bound = transport.local_address
-        advertise = advertise_address(bound.host, bound.port, ml.advertise_addr, ml.advertise_port)
-        core = SerfCore(
-            config,
-            rng=rng or random.Random(),
-            token_bytes=secrets.token_bytes,
-            keyring=keyring,
-            advertise=advertise,
-            snapshot=snapshot,
-            merge_delegate=merge_delegate,
-            reconnect_delegate=reconnect_delegate,
-            memberlist_delegate=memberlist_delegate,
-        )
-        self._core = core
-        self._files.open()
-        driver.attach(core)
-        await driver.start()
-        if core.rejoin_addresses:
-            driver._spawn(self._rejoin(core.rejoin_addresses))
+    # -- what differs from asyncio (the hooks of serf.Serf) -----------------------------
 
-    async def query(
-        self,
-        name: str,
-        payload: bytes = b"",
-        *,
-        filter_nodes: Sequence[str] = (),
-        filter_tags: dict[str, str] | None = None,
-        request_ack: bool = False,
-        relay_factor: int = 0,
-        timeout: float = 0.0,
-    ) -> QueryResponse:
-        """:meth:`serf.Serf.query` on trio (``deadline`` is on trio's clock)."""
-        data = payload_bytes(payload)
-        tags = query_filter_tags(filter_tags)
-        if isinstance(filter_nodes, str):
-            raise TypeError("filter_nodes must be a sequence of node names, not a str")
-        if not isinstance(timeout, int | float) or not timeout >= 0:
-            raise ValueError(f"timeout must be >= 0 seconds (0: the default), got {timeout!r}")
-        if isinstance(relay_factor, bool) or not isinstance(relay_factor, int):
-            raise ValueError(f"relay_factor must be an integer, got {relay_factor!r}")
-        if not 0 <= relay_factor <= 255:
-            raise ValueError(f"relay_factor must be in [0, 255], got {relay_factor}")
-        driver = self._driver
-        if driver is None or self._closed:
-            raise SerfError("serf is shut down")
-        rid = driver.new_request_id()
-        response = _TrioQueryResponse(
-            rid,
-            deadline=trio.current_time() + (timeout or self.default_query_timeout()),
-            asked=self._query_targets(filter_nodes, tags),
-            on_close=self._forget_query,
-        )
-        self._queries[rid] = response
-        request = sio.QueryRequest(
-            rid, name, data, tuple(filter_nodes), tags, request_ack, relay_factor, float(timeout)
-        )
-        effects = await driver.submit(request)  # type: ignore[arg-type]
-        for effect in effects:
-            if isinstance(effect, RequestCompleted) and effect.request_id == rid and effect.error:
-                self._queries.pop(rid, None)
-                raise SerfError(effect.error)
-        return response
+    _subscription_type = _TrioSubscription
+    _query_response_type = _TrioQueryResponse
 
-    def subscribe(
-        self, *, kinds: Iterable[type[Any]] = (), maxsize: int = DEFAULT_MAXSIZE
-    ) -> Subscription[Any]:
-        """:meth:`serf.Serf.subscribe` on trio."""
-        sub = _TrioSubscription(
-            kinds=kinds, maxsize=maxsize, on_close=self._unsubscribe, name=self._name()
-        )
-        if self._closed:
-            sub.end()
-        else:
-            self._subscribers.append(sub)
-        return sub
+    def _default_transport(self, ml: MemberlistConfig) -> Transport:
+        return trio_transport_for(ml)
 
-    def _on_effect(self, effect: Any) -> bool:
-        if isinstance(effect, sio.ShutdownRequired):
-            log.error("shutting down: %s", effect.reason)
-            if not self._closed and self._nursery is not None:
-                self._nursery.start_soon(self.shutdown)
-            return True
-        return super()._on_effect(effect)
+    def _new_driver(self, transport: Transport, stream_timeout: float) -> MemberlistDriver:
+        return TrioMemberlistDriver(
+            transport, stream_timeout=stream_timeout, on_effect=self._on_effect
+        )
+
+    async def _start_transport(self, driver: MemberlistDriver) -> None:
+        await cast(TrioMemberlistDriver, driver).start_transport(self._nursery)
+
+    def _clock(self) -> float:
+        return trio.current_time()
+
+    def _shutdown_required(self, effect: sio.ShutdownRequired) -> None:
+        log.error("shutting down: %s", effect.reason)
+        if not self._closed and self._nursery is not None:
+            self._nursery.start_soon(self.shutdown)
 
 
 class TrioSerfStartup:

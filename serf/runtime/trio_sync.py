@@ -1,19 +1,17 @@
 """trio stand-ins for the few asyncio primitives the runtime's bookkeeping uses.
 
 How this works: the asyncio driver and facade keep their state in plain objects
-(an inbox deque, request futures, bounded event queues) and wait on three asyncio
-primitives: ``asyncio.Event`` (set / clear / wait), ``asyncio.Future`` (done / set_result /
-set_exception, awaited once) and ``asyncio.Queue`` (full / put_nowait / get_nowait / get).
-The classes here have those same methods, built on ``trio.Event``, so the trio runtime
-reuses that bookkeeping (:class:`~serf.runtime.driver.MemberlistDriver`'s effect handling,
-:class:`~serf.runtime.subscription.Subscription`,
-:class:`~serf.runtime.query_response.QueryResponse`) and replaces only the waiting.
+(an inbox deque, request futures, the :class:`~serf.runtime.feed.Feed` buffers) and wait on
+two asyncio primitives: ``asyncio.Event`` (set / clear / wait) and ``asyncio.Future`` (done /
+set_result / set_exception, awaited once). The classes here have those same methods, built
+on ``trio.Event``, so the trio runtime reuses that bookkeeping
+(:class:`~serf.runtime.driver.MemberlistDriver`'s effect handling and every feed, whose
+``_flag_type`` a trio subclass sets to :class:`Flag`) and replaces only the waiting.
 Everything here runs on one trio thread; none of it is thread-safe.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Generic, TypeVar
 
 try:
@@ -23,7 +21,7 @@ except ImportError as exc:  # trio is the trio extra
 
     raise missing_extra("trio", "trio", "the trio runtime") from exc
 
-__all__ = ["Flag", "OneShot", "TrioQueue"]
+__all__ = ["Flag", "OneShot"]
 
 T = TypeVar("T")
 
@@ -92,42 +90,3 @@ class OneShot(Generic[T]):
 
     def __await__(self):  # type: ignore[no-untyped-def]
         return self.wait().__await__()
-
-
-class TrioQueue(Generic[T]):
-    """A FIFO with ``asyncio.Queue``'s non-blocking methods and an awaitable :meth:`get`."""
-
-    __slots__ = ("_items", "_maxsize", "_ready")
-
-    def __init__(self, maxsize: int = 0) -> None:
-        self._items: deque[T] = deque()
-        self._maxsize = maxsize
-        self._ready = Flag()
-
-    def full(self) -> bool:
-        """Whether ``maxsize`` items are held (never, for maxsize 0)."""
-        return 0 < self._maxsize <= len(self._items)
-
-    def empty(self) -> bool:
-        """Whether no item is held."""
-        return not self._items
-
-    def qsize(self) -> int:
-        """How many items are held."""
-        return len(self._items)
-
-    def put_nowait(self, item: T) -> None:
-        """Append ``item`` (the caller checks :meth:`full` first)."""
-        self._items.append(item)
-        self._ready.set()
-
-    def get_nowait(self) -> T:
-        """The oldest item; IndexError when empty."""
-        return self._items.popleft()
-
-    async def get(self) -> T:
-        """The oldest item, waiting for one."""
-        while not self._items:
-            self._ready.clear()
-            await self._ready.wait()
-        return self._items.popleft()

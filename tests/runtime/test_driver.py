@@ -221,3 +221,49 @@ def test_stream_timeout_reported_once(arun: Arun) -> None:
             server.close()
 
     arun(main(), 10)
+
+
+class _Marker:
+    """An effect the memberlist driver does not know (as the serf layer's are)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+class _EmittingCore(FakeCore):
+    """Answers a ping packet with a mix of known and unknown effects."""
+
+    def handle(self, item: Input, now: float) -> list[Effect]:
+        if isinstance(item, PacketReceived):
+            marks: list[Any] = [_Marker(1), _Marker(2), _Marker(3)]
+            return [marks[0], SendPacket(item.source, b"pong"), marks[1], marks[2]]
+        return super().handle(item, now)
+
+
+def test_effects_the_driver_does_not_know_go_to_on_effect_in_order(
+    arun: Arun, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> None:
+        seen: list[int] = []
+
+        def on_effect(effect: Any) -> bool:
+            seen.append(effect.n)
+            return effect.n != 3  # the third one is nobody's: logged as unknown
+
+        driver = MemberlistDriver(
+            NetTransport(Address("127.0.0.1", 0)),
+            _EmittingCore(),
+            stream_timeout=1.0,
+            on_effect=on_effect,
+        )
+        await driver.start()
+        try:
+            with caplog.at_level(logging.WARNING, logger="serf.runtime.driver"):
+                await driver.submit(PacketReceived(b"ping", Address("127.0.0.1", 9)))
+            assert seen == [1, 2, 3]
+            assert [r.getMessage().startswith("unknown effect") for r in caplog.records] == [True]
+            assert driver.stats.errors == 0
+        finally:
+            await driver.stop()
+
+    arun(main(), 10)

@@ -241,3 +241,38 @@ def test_a_node_that_loses_a_name_conflict_ends_wait_closed_and_its_subscription
                 await impostor.shutdown()
 
     run_virtual(main())
+
+
+# -- requests -----------------------------------------------------------------------------
+
+
+def test_a_query_the_core_refuses_raises_and_the_next_one_still_gets_answers() -> None:
+    async def main() -> None:
+        async with _pair() as (a, b):
+            await a.join(["10.0.0.2:7946"])
+            with pytest.raises(SerfError, match="query exceeds limit of 1024 bytes"):
+                await a.query("big", b"x" * 2048, timeout=5)
+            replies = b.subscribe(kinds=(Query,))
+            resp = await a.query("small", b"", timeout=5)
+
+            async def answer() -> None:
+                async for q in replies:
+                    await q.respond(b"pong")
+                    return
+
+            await asyncio.gather(answer(), asyncio.wait_for(resp.collect(), 10))
+            assert resp.responded == {"b": b"pong"}
+
+    run_virtual(main())
+
+
+def test_key_manager_on_a_shut_down_node_raises_serf_error() -> None:
+    async def main() -> None:
+        async with _pair() as (a, _b):
+            await a.shutdown()
+            with pytest.raises(SerfError, match="shut down"):
+                await a.key_manager.list_keys()
+            with pytest.raises(SerfError, match="shut down"):
+                await a.query("late")
+
+    run_virtual(main())
