@@ -29,7 +29,8 @@ import binascii
 import contextlib
 import itertools
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from serf.address import Address
@@ -47,7 +48,14 @@ if TYPE_CHECKING:
     from serf.runtime.serf import Event
     from serf.wire.messages import Coordinate
 
-__all__ = ["RpcServer", "member_to_wire", "coordinate_to_wire", "IPC_VERSION"]
+__all__ = [
+    "COMMANDS",
+    "Command",
+    "RpcServer",
+    "member_to_wire",
+    "coordinate_to_wire",
+    "IPC_VERSION",
+]
 
 log = logging.getLogger("serf.agent.ipc")
 agent_log = logging.getLogger("serf.agent")
@@ -79,28 +87,6 @@ RESPOND_PREFIX = "failed to respond to key query: "
 INTERNAL_PREFIX = "_serf_"
 
 _LEVELS = {name: level for level, name in LEVEL_NAMES.items()}
-
-#: commands whose request has a body
-_WITH_BODY = frozenset(
-    {
-        "handshake",
-        "auth",
-        "event",
-        "force-leave",
-        "join",
-        "members-filtered",
-        "tags",
-        "stream",
-        "monitor",
-        "stop",
-        "query",
-        "respond",
-        "install-key",
-        "use-key",
-        "remove-key",
-        "get-coordinate",
-    }
-)
 
 
 class _Close(Exception):
@@ -401,12 +387,12 @@ class _Conn:
             log.warning("agent.ipc: Client sending commands before auth")
             await self.send(seq, AUTH_REQUIRED)
             return  # the body, if any, is left unread (Go's quirk)
-        handler = _HANDLERS.get(command)
-        if handler is None:
+        known = COMMANDS.get(command)
+        if known is None:
             await self.send(seq, UNSUPPORTED_COMMAND)
             raise _Close(f"unsupported command {command!r}")
-        body = await self.body() if command in _WITH_BODY else {}
-        await handler(self, seq, body)
+        body = await self.body() if known.has_body else {}
+        await known.handler(self, seq, body)
 
     # -- query IDs for respond --------------------------------------------------------
 
@@ -434,7 +420,36 @@ class _Conn:
 
 # -- command handlers ---------------------------------------------------------------------
 
+Handler = Callable[["_Conn", int, dict[str, Any]], Awaitable[None]]
 
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One RPC command: its handler and whether its request carries a body."""
+
+    handler: Handler
+    has_body: bool
+
+
+#: every RPC command by name, filled by :func:`_command` where each handler is defined (so
+#: the handler table and the has-a-body list cannot disagree)
+COMMANDS: dict[str, Command] = {}
+
+
+def _command(name: str, *, body: bool) -> Callable[[Handler], Handler]:
+    """Register the decorated handler as the RPC command ``name`` (``body``: its request
+    has a body, which is read before the handler runs)."""
+
+    def register(handler: Handler) -> Handler:
+        if name in COMMANDS:
+            raise ValueError(f"RPC command {name!r} registered twice")
+        COMMANDS[name] = Command(handler, body)
+        return handler
+
+    return register
+
+
+@_command("handshake", body=True)
 async def _handshake(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     version = _int(body.get("Version"))
     if version != IPC_VERSION:
@@ -446,6 +461,7 @@ async def _handshake(c: _Conn, seq: int, body: dict[str, Any]) -> None:
         await c.send(seq)
 
 
+@_command("auth", body=True)
 async def _auth(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     if _str(body.get("AuthKey")) == c.server.auth_key:
         c.did_auth = True
@@ -454,6 +470,7 @@ async def _auth(c: _Conn, seq: int, body: dict[str, Any]) -> None:
         await c.send(seq, INVALID_AUTH)
 
 
+@_command("members", body=False)
 async def _members(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     members = [member_to_wire(m) for m in c.agent.serf.members()]
     await c.send(seq, body={"Members": members}, has_body=True)
@@ -466,6 +483,7 @@ def _anchored(pattern: str) -> GoRegexp:
         raise _Close(str(exc)) from None
 
 
+@_command("members-filtered", body=True)
 async def _members_filtered(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     tags = {k: _anchored(v) for k, v in _str_map(body.get("Tags")).items()}
     status_text, name_text = _str(body.get("Status")), _str(body.get("Name"))
@@ -483,6 +501,7 @@ async def _members_filtered(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     await c.send(seq, body={"Members": out}, has_body=True)
 
 
+@_command("join", body=True)
 async def _join(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     addrs = _str_list(body.get("Existing"))
     replay = _bool(body.get("Replay"))
@@ -494,6 +513,7 @@ async def _join(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     await c.send(seq, error, {"Num": num}, has_body=True)
 
 
+@_command("leave", body=False)
 async def _leave(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     log.info("agent.ipc: Graceful leave triggered")
     error = ""
@@ -508,6 +528,7 @@ async def _leave(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     raise _Close("leave")
 
 
+@_command("force-leave", body=True)
 async def _force_leave(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     error = ""
     node, prune = _str(body.get("Node")), _bool(body.get("Prune"))
@@ -521,6 +542,7 @@ async def _force_leave(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     await c.send(seq, error)
 
 
+@_command("event", body=True)
 async def _event(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     error = ""
     try:
@@ -538,6 +560,7 @@ async def _event(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     await c.send(seq, error)
 
 
+@_command("tags", body=True)
 async def _tags(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     error = ""
     try:
@@ -547,6 +570,7 @@ async def _tags(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     await c.send(seq, error)
 
 
+@_command("stream", body=True)
 async def _stream(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     filters = parse_event_filter(_str(body.get("Type")))
     if not all(f.valid() for f in filters):
@@ -563,6 +587,7 @@ async def _stream(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     c.server.event_subs.add(sub)
 
 
+@_command("monitor", body=True)
 async def _monitor(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     level_text = _str(body.get("LogLevel"))
     level = _LEVELS.get(level_text.upper())
@@ -582,6 +607,7 @@ async def _monitor(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     c.server.log_subs.add(sub)
 
 
+@_command("stop", body=True)
 async def _stop(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     target = _int(body.get("Stop"))
     sub = c.streams.pop(target, None)
@@ -595,6 +621,7 @@ async def _stop(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     await c.send(seq)
 
 
+@_command("query", body=True)
 async def _query(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     name = _str(body.get("Name"))
     payload = _bytes(body.get("Payload"))
@@ -638,6 +665,7 @@ async def _query(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     task.add_done_callback(c.query_tasks.discard)
 
 
+@_command("respond", body=True)
 async def _respond(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     qid = _int(body.get("ID"))
     payload = _bytes(body.get("Payload")) or b""
@@ -690,30 +718,36 @@ def _bad_base64_offset(text: str) -> int:
     return len(text) - len(text) % 4
 
 
+@_command("install-key", body=True)
 async def _install_key(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     log.info("agent: Initiating key installation")
     await _key_op(c, seq, body, "install")
 
 
+@_command("use-key", body=True)
 async def _use_key(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     log.info("agent: Initiating primary key change")
     await _key_op(c, seq, body, "use")
 
 
+@_command("remove-key", body=True)
 async def _remove_key(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     log.info("agent: Initiating key removal")
     await _key_op(c, seq, body, "remove")
 
 
+@_command("list-keys", body=False)
 async def _list_keys(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     log.info("agent: Initiating key listing")
     await _key_op(c, seq, body, "list")
 
 
+@_command("stats", body=False)
 async def _stats(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     await c.send(seq, body=c.agent.stats(), has_body=True)
 
 
+@_command("metrics", body=False)
 async def _metrics(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     # pyserf's own command (Go's agent answers "Unsupported command"): the in-memory metrics
     # as go-metrics text, key -> value, for `serf info -metrics`
@@ -721,6 +755,7 @@ async def _metrics(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     await c.send(seq, body=sinks.inmem.go_section() if sinks is not None else {}, has_body=True)
 
 
+@_command("get-coordinate", body=True)
 async def _get_coordinate(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     node = _str(body.get("Node"))
     serf = c.agent.serf
@@ -733,31 +768,6 @@ async def _get_coordinate(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     else:
         out = {"Coord": coordinate_to_wire(coord), "Ok": True}
     await c.send(seq, body=out, has_body=True)
-
-
-_HANDLERS = {
-    "handshake": _handshake,
-    "auth": _auth,
-    "members": _members,
-    "members-filtered": _members_filtered,
-    "join": _join,
-    "leave": _leave,
-    "force-leave": _force_leave,
-    "event": _event,
-    "tags": _tags,
-    "stream": _stream,
-    "monitor": _monitor,
-    "stop": _stop,
-    "query": _query,
-    "respond": _respond,
-    "install-key": _install_key,
-    "use-key": _use_key,
-    "remove-key": _remove_key,
-    "list-keys": _list_keys,
-    "stats": _stats,
-    "metrics": _metrics,
-    "get-coordinate": _get_coordinate,
-}
 
 
 class RpcServer:

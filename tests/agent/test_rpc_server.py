@@ -316,3 +316,29 @@ def test_many_clients_at_once() -> None:
             await until(lambda: not a.rpc.conns)
 
     run(body())
+
+
+def test_the_command_registry_is_gos_table_with_its_request_bodies() -> None:
+    from serf.agent.rpc_server import COMMANDS
+
+    # Go's IPC commands (reference section 4.5) and whether the request has a body, plus
+    # pyserf's "metrics" (body-less, see docs/observability.md)
+    with_body = {
+        "handshake", "auth", "event", "force-leave", "join", "members-filtered", "tags",
+        "stream", "monitor", "stop", "query", "respond", "install-key", "use-key",
+        "remove-key", "get-coordinate",
+    }  # fmt: skip
+    without_body = {"members", "leave", "list-keys", "stats", "metrics"}
+    assert {name for name, cmd in COMMANDS.items() if cmd.has_body} == with_body
+    assert {name for name, cmd in COMMANDS.items() if not cmd.has_body} == without_body
+
+
+def test_a_command_registered_twice_is_refused() -> None:
+    from serf.agent import rpc_server
+
+    async def again(c: object, seq: int, body: dict[str, object]) -> None:
+        raise AssertionError("never called")
+
+    with pytest.raises(ValueError, match="'stats' registered twice"):
+        rpc_server._command("stats", body=False)(again)  # type: ignore[arg-type]
+    assert rpc_server.COMMANDS["stats"].handler is not again
