@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ast
 import itertools
 import random
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -85,34 +83,6 @@ def started(n_peers: int = 0, **changes: object) -> MemberlistCore:
     for i in range(2, 2 + n_peers):
         core.handle(alive(i), 0.0)
     return core
-
-
-def _runtime_nodes(node: ast.AST) -> list[ast.AST]:
-    """Every node outside ``if TYPE_CHECKING:`` blocks."""
-    out: list[ast.AST] = []
-    for child in ast.iter_child_nodes(node):
-        if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
-            continue
-        out.append(child)
-        out.extend(_runtime_nodes(child))
-    return out
-
-
-def test_core_modules_are_sans_io() -> None:
-    forbidden = {"asyncio", "os", "random", "socket", "ssl", "time"}
-    root = Path(__file__).resolve().parents[2] / "serf" / "memberlist"
-    for name in ("core.py", "delegates.py"):
-        tree = ast.parse((root / name).read_text())
-        for node in _runtime_nodes(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name.split(".")[0] for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module.split(".")[0]]
-            assert not forbidden & set(names), (name, names)
-    # and the TYPE_CHECKING import of random is the only mention
-    text = (root / "core.py").read_text()
-    assert text.count("import random") == 1
 
 
 def test_start_makes_us_alive_and_arms_one_deadline() -> None:

@@ -23,7 +23,6 @@ from serf.memberlist.state import (
     StartSuspicion,
     StateTable,
 )
-from serf.testing.sansio import FORBIDDEN, probe_imports
 from serf.wire.messages import Alive, Dead, PushNodeState, Suspect
 
 ME = "me"
@@ -690,15 +689,6 @@ def test_a_merge_is_its_entries_in_order(
 
 
 # -- sans-IO ----------------------------------------------------------------------------------
-
-
-def test_imports_nothing_with_io_or_clocks() -> None:
-    """Importing the state module pulls in none of the forbidden modules, nor keeps one."""
-    target = "serf.memberlist.state"
-    added, bad = probe_imports(target, preload=("dataclasses",))
-    assert target in added
-    assert not [m for m in added if m.split(".")[0] in FORBIDDEN], added
-    assert bad == []
 
 
 # -- the driver's shortcut for gossip repeats ---------------------------------------------------
