@@ -5,30 +5,22 @@ per inbound query is now bounded in count and lifetime, with no timer per query.
 from __future__ import annotations
 
 import asyncio
-import random
 
 import pytest
 
-from serf.address import Address
 from serf.cli.rpc_client import RPCError
-from serf.config import SerfConfig
 from serf.core import io as sio
 from serf.core.queries import MAX_INBOUND_QUERIES, MAX_INBOUND_QUERY_LIFETIME
 from serf.core.serf import SerfCore
-from serf.memberlist import io as mio
 from serf.testing.agents import cluster, run, until
-from serf.testing.sim import sim_config
+from serf.testing.cores import serf_core
 from serf.wire.messages import MessageQuery
 
 FOREVER = 2**62  # ns, as the attack sent
 
 
 def _core() -> SerfCore:
-    cfg = SerfConfig("a", memberlist=sim_config("a"), query_buffer=64)
-    rng = random.Random(7)
-    core = SerfCore(cfg, rng=rng, token_bytes=rng.randbytes, advertise=Address("10.0.0.1", 7946))
-    core.handle(mio.Start(), 0.0)
-    return core
+    return serf_core(query_buffer=64)
 
 
 def _query(core: SerfCore, ltime: int, timeout: int = FOREVER) -> list[object]:

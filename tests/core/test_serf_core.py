@@ -14,7 +14,8 @@ from serf.core import io as sio
 from serf.core.serf import QUERY_FLAG_ACK, SerfCore, SerfState
 from serf.core.snapshot import SnapshotState, replay
 from serf.memberlist import io as mio
-from serf.memberlist.state import Node, NodeState
+from serf.memberlist.state import Node
+from serf.testing.cores import member_node, serf_core
 from serf.testing.sim import sim_config
 from serf.wire.messages import (
     MessageJoin,
@@ -28,18 +29,11 @@ from serf.wire.messages import (
 ADDR = Address("10.0.0.1", 7946)
 
 
-def make(name: str = "a", **changes: Any) -> SerfCore:
-    snapshot = changes.pop("snapshot", None)
-    cfg = SerfConfig(name, memberlist=sim_config(name), **changes)
-    rng = random.Random(7)
-    core = SerfCore(cfg, rng=rng, token_bytes=rng.randbytes, advertise=ADDR, snapshot=snapshot)
-    core.handle(mio.Start(), 0.0)
-    return core
+make = serf_core
 
 
 def node(name: str, ip: str = "10.0.0.2", meta: bytes = b"", port: int = 7946) -> Node:
-    return Node(name, Address(ip, 7946).ip_bytes(), port, meta, 1, NodeState.ALIVE, 0.0,
-                bytes([1, 5, 2, 2, 5, 4]))  # fmt: skip
+    return member_node(name, ip, port=port, meta=meta)
 
 
 def effects_of(effects: list[Any], kind: type) -> list[Any]:

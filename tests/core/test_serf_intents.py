@@ -4,20 +4,14 @@ is past every LTime seen (reference 3.6, serf_internals_test's joinLeave_ltime).
 
 from __future__ import annotations
 
-import random
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from serf.address import Address
-from serf.config import SerfConfig
 from serf.core import io as sio
 from serf.core.members import JOIN_INTENT, LEAVE_INTENT, NODE_JOIN, NODE_LEAVE, TRANSITIONS
 from serf.core.serf import SerfCore
-from serf.memberlist import io as mio
-from serf.memberlist.state import Node, NodeState
-from serf.testing.sim import sim_config
+from serf.testing.cores import member_node, serf_core
 from serf.wire.messages import MessageJoin, MessageLeave
 
 intents = st.lists(st.tuples(st.booleans(), st.integers(1, 50)), min_size=1, max_size=30)
@@ -25,13 +19,8 @@ intents = st.lists(st.tuples(st.booleans(), st.integers(1, 50)), min_size=1, max
 
 @given(intents)
 def test_status_follows_the_newest_intent(seq: list[tuple[bool, int]]) -> None:
-    rng = random.Random(0)
-    core = SerfCore(SerfConfig("a", memberlist=sim_config("a")), rng=rng,
-                    token_bytes=rng.randbytes, advertise=Address("10.0.0.1", 7946))  # fmt: skip
-    core.handle(mio.Start(), 0.0)
-    b = Node(
-        "b", bytes([10, 0, 0, 2]), 7946, b"", 1, NodeState.ALIVE, 0.0, bytes([1, 5, 2, 2, 5, 4])
-    )
+    core = serf_core(seed=0)
+    b = member_node("b")
     core._node_join(b)
     for is_leave, ltime in seq:
         core._leave_intent(MessageLeave(ltime, "b")) if is_leave else core._join_intent(
@@ -48,9 +37,7 @@ def test_status_follows_the_newest_intent(seq: list[tuple[bool, int]]) -> None:
 
 @given(intents)
 def test_buffered_intents_keep_only_the_newest(seq: list[tuple[bool, int]]) -> None:
-    rng = random.Random(0)
-    core = SerfCore(SerfConfig("a", memberlist=sim_config("a")), rng=rng,
-                    token_bytes=rng.randbytes, advertise=Address("10.0.0.1", 7946))  # fmt: skip
+    core = serf_core(seed=0, start=False)
     rebroadcasts = 0
     for is_leave, ltime in seq:
         msg_ok = (
@@ -72,14 +59,10 @@ def test_buffered_intents_keep_only_the_newest(seq: list[tuple[bool, int]]) -> N
 
 
 def _core() -> SerfCore:
-    rng = random.Random(0)
-    core = SerfCore(SerfConfig("a", memberlist=sim_config("a")), rng=rng,
-                    token_bytes=rng.randbytes, advertise=Address("10.0.0.1", 7946))  # fmt: skip
-    core.handle(mio.Start(), 0.0)
-    return core
+    return serf_core(seed=0)
 
 
-_B = Node("b", bytes([10, 0, 0, 2]), 7946, b"", 1, NodeState.ALIVE, 0.0, bytes([1, 5, 2, 2, 5, 4]))
+_B = member_node("b")
 _EVENT_EFFECT = {
     "member-join": sio.MemberJoined,
     "member-leave": sio.MemberLeft,
