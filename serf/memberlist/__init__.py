@@ -9,8 +9,9 @@ it, so nothing below the runtime layer names the runtime.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from serf._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from serf.config import MemberlistConfig, lan, local, wan
@@ -46,35 +47,27 @@ __all__ = [
     "wan",
 ]
 
-_LAZY = {
-    "MemberlistConfig": "serf.config",
-    "lan": "serf.config",
-    "wan": "serf.config",
-    "local": "serf.config",
-    "Delegate": "serf.memberlist.delegates",
-    "EventDelegate": "serf.memberlist.delegates",
-    "MergeDelegate": "serf.memberlist.delegates",
-    "AliveDelegate": "serf.memberlist.delegates",
-    "ConflictDelegate": "serf.memberlist.delegates",
-    "PingDelegate": "serf.memberlist.delegates",
-    "CompositeDelegate": "serf.memberlist.delegates",
-    "NodeJoined": "serf.memberlist.io",
-    "NodeLeft": "serf.memberlist.io",
-    "NodeUpdated": "serf.memberlist.io",
-    "Dropped": "serf.memberlist.io",
-    "Node": "serf.memberlist.state",
-    "NodeState": "serf.memberlist.state",
+# name -> (module, attribute): must list exactly the TYPE_CHECKING imports above
+_LAZY: dict[str, tuple[str, str]] = {
+    "MemberlistConfig": ("serf.config", "MemberlistConfig"),
+    "lan": ("serf.config", "lan"),
+    "wan": ("serf.config", "wan"),
+    "local": ("serf.config", "local"),
+    "Delegate": ("serf.memberlist.delegates", "Delegate"),
+    "EventDelegate": ("serf.memberlist.delegates", "EventDelegate"),
+    "MergeDelegate": ("serf.memberlist.delegates", "MergeDelegate"),
+    "AliveDelegate": ("serf.memberlist.delegates", "AliveDelegate"),
+    "ConflictDelegate": ("serf.memberlist.delegates", "ConflictDelegate"),
+    "PingDelegate": ("serf.memberlist.delegates", "PingDelegate"),
+    "CompositeDelegate": ("serf.memberlist.delegates", "CompositeDelegate"),
+    "NodeJoined": ("serf.memberlist.io", "NodeJoined"),
+    "NodeLeft": ("serf.memberlist.io", "NodeLeft"),
+    "NodeUpdated": ("serf.memberlist.io", "NodeUpdated"),
+    "Dropped": ("serf.memberlist.io", "Dropped"),
+    "Node": ("serf.memberlist.state", "Node"),
+    "NodeState": ("serf.memberlist.state", "NodeState"),
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'serf.memberlist' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+if not TYPE_CHECKING:  # hidden from type checkers, so an unknown name is an error there
+    __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
