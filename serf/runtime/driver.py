@@ -210,7 +210,7 @@ class MemberlistDriver:
         if self._loop is None:
             await self.start_transport()
         self._running = True
-        started: asyncio.Future[list[Effect]] = asyncio.get_running_loop().create_future()
+        started: asyncio.Future[list[Effect]] = self._future()
         self._inbox.appendleft((Start(), started))
         self._owner = asyncio.get_running_loop().create_task(self._run(), name="memberlist")
         self._wakeup.set()
@@ -268,7 +268,7 @@ class MemberlistDriver:
         """Queue an input and wait until the core handled it; returns its effects."""
         if self._stopped and not isinstance(item, ShutdownRequest):
             raise RuntimeError("memberlist is shut down")
-        fut: asyncio.Future[list[Effect]] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[list[Effect]] = self._future()
         self._inbox.append((item, fut))
         self._wakeup.set()
         return await fut
@@ -280,7 +280,7 @@ class MemberlistDriver:
     async def request(self, make: Callable[[int], Input]) -> RequestCompleted:
         """Feed ``make(request_id)`` and wait for its ``RequestCompleted``."""
         rid = self.new_request_id()
-        fut: asyncio.Future[RequestCompleted] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[RequestCompleted] = self._future()
         self._requests[rid] = fut
         try:
             await self.submit(make(rid))
@@ -292,7 +292,7 @@ class MemberlistDriver:
         """Feed ``item``, then wait for every stream it opened; the error texts (if any)."""
         effects = await self.submit(item)
         waiters = [
-            self._stream_waiters.setdefault(e.stream_id, asyncio.get_running_loop().create_future())
+            self._stream_waiters.setdefault(e.stream_id, self._future())
             for e in effects
             if isinstance(e, OpenStream)
         ]
@@ -320,36 +320,41 @@ class MemberlistDriver:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        assert self.core is not None
-        core = self.core
-        inbox = self._inbox
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while inbox:
-                item, waiter = inbox.popleft()
-                if isinstance(item, _TimedTick):
-                    now = max(item.deadline, loop.time())
-                    item = Tick()
-                    self.stats.ticks += 1
-                else:
-                    now = loop.time()
-                self.stats.inputs += 1
-                try:
-                    effects = core.handle(item, now)
-                except Exception as exc:
-                    if waiter is not None:
-                        if not waiter.done():
-                            waiter.set_exception(exc)
-                    else:
-                        self.stats.errors += 1
-                        log.exception("core failed on %s", type(item).__name__)
-                    continue
-                # Register waiters for streams before their tasks can finish.
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(effects)
-                self._carry_out(effects)
+            self._drain_inbox()
             self._rearm(loop)
+
+    def _drain_inbox(self) -> None:
+        """Feed every queued input to the core and carry out its effects (the owner only)."""
+        assert self.core is not None
+        core = self.core
+        inbox = self._inbox
+        clock = self._now
+        while inbox:
+            item, waiter = inbox.popleft()
+            if isinstance(item, _TimedTick):
+                now = max(item.deadline, clock())
+                item = Tick()
+                self.stats.ticks += 1
+            else:
+                now = clock()
+            self.stats.inputs += 1
+            try:
+                effects = core.handle(item, now)
+            except Exception as exc:
+                if waiter is not None:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+                else:
+                    self.stats.errors += 1
+                    log.exception("core failed on %s", type(item).__name__)
+                continue
+            # Register waiters for streams before their tasks can finish.
+            if waiter is not None and not waiter.done():
+                waiter.set_result(effects)
+            self._carry_out(effects)
 
     def _carry_out(self, effects: Sequence[Effect]) -> None:
         for effect in effects:
@@ -385,6 +390,20 @@ class MemberlistDriver:
             except Exception:
                 self.stats.errors += 1
                 log.exception("carrying out %s failed", type(effect).__name__)
+
+    # -- what a driver on another event loop replaces (serf.runtime.trio_driver) -----------
+
+    def _future(self) -> Any:
+        """A one-shot result: ``done``, ``set_result``, ``set_exception``, awaitable."""
+        return asyncio.get_running_loop().create_future()
+
+    def _deadline(self, seconds: float | None) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A block that raises TimeoutError after ``seconds`` (None: no limit)."""
+        return asyncio.timeout(seconds)
+
+    def _shielded(self) -> contextlib.AbstractContextManager[Any]:
+        """A block that cancellation does not interrupt (cleanup while stopping)."""
+        return contextlib.nullcontext()
 
     def _now(self) -> float:
         loop = self._loop
@@ -447,7 +466,7 @@ class MemberlistDriver:
         error: str | None = None
         stream: Stream | None = None
         try:
-            async with asyncio.timeout(effect.timeout):
+            async with self._deadline(effect.timeout):
                 stream = await self.transport.open_stream(effect.dest, timeout=effect.timeout)
                 stream.write(effect.data)
                 await stream.drain()
@@ -463,16 +482,16 @@ class MemberlistDriver:
             error = f"bad reply from {effect.dest}: {exc}"
         except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
             error = f"stream to {effect.dest} failed: {exc!r}"
-        except asyncio.CancelledError:
-            error = "stream cancelled"
-            raise
         except Exception as exc:  # never let one stream take the driver down
             self.stats.errors += 1
             log.exception("outbound stream to %s failed", effect.dest)
             error = f"stream to {effect.dest} failed: {exc!r}"
+        except BaseException:  # cancelled (the driver stops)
+            error = "stream cancelled"
+            raise
         finally:
             if stream is not None:
-                with contextlib.suppress(Exception):
+                with self._shielded(), contextlib.suppress(Exception):
                     await stream.close()
             waiter = self._stream_waiters.pop(effect.stream_id, None)
             if waiter is not None and not waiter.done():
@@ -489,7 +508,7 @@ class MemberlistDriver:
             return
         framer = core.framer
         try:
-            async with asyncio.timeout(self.stream_timeout):
+            async with self._deadline(self.stream_timeout):
                 message = await self._read_one(stream, framer, listener=True)
         except StreamRejected as exc:
             self.stats.streams_rejected += 1
@@ -508,7 +527,7 @@ class MemberlistDriver:
             ml_log.error("memberlist: failed to receive: %r from=%s", exc, stream.remote_address)
             return
         stream_id = next(self._inbound_ids)
-        answer: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        answer: asyncio.Future[bytes | None] = self._future()
         self._inbound[stream_id] = answer
         try:
             self._inbox.append(
@@ -516,7 +535,8 @@ class MemberlistDriver:
             )
             self._wakeup.set()
             try:
-                data = await asyncio.wait_for(answer, self.stream_timeout)
+                async with self._deadline(self.stream_timeout):
+                    data = await answer
             except TimeoutError:
                 self.stats.errors += 1
                 log.debug("no answer from the core for stream %d in time", stream_id)

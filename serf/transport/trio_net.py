@@ -58,7 +58,7 @@ try:
 except ImportError as exc:  # trio is the trio extra
     raise missing_extra("trio", "trio", "the trio runtime") from exc
 
-__all__ = ["TrioNetStream", "TrioNetTransport", "TrioTlsStream", "fail_after"]
+__all__ = ["TrioNetStream", "TrioNetTransport", "TrioTlsStream", "deadline", "fail_after"]
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,8 @@ def fail_after(seconds: float | None) -> Iterator[None]:
 
 
 @asynccontextmanager
-async def _deadline(seconds: float | None) -> AsyncIterator[None]:
+async def deadline(seconds: float | None) -> AsyncIterator[None]:
+    """:func:`fail_after` as an async context manager (what the runtime-neutral code uses)."""
     with fail_after(seconds):
         yield
 
@@ -116,7 +117,7 @@ class TrioNetStream(BufferedReads):
         return self._local
 
     def _deadline(self, seconds: float | None) -> contextlib.AbstractAsyncContextManager[Any]:
-        return _deadline(seconds)
+        return deadline(seconds)
 
     # -- what TLS changes -------------------------------------------------------------------
 
