@@ -69,6 +69,9 @@ def _run(runtime: str, transport: str, body: Callable[[MakeCluster], Awaitable[N
         return cluster(n, "net", config=config, **kw)
 
     async def main() -> None:
+        if runtime != "trio":  # the loop asked for is the one running
+            loop_module = type(asyncio.get_running_loop()).__module__
+            assert loop_module.startswith("uvloop") == (runtime == "uvloop"), loop_module
         with anyio.fail_after(60):
             await body(make)
 
