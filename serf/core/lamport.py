@@ -5,11 +5,21 @@ returns the new value; ``witness(v)`` moves the counter to ``v + 1`` when ``v`` 
 the current value, so that anything we stamp afterwards orders after what we have seen.
 Arithmetic wraps modulo 2**64 exactly as Go's ``uint64`` does (serf ``serf/lamport.go``,
 reference section 3.3). The core is single-threaded, so no compare-and-swap loop is needed.
+
+:class:`LamportRing` is the duplicate filter serf puts in front of user events and queries
+(Go's ``eventBuffer`` / ``queryBuffer``): ``size`` slots indexed by ``ltime % size``, each
+remembering the keys seen at one Lamport time; a time older than ``current - size`` is too
+old to judge and is refused.
 """
 
 from __future__ import annotations
 
-__all__ = ["UINT64_MAX", "LamportClock"]
+from collections.abc import Hashable, Iterator
+from typing import Generic, TypeVar
+
+__all__ = ["UINT64_MAX", "LamportClock", "LamportRing"]
+
+K = TypeVar("K", bound=Hashable)
 
 UINT64_MAX = (1 << 64) - 1
 _MOD = 1 << 64
@@ -53,3 +63,39 @@ class LamportClock:
 
     def __repr__(self) -> str:
         return f"LamportClock({self._counter})"
+
+
+class LamportRing(Generic[K]):
+    """Keys seen per Lamport time, for the last ``size`` times (see the module comment)."""
+
+    __slots__ = ("_slots",)
+
+    def __init__(self, size: int) -> None:
+        self._slots: list[tuple[int, dict[K, None]] | None] = [None] * size
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def too_old(self, ltime: int, current: int) -> bool:
+        """True when ``ltime`` fell out of the window that ends at ``current``."""
+        size = len(self._slots)
+        return current > size and ltime < current - size
+
+    def add(self, ltime: int, key: K) -> bool:
+        """Remember ``key`` at ``ltime``; False when it was already there (a duplicate).
+
+        A slot holding an older time is recycled."""
+        idx = ltime % len(self._slots)
+        slot = self._slots[idx]
+        if slot is not None and slot[0] == ltime:
+            if key in slot[1]:
+                return False
+            slot[1][key] = None
+        else:
+            self._slots[idx] = (ltime, {key: None})
+        return True
+
+    def slots(self) -> Iterator[tuple[int, list[K]] | None]:
+        """Every slot in index order: None, or its time and keys in arrival order."""
+        for slot in self._slots:
+            yield None if slot is None else (slot[0], list(slot[1]))

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from serf.address import Address
 from serf.core import io as sio
 from serf.core.filters import matches_encoded
+from serf.core.lamport import LamportRing
 from serf.core.state import MemberRecord, SerfState
 from serf.memberlist import io as mio
 from serf.telemetry import COUNTER, WARN, MetricSample
@@ -121,7 +122,7 @@ class QueryManager:
 
     def __init__(self, core: SerfCore, query_buffer: int) -> None:
         self.core = core
-        self.query_buf: list[tuple[int, set[int]] | None] = [None] * query_buffer
+        self.query_buf: LamportRing[int] = LamportRing(query_buffer)
         self.out_queries: dict[int, OutQuery] = {}  # by ltime
         self.in_queries: dict[tuple[int, int], InQuery] = {}
 
@@ -131,19 +132,12 @@ class QueryManager:
         if msg.ltime < core.query_min_time:
             return False
         cur = core.query_clock.time()
-        size = len(self.query_buf)
-        if cur > size and msg.ltime < cur - size:
+        if self.query_buf.too_old(msg.ltime, cur):
             core.stats_counters["queries_dropped_old"] += 1
             core._log(WARN, f"received old query {msg.name} from time {msg.ltime} (current: {cur})")
             return False
-        idx = msg.ltime % size
-        slot = self.query_buf[idx]
-        if slot is not None and slot[0] == msg.ltime:
-            if msg.id in slot[1]:
-                return False
-            slot[1].add(msg.id)
-        else:
-            self.query_buf[idx] = (msg.ltime, {msg.id})
+        if not self.query_buf.add(msg.ltime, msg.id):
+            return False
         core._emit(_QUERIES)
         core._emit(MetricSample(COUNTER, ("serf", "queries", msg.name), 1.0))
         rebroadcast = not msg.flags & QUERY_FLAG_NO_BROADCAST

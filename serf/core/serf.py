@@ -53,7 +53,7 @@ from serf.core.coalesce import (
 )
 from serf.core.intents import Membership
 from serf.core.internal import InternalQueries
-from serf.core.lamport import LamportClock
+from serf.core.lamport import LamportClock, LamportRing
 from serf.core.queries import (
     INTERNAL_QUERY_PREFIX,
     QUERY_FLAG_ACK,
@@ -326,9 +326,7 @@ class SerfCore:
         self._failed: dict[str, None] = {}
         self._left: dict[str, None] = {}
         self._intents: dict[str, tuple[int, int, float]] = {}  # name -> (type, ltime, when)
-        self._event_buf: list[tuple[int, list[tuple[str, bytes]]] | None] = [
-            None
-        ] * config.event_buffer
+        self._event_buf: LamportRing[tuple[str, bytes]] = LamportRing(config.event_buffer)
         tlq = _speedups.broadcast.TransmitLimitedQueue
         mult = ml_config.retransmit_mult
         self.intent_queue = tlq(mult, self._num_serf_members)
@@ -832,20 +830,13 @@ class SerfCore:
         if msg.ltime < self.event_min_time:
             return False
         cur = self.event_clock.time()
-        size = len(self._event_buf)
-        if cur > size and msg.ltime < cur - size:
+        if self._event_buf.too_old(msg.ltime, cur):
             self.stats_counters["events_dropped_old"] += 1
             self._log(WARN, f"received old event {msg.name} from time {msg.ltime} (current: {cur})")
             return False
         payload = bytes(msg.payload or b"")
-        idx = msg.ltime % size
-        slot = self._event_buf[idx]
-        if slot is not None and slot[0] == msg.ltime:
-            if (msg.name, payload) in slot[1]:
-                return False
-            slot[1].append((msg.name, payload))
-        else:
-            self._event_buf[idx] = (msg.ltime, [(msg.name, payload)])
+        if not self._event_buf.add(msg.ltime, (msg.name, payload)):
+            return False
         self._emit(_EVENTS)
         self._emit(MetricSample(COUNTER, ("serf", "events", msg.name), 1.0))
         self._user_event_out(msg.ltime, msg.name, payload, msg.cc and not from_push_pull)
@@ -858,7 +849,7 @@ class SerfCore:
     def _local_state(self) -> bytes:
         status = {m.name: m.status_ltime for m in self._members.values()}
         events: list[UserEvents | None] = []
-        for slot in self._event_buf:
+        for slot in self._event_buf.slots():
             if slot is None:
                 events.append(None)
             else:
