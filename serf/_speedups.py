@@ -5,6 +5,10 @@
   :func:`load`, not at import, so a node that does not speak Go's dialect never imports msgpack.
 * otherwise the compiled twins; when one is missing we fall back to the pure twins, unless
   ``SERF_REQUIRE_EXTENSIONS=1`` is set, which turns a missing compiled module into ImportError.
+* every twin is imported on first use (``_speedups.lpe``, ``load("lpe")``), not at import:
+  the choice above is made from the installed files (``importlib.util.find_spec``), so
+  ``import serf.wire.framing`` loads no memberlist module. Type checkers see each name as its
+  pure twin's module (the twins have the same names and signatures).
 
 :data:`IMPLEMENTATION` says which set is active ("compiled" or "pure"). The twins expose the same
 names and signatures; :func:`twins` returns both (where available) for tests that compare them.
@@ -13,9 +17,16 @@ names and signatures; :func:`twins` returns both (where available) for tests tha
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from types import ModuleType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # the types of the lazily loaded twins: the pure twins' modules
+    from serf.memberlist import broadcast as broadcast
+    from serf.memberlist import suspicion as suspicion
+    from serf.wire import lpe as lpe
+    from serf.wire import lzw as lzw
 
 __all__ = [
     "IMPLEMENTATION",
@@ -37,7 +48,7 @@ TWIN_MODULES: dict[str, str] = {
     "lzw": "serf.wire.lzw",
     "go": "serf.wire.go",
 }
-#: twins imported on first :func:`load` only
+#: twins that may be missing from a compiled build without making the whole set pure
 LAZY_TWINS: frozenset[str] = frozenset({"go"})
 
 
@@ -45,63 +56,69 @@ def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
 
-def _load_compiled() -> dict[str, ModuleType] | None:
-    modules: dict[str, ModuleType] = {}
+def _compiled_missing() -> str | None:
+    """The first compiled (non-lazy) twin that is not installed, or None."""
     for short in TWIN_MODULES:
         if short in LAZY_TWINS:
             continue
-        try:
-            modules[short] = importlib.import_module(f"serf._fast.{short}")
-        except ImportError as exc:
-            if _flag("SERF_REQUIRE_EXTENSIONS"):
-                raise ImportError(
-                    f"SERF_REQUIRE_EXTENSIONS is set but the compiled module serf._fast.{short} "
-                    f"is missing ({exc}); reinstall with a C compiler available"
-                ) from exc
-            return None
-    return modules
+        if importlib.util.find_spec(f"serf._fast.{short}") is None:
+            return short
+    return None
 
 
-def _load_pure() -> dict[str, ModuleType]:
-    return {
-        short: importlib.import_module(path)
-        for short, path in TWIN_MODULES.items()
-        if short not in LAZY_TWINS
-    }
-
-
-def _select() -> tuple[Literal["compiled", "pure"], dict[str, ModuleType]]:
+def _select() -> Literal["compiled", "pure"]:
     if _flag("SERF_NO_EXTENSIONS"):
-        return "pure", _load_pure()
-    compiled = _load_compiled()
-    if compiled is None:
-        return "pure", _load_pure()
-    return "compiled", compiled
+        return "pure"
+    missing = _compiled_missing()
+    if missing is None:
+        return "compiled"
+    if _flag("SERF_REQUIRE_EXTENSIONS"):
+        raise ImportError(
+            f"SERF_REQUIRE_EXTENSIONS is set but the compiled module serf._fast.{missing} "
+            "is missing; reinstall with a C compiler available"
+        )
+    return "pure"
 
 
-IMPLEMENTATION: Literal["compiled", "pure"]
-IMPLEMENTATION, _ACTIVE = _select()
-
-lpe: ModuleType = _ACTIVE["lpe"]
-broadcast: ModuleType = _ACTIVE["broadcast"]
-suspicion: ModuleType = _ACTIVE["suspicion"]
-lzw: ModuleType = _ACTIVE["lzw"]
+IMPLEMENTATION: Literal["compiled", "pure"] = _select()
+_ACTIVE: dict[str, ModuleType] = {}
 
 
 def load(short: str) -> ModuleType:
-    """The active twin of ``short`` ("lpe", "broadcast", "suspicion", "lzw", "go")."""
-    try:
-        return _ACTIVE[short]
-    except KeyError:
-        if short not in LAZY_TWINS:
-            raise
-    # a lazy twin: the compiled one when the others are compiled and it was built
-    found = twins(short)
-    module = (
-        found["compiled"] if IMPLEMENTATION == "compiled" and "compiled" in found else found["pure"]
-    )
+    """The active twin of ``short`` ("lpe", "broadcast", "suspicion", "lzw", "go"),
+    imported on first use."""
+    module = _ACTIVE.get(short)
+    if module is not None:
+        return module
+    if short not in TWIN_MODULES:
+        raise KeyError(short)
+    if IMPLEMENTATION == "pure":
+        module = importlib.import_module(TWIN_MODULES[short])
+    elif short in LAZY_TWINS:
+        # the compiled one when it was built, else the pure one
+        found = twins(short)
+        module = found.get("compiled", found["pure"])
+    else:
+        try:
+            module = importlib.import_module(f"serf._fast.{short}")
+        except ImportError as exc:  # installed but not importable (a broken build)
+            if _flag("SERF_REQUIRE_EXTENSIONS"):
+                raise ImportError(
+                    f"SERF_REQUIRE_EXTENSIONS is set but the compiled module serf._fast.{short} "
+                    f"cannot be imported ({exc}); reinstall with a C compiler available"
+                ) from exc
+            module = importlib.import_module(TWIN_MODULES[short])
     _ACTIVE[short] = module
     return module
+
+
+def __getattr__(name: str) -> ModuleType:
+    """``_speedups.lpe`` and friends: the active twin, loaded on first use."""
+    if name in TWIN_MODULES and name not in LAZY_TWINS:
+        module = load(name)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def twins(short: str) -> dict[str, ModuleType]:

@@ -116,3 +116,36 @@ def test_twins_expose_the_same_public_names(short: str) -> None:
     assert ours, f"no public callables found in {pure.__name__}"
     missing = {n for n in ours if not hasattr(compiled, n)}
     assert not missing, f"compiled {short} lacks {sorted(missing)}"
+
+
+@pytest.mark.parametrize("no_extensions", ["", "1"])
+def test_importing_the_framing_loads_no_memberlist_module(no_extensions: str) -> None:
+    # the twins load on first use: the wire layer alone pulls in no memberlist twin
+    probe = (
+        "import sys, serf.wire.framing; "
+        "print(' '.join(m for m in sys.modules if m.startswith(('serf.memberlist', "
+        "'serf._fast.broadcast', 'serf._fast.suspicion'))))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SERF_")}
+    env["SERF_NO_EXTENSIONS"] = no_extensions
+    out = subprocess.run(
+        [sys.executable, "-P", "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == []
+
+
+def test_twins_load_on_first_use() -> None:
+    probe = (
+        "import sys; from serf import _speedups as s; "
+        "before = 'serf.memberlist.broadcast' in sys.modules or "
+        "'serf._fast.broadcast' in sys.modules; "
+        "q = s.broadcast.TransmitLimitedQueue; print(before, s.broadcast.__name__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-P", "-c", probe], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    before, name = out.stdout.split()
+    assert before == "False"
+    assert name in ("serf.memberlist.broadcast", "serf._fast.broadcast")
