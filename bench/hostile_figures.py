@@ -62,12 +62,12 @@ elif which == "queries":
     before = rss_mb()
     for i in range(1, 40_001):
         core.query_clock.witness(i)
-        core._out = []
+        core.services.out = []
         msg = MessageQuery(i, i, b"\x0a\x00\x00\x02", 7946, "x", None, 0, 0, 2**62, "q", b"")
-        core._on_message(core.codec.encode(msg))
+        core.gossip.notify_msg(core.codec.encode(msg))
     out["rss_growth_mb"] = rss_mb() - before
-    out["entries"] = len(core._queries.in_queries)
-    out["timers"] = len(core._timers)
+    out["entries"] = len(core.queries.in_queries)
+    out["timers"] = core.services.live_timers()
 elif which == "trickle":
     from serf.wire import get_codec
     from serf.wire.framing import PacketFramer

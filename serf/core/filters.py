@@ -24,6 +24,7 @@ import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from serf.wire.errors import DecodeError
 from serf.wire.messages import Filter, FilterNode, FilterTag
 
 __all__ = [
@@ -158,7 +159,7 @@ def matches_encoded(
     for raw in raw_filters or ():
         try:
             flt = decode(raw)
-        except Exception:  # bad bytes from the network: "don't process", never raise
+        except DecodeError:  # bad bytes from the network: "don't process", never raise
             return False
         if not filter_matches(flt, node_name, tags):
             return False

@@ -1,10 +1,11 @@
 """Queries (reference 3.7): the queries we start, the ones we receive, responses and relays.
 
-:class:`QueryManager` is owned by :class:`serf.core.serf.SerfCore` and works on its state
-(clocks, members, timers, effects) through the ``core`` it is given; it owns only the query
-bookkeeping: the queries we started (by ltime), the ones we may still answer, and the
-duplicate-suppression buffer. Internal (``_serf_``) queries go to
-:class:`serf.core.internal.InternalQueries` once they pass the filters.
+:class:`QueryManager` owns the query bookkeeping of one serf core: the queries we started
+(by ltime), the ones we may still answer, the duplicate-suppression ring and the oldest query
+time we accept. It reaches the rest of the core through the :class:`~serf.core.services.
+Services` (clocks, timers, effects) and reads the members from
+:class:`~serf.core.intents.Membership`. Internal (``_serf_``) queries go to ``internal``
+(:class:`serf.core.internal.InternalQueries`) once they pass the filters.
 
 What an inbound query leaves behind is bounded whatever its sender asks for (Go keeps
 nothing per query in its core): at most ``MAX_INBOUND_QUERIES`` entries, oldest forgotten
@@ -15,13 +16,16 @@ timers: they leave from the front as they age, or when newer ones push them out.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from serf.address import Address
 from serf.core import io as sio
+from serf.core.delivery import Delivery
 from serf.core.filters import matches_encoded
+from serf.core.intents import Membership
 from serf.core.lamport import LamportRing
+from serf.core.services import Broadcasts, Services
 from serf.core.state import MemberRecord, SerfState
 from serf.memberlist import io as mio
 from serf.telemetry import COUNTER, WARN, MetricSample
@@ -33,9 +37,6 @@ from serf.wire.messages import (
     MessageRelay,
     UDPAddr,
 )
-
-if TYPE_CHECKING:
-    from serf.core.serf import SerfCore
 
 __all__ = [
     "INTERNAL_QUERY_PREFIX",
@@ -118,40 +119,67 @@ class InQuery:
 
 
 class QueryManager:
-    """Query state and handling for one :class:`~serf.core.serf.SerfCore`."""
+    """Query state and handling for one serf core (see the module comment).
+    ``num_nodes`` counts memberlist's members (the default timeout scales with it)."""
 
-    def __init__(self, core: SerfCore, query_buffer: int) -> None:
-        self.core = core
-        self.query_buf: LamportRing[int] = LamportRing(query_buffer)
+    def __init__(
+        self,
+        services: Services,
+        membership: Membership,
+        delivery: Delivery,
+        broadcasts: Broadcasts,
+        num_nodes: Callable[[], int],
+        gossip_interval: float,
+        tags: Callable[[], dict[str, str]],
+    ) -> None:
+        self._s = services
+        self._membership = membership
+        self._delivery = delivery
+        self._broadcasts = broadcasts
+        self._num_nodes = num_nodes
+        self._gossip_interval = gossip_interval
+        self._tags = tags
+        self._ip = services.advertise.ip_bytes()
+        #: internal (``_serf_``) queries that passed the filters go here
+        self.internal: Callable[[sio.QueryHandle], None] = lambda q: None
+        self.min_time = 0
+        self.query_buf: LamportRing[int] = LamportRing(services.config.query_buffer)
         self.out_queries: dict[int, OutQuery] = {}  # by ltime
         self.in_queries: dict[tuple[int, int], InQuery] = {}
 
+    def default_timeout(self) -> float:
+        """Go's ``DefaultQueryTimeout``: gossip interval x mult x ceil(log10(N + 1))."""
+        scale = max(1, math.ceil(math.log10(self._num_nodes() + 1)))
+        return self._gossip_interval * self._s.config.query_timeout_mult * scale
+
     def handle_query(self, msg: MessageQuery) -> bool:
-        core = self.core
-        core.query_clock.witness(msg.ltime)
-        if msg.ltime < core.query_min_time:
+        self._s.query_clock.witness(msg.ltime)
+        if msg.ltime < self.min_time:
             return False
-        cur = core.query_clock.time()
+        cur = self._s.query_clock.time()
         if self.query_buf.too_old(msg.ltime, cur):
-            core.stats_counters["queries_dropped_old"] += 1
-            core._log(WARN, f"received old query {msg.name} from time {msg.ltime} (current: {cur})")
+            self._s.stats_counters["queries_dropped_old"] += 1
+            self._s.log(
+                WARN, f"received old query {msg.name} from time {msg.ltime} (current: {cur})"
+            )
             return False
         if not self.query_buf.add(msg.ltime, msg.id):
             return False
-        core._emit(_QUERIES)
-        core._emit(MetricSample(COUNTER, ("serf", "queries", msg.name), 1.0))
+        self._s.emit(_QUERIES)
+        self._s.emit(MetricSample(COUNTER, ("serf", "queries", msg.name), 1.0))
         rebroadcast = not msg.flags & QUERY_FLAG_NO_BROADCAST
-        if not matches_encoded(msg.filters, core.codec.decode_filter, core.name, core.tags):
+        if not matches_encoded(
+            msg.filters, self._s.codec.decode_filter, self._s.name, self._tags()
+        ):
             return rebroadcast
         addr = bytes(msg.addr or b"")
         if msg.flags & QUERY_FLAG_ACK:
-            ack = MessageQueryResponse(msg.ltime, msg.id, core.name, QUERY_FLAG_ACK, None)
-            raw = core.codec.encode(ack)
+            ack = MessageQueryResponse(msg.ltime, msg.id, self._s.name, QUERY_FLAG_ACK, None)
+            raw = self._s.codec.encode(ack)
             self.send_response(addr, msg.port, msg.source_node, raw, msg.relay_factor)
-        now = core._now
+        now = self._s.now
         deadline = now + min(max(msg.timeout, 0) / 1e9, MAX_INBOUND_QUERY_LIFETIME)
-        if core._recorder is not None:
-            core._lines(core._recorder.record_query(msg.ltime))
+        self._delivery.query(msg.ltime)
         self._keep_in_query(
             (msg.ltime, msg.id),
             InQuery(addr, msg.port, msg.relay_factor, deadline, msg.source_node,
@@ -161,15 +189,15 @@ class QueryManager:
             msg.ltime, msg.id, msg.name, bytes(msg.payload or b""), msg.source_node, deadline
         )
         if msg.name.startswith(INTERNAL_QUERY_PREFIX):
-            core._internal.internal_query(handle)
+            self.internal(handle)
         else:
-            core._emit(sio.QueryReceived(handle))
+            self._s.emit(sio.QueryReceived(handle))
         return rebroadcast
 
     def _keep_in_query(self, key: tuple[int, int], query: InQuery) -> None:
         """Remember an inbound query for ``respond``, within the count and lifetime bounds."""
         kept = self.in_queries
-        now = self.core._now
+        now = self._s.now
         for _ in range(2):  # two per arrival: O(1), and the set drains faster than it fills
             old_key = next(iter(kept), None)
             if old_key is None:
@@ -186,28 +214,25 @@ class QueryManager:
     def send_response(
         self, addr: bytes, port: int, source: str, raw: bytes, relay_factor: int
     ) -> str | None:
-        core = self.core
         try:
             dest = Address.from_ip(addr, port)
         except ValueError as exc:
             return f"bad query source address: {exc}"
-        core._send(dest, raw)
+        self._s.send(dest, raw)
         return self.relay(addr, port, source, raw, relay_factor)
 
     def relay(self, addr: bytes, port: int, source: str, raw: bytes, factor: int) -> str | None:
-        core = self.core
-        if factor <= 0 or len(core._members) < factor + 1:
+        if factor <= 0 or len(self._membership) < factor + 1:
             return None
-        relay = core.codec.encode(MessageRelay(UDPAddr(addr, port, ""), source, raw))
-        if len(relay) > core.config.query_response_size_limit:
-            return (
-                f"relayed response exceeds limit of {core.config.query_response_size_limit} bytes"
-            )
+        relay = self._s.codec.encode(MessageRelay(UDPAddr(addr, port, ""), source, raw))
+        limit = self._s.config.query_response_size_limit
+        if len(relay) > limit:
+            return f"relayed response exceeds limit of {limit} bytes"
         candidates = [
             m
-            for m in core._members.values()
+            for m in self._membership.members.values()
             if m.status is sio.MemberStatus.ALIVE
-            and m.name != core.name
+            and m.name != self._s.name
             and len(m.vsn) >= 2
             and m.vsn[1] >= 5
         ]
@@ -215,45 +240,44 @@ class QueryManager:
         for _ in range(3 * factor):
             if len(chosen) >= factor or not candidates:
                 break
-            m = candidates[core.rng.randrange(len(candidates))]
+            m = candidates[self._s.rng.randrange(len(candidates))]
             chosen[m.name] = m
         for m in chosen.values():
-            core._send(Address.from_ip(m.addr, m.port), relay)
+            self._s.send(Address.from_ip(m.addr, m.port), relay)
         return None
 
     def handle_query_response(self, msg: MessageQueryResponse) -> None:
-        core = self.core
         q = self.out_queries.get(msg.ltime)
         if q is None:
-            core._log(
+            self._s.log(
                 WARN,
                 f"reply for non-running query (LTime: {msg.ltime}, ID: {msg.id}) From: {msg.from_}",
             )
             return
         if q.id != msg.id:
-            core._log(WARN, f"query reply ID mismatch (Local: {q.id}, Response: {msg.id})")
+            self._s.log(WARN, f"query reply ID mismatch (Local: {q.id}, Response: {msg.id})")
             return
         if q.finished:
             return
         if msg.flags & QUERY_FLAG_ACK:
             if msg.from_ in q.acks:
-                core._emit(_DUPLICATE_ACKS)
+                self._s.emit(_DUPLICATE_ACKS)
                 return
-            core._emit(_ACKS)
+            self._s.emit(_ACKS)
             q.acks.add(msg.from_)
             if q.request_ack and q.request_id >= 0:
-                core._emit(sio.QueryAckReceived(q.request_id, msg.from_))
+                self._s.emit(sio.QueryAckReceived(q.request_id, msg.from_))
             return
         if msg.from_ in q.responses:
-            core._emit(_DUPLICATE_RESPONSES)
+            self._s.emit(_DUPLICATE_RESPONSES)
             return
-        core._emit(_RESPONSES)
+        self._s.emit(_RESPONSES)
         q.responses.add(msg.from_)
         payload = bytes(msg.payload or b"")
         if q.on_response is not None:
             q.on_response(q, msg.from_, payload)
         else:
-            core._emit(sio.QueryResponseReceived(q.request_id, msg.from_, payload))
+            self._s.emit(sio.QueryResponseReceived(q.request_id, msg.from_, payload))
 
     def start_query(
         self,
@@ -269,26 +293,25 @@ class QueryManager:
         on_response: Callable[[OutQuery, str, bytes], None] | None = None,
         on_finish: Callable[[], None] | None = None,
     ) -> tuple[OutQuery | None, str | None]:
-        core = self.core
-        if core.config.protocol_version < 4:
+        if self._s.config.protocol_version < 4:
             return None, "Feature not supported"
-        if core.serf_state is SerfState.SHUTDOWN:
+        if self._s.serf_state is SerfState.SHUTDOWN:
             return None, "Serf is shut down"
         if timeout <= 0:
-            timeout = core.default_query_timeout()
+            timeout = self.default_timeout()
         filters: list[bytes] = []
         if filter_nodes:
-            filters.append(core.codec.encode_filter(FilterNode(list(filter_nodes))))
+            filters.append(self._s.codec.encode_filter(FilterNode(list(filter_nodes))))
         for tag, expr in filter_tags:
-            filters.append(core.codec.encode_filter(FilterTag(tag, expr)))
-        ltime = core.query_clock.time()
-        qid = core.rng.getrandbits(31)
+            filters.append(self._s.codec.encode_filter(FilterTag(tag, expr)))
+        ltime = self._s.query_clock.time()
+        qid = self._s.rng.getrandbits(31)
         msg = MessageQuery(
             ltime,
             qid,
-            core._ip,
-            core.advertise.port,
-            core.name,
+            self._ip,
+            self._s.advertise.port,
+            self._s.name,
             filters or None,
             QUERY_FLAG_ACK if request_ack else 0,
             relay_factor,
@@ -296,36 +319,34 @@ class QueryManager:
             name,
             payload,
         )
-        raw = core.codec.encode(msg)
-        if len(raw) > core.config.query_size_limit:
-            return None, f"query exceeds limit of {core.config.query_size_limit} bytes"
-        q = OutQuery(request_id, ltime, qid, core._now + timeout, request_ack)
+        raw = self._s.codec.encode(msg)
+        if len(raw) > self._s.config.query_size_limit:
+            return None, f"query exceeds limit of {self._s.config.query_size_limit} bytes"
+        q = OutQuery(request_id, ltime, qid, self._s.now + timeout, request_ack)
         q.on_response = on_response
         q.on_finish = on_finish
         old = self.out_queries.get(ltime)
         if old is not None:
             self.finish_query(old)
         self.out_queries[ltime] = q
-        q.token = core._after(timeout, lambda: self.finish_query(q))
+        q.token = self._s.after(timeout, lambda: self.finish_query(q))
         self.handle_query(msg)  # processed locally first; witnesses (advances) the clock
-        core.query_queue.queue_broadcast(raw, unique=True)
+        self._broadcasts.queries.queue_broadcast(raw, unique=True)
         return q, None
 
     def finish_query(self, q: OutQuery) -> None:
-        core = self.core
         if q.finished:
             return
         q.finished = True
-        core._live.discard(q.token)
+        self._s.cancel(q.token)
         if self.out_queries.get(q.ltime) is q:
             del self.out_queries[q.ltime]
         if q.on_finish is not None:
             q.on_finish()
         elif q.request_id >= 0:
-            core._emit(sio.QueryFinished(q.request_id))
+            self._s.emit(sio.QueryFinished(q.request_id))
 
     def query(self, req: sio.QueryRequest) -> None:
-        core = self.core
         q, err = self.start_query(
             req.request_id,
             req.name,
@@ -337,20 +358,19 @@ class QueryManager:
             timeout=req.timeout,
         )
         result = None if q is None else (q.ltime, q.id)
-        core._emit(mio.RequestCompleted(req.request_id, result=result, error=err))
+        self._s.emit(mio.RequestCompleted(req.request_id, result=result, error=err))
 
     def respond(self, ltime: int, qid: int, payload: bytes) -> str | None:
-        core = self.core
         st = self.in_queries.get((ltime, qid))
         if st is None:
             return "Response is past the deadline"
         if st.responded:
             return "Response already sent"
-        if core._now > st.deadline:
+        if self._s.now > st.deadline:
             return "Response is past the deadline"
-        resp = MessageQueryResponse(ltime, qid, core.name, 0, payload)
-        raw = core.codec.encode(resp)
-        limit = core.config.query_response_size_limit
+        resp = MessageQueryResponse(ltime, qid, self._s.name, 0, payload)
+        raw = self._s.codec.encode(resp)
+        limit = self._s.config.query_response_size_limit
         if len(raw) > limit:
             return f"response exceeds limit of {limit} bytes"
         err = self.send_response(st.addr, st.port, st.source, raw, st.relay_factor)

@@ -149,7 +149,7 @@ def test_cluster_survives_a_hostile_peer() -> None:
             await _flood(victim)
             await until(all_alive, timeout=30.0)
             core = victim.agent.serf._core
-            assert len(core._queries.in_queries) <= MAX_INBOUND_QUERIES
+            assert len(core.queries.in_queries) <= MAX_INBOUND_QUERIES
             assert core.serf_state.name == "ALIVE"
             for node in nodes:
                 async with await node.client() as c:

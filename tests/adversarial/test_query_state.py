@@ -24,32 +24,32 @@ def _core() -> SerfCore:
 
 
 def _query(core: SerfCore, ltime: int, timeout: int = FOREVER) -> list[object]:
-    core._out = []
+    core.services.out = []
     msg = MessageQuery(ltime, ltime, b"\x0a\x00\x00\x02", 7946, "x", None, 0, 0, timeout, "q", b"")
-    core._on_message(core.codec.encode(msg))
-    return core._out
+    core.gossip.notify_msg(core.codec.encode(msg))
+    return core.services.out
 
 
 def test_a_query_flood_keeps_bounded_state() -> None:
     core = _core()
-    timers_before = len(core._timers)
+    timers_before = core.services.live_timers()
     for ltime in range(1, 3 * MAX_INBOUND_QUERIES):
         core.query_clock.witness(ltime)  # as if each arrived in order, none too old
         _query(core, ltime)
-    assert len(core._queries.in_queries) == MAX_INBOUND_QUERIES
-    assert len(core._timers) <= timers_before + 2  # no timer per query
+    assert len(core.queries.in_queries) == MAX_INBOUND_QUERIES
+    assert core.services.live_timers() <= timers_before + 2  # no timer per query
 
 
 def test_inbound_query_lifetime_is_capped() -> None:
     core = _core()
     (received,) = [e for e in _query(core, 1) if isinstance(e, sio.QueryReceived)]
     assert received.query.deadline == MAX_INBOUND_QUERY_LIFETIME  # not 146 years away
-    core._now = MAX_INBOUND_QUERY_LIFETIME + 1
-    assert core._queries.respond(1, 1, b"late") == "Response is past the deadline"
+    core.services.begin(MAX_INBOUND_QUERY_LIFETIME + 1)
+    assert core.queries.respond(1, 1, b"late") == "Response is past the deadline"
     core.query_clock.witness(2)
     _query(core, 2, timeout=10**9)
-    assert list(core._queries.in_queries) == [(2, 2)]  # the expired entry left
-    assert core._queries.respond(2, 2, b"ok") is None
+    assert list(core.queries.in_queries) == [(2, 2)]  # the expired entry left
+    assert core.queries.respond(2, 2, b"ok") is None
 
 
 @pytest.mark.integration

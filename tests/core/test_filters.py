@@ -6,6 +6,7 @@ import pytest
 
 from serf.core.filters import anchored_match, filter_matches, matches, matches_encoded
 from serf.wire.codec import get_codec
+from serf.wire.errors import DecodeError
 from serf.wire.messages import Filter, FilterNode, FilterTag
 
 TAGS = {"role": "web-frontend", "dc": "east"}
@@ -56,7 +57,7 @@ def test_matches_encoded_uses_decoder_and_rejects_bad_bytes() -> None:
 
     def decode(raw: bytes) -> Filter:
         if raw not in table:
-            raise ValueError("unknown filter type")
+            raise DecodeError("unknown filter type")
         return table[raw]
 
     assert matches_encoded(None, decode, "n1", TAGS)

@@ -81,57 +81,59 @@ def test_local_member_and_clocks_start_at_one() -> None:
 
 def test_join_then_fail_then_leave_intent_makes_left() -> None:
     core = make()
-    core._node_join(node("b"))
+    core.membership.notify_join(node("b"))
     assert core.member("b") is not None
-    core._node_leave(node("b"))
+    core.membership.notify_leave(node("b"))
     b = core.member("b")
     assert b is not None and b.status is sio.MemberStatus.FAILED
     # a leave intent for a failed member: failed -> left with a member-leave event
-    core._out = []
-    assert core._leave_intent(MessageLeave(10, "b"))
+    core.services.out = []
+    assert core.membership.leave_intent(MessageLeave(10, "b"))
     b = core.member("b")
     assert b is not None and b.status is sio.MemberStatus.LEFT
-    assert effects_of(core._out, sio.MemberLeft)
+    assert effects_of(core.services.out, sio.MemberLeft)
     assert core.clock.time() == 11
     # an older intent is ignored
-    assert not core._join_intent(MessageJoin(5, "b"))
+    assert not core.membership.join_intent(MessageJoin(5, "b"))
 
 
 def test_intents_for_unknown_nodes_are_buffered_and_applied_on_join() -> None:
     core = make()
-    assert core._leave_intent(MessageLeave(5, "c"))
-    assert not core._leave_intent(MessageLeave(4, "c"))  # older: not stored, no rebroadcast
-    assert core._join_intent(MessageJoin(6, "c"))  # newer of either type replaces it
-    core._node_join(node("c", "10.0.0.3"))
+    assert core.membership.leave_intent(MessageLeave(5, "c"))
+    assert not core.membership.leave_intent(
+        MessageLeave(4, "c")
+    )  # older: not stored, no rebroadcast
+    assert core.membership.join_intent(MessageJoin(6, "c"))  # newer of either type replaces it
+    core.membership.notify_join(node("c", "10.0.0.3"))
     c = core.member("c")
     assert c is not None and c.status is sio.MemberStatus.ALIVE
     core2 = make()
-    core2._leave_intent(MessageLeave(5, "c"))
-    core2._node_join(node("c", "10.0.0.3"))
+    core2.membership.leave_intent(MessageLeave(5, "c"))
+    core2.membership.notify_join(node("c", "10.0.0.3"))
     c = core2.member("c")
     assert c is not None and c.status is sio.MemberStatus.LEAVING
-    core2._node_leave(node("c", "10.0.0.3"))
+    core2.membership.notify_leave(node("c", "10.0.0.3"))
     c = core2.member("c")
     assert c is not None and c.status is sio.MemberStatus.LEFT
 
 
 def test_leave_intent_about_us_is_refuted_with_a_join() -> None:
     core = make()
-    assert not core._leave_intent(MessageLeave(50, "a"))
+    assert not core.membership.leave_intent(MessageLeave(50, "a"))
     assert core.local_member().status is sio.MemberStatus.ALIVE
-    assert core.intent_queue.num_queued() == 1
+    assert core.broadcasts.intents.num_queued() == 1
     assert core.clock.time() > 50
 
 
 def test_recent_intents_expire() -> None:
     core = make(reap_interval=1.0, recent_intent_timeout=2.0)
-    core._leave_intent(MessageLeave(5, "ghost"))
-    assert "ghost" in core._intents
+    core.membership.leave_intent(MessageLeave(5, "ghost"))
+    assert "ghost" in core.membership.intents
     t = 0.0
     while t < 5.0:
         t = core.next_deadline() or 5.0
         core.handle(mio.Tick(), t)
-    assert "ghost" not in core._intents
+    assert "ghost" not in core.membership.intents
 
 
 def test_user_event_size_limits_use_go_texts() -> None:
@@ -154,16 +156,18 @@ def test_user_event_size_limits_use_go_texts() -> None:
 def test_user_event_dedupe_by_ltime_and_content_and_too_old() -> None:
     core = make(event_buffer=4)
     raw = core.codec.encode(MessageUserEvent(3, "e", b"p"))
-    core._out = []
-    core._on_message(raw)
-    core._on_message(raw)
-    assert len(effects_of(core._out, sio.UserEventReceived)) == 1
-    core._on_message(core.codec.encode(MessageUserEvent(3, "e", b"q")))  # same ltime, new body
-    assert len(effects_of(core._out, sio.UserEventReceived)) == 2
-    core._on_message(core.codec.encode(MessageUserEvent(20, "e", b"p")))
-    core._out = []
-    core._on_message(core.codec.encode(MessageUserEvent(10, "old", b"p")))  # 10 < 21 - 4
-    assert not effects_of(core._out, sio.UserEventReceived)
+    core.services.out = []
+    core.gossip.notify_msg(raw)
+    core.gossip.notify_msg(raw)
+    assert len(effects_of(core.services.out, sio.UserEventReceived)) == 1
+    core.gossip.notify_msg(
+        core.codec.encode(MessageUserEvent(3, "e", b"q"))
+    )  # same ltime, new body
+    assert len(effects_of(core.services.out, sio.UserEventReceived)) == 2
+    core.gossip.notify_msg(core.codec.encode(MessageUserEvent(20, "e", b"p")))
+    core.services.out = []
+    core.gossip.notify_msg(core.codec.encode(MessageUserEvent(10, "old", b"p")))  # 10 < 21 - 4
+    assert not effects_of(core.services.out, sio.UserEventReceived)
 
 
 def test_snapshot_restore_sets_min_times_and_rejoin_addresses() -> None:
@@ -172,15 +176,15 @@ def test_snapshot_restore_sets_min_times_and_rejoin_addresses() -> None:
     )
     state = replay(text, rejoin_after_leave=False)
     core = make(snapshot=state, snapshot_path="/x")
-    assert core.event_min_time == 10 and core.query_min_time == 5
+    assert core.user_events.min_time == 10 and core.queries.min_time == 5
     assert core.clock.time() == 8 and core.event_clock.time() == 10
     assert core.rejoin_addresses == [("b", Address("10.0.0.2", 7946))]
-    core._out = []
-    core._on_message(core.codec.encode(MessageUserEvent(9, "old", b"")))
-    assert not effects_of(core._out, sio.UserEventReceived)
-    core._on_message(core.codec.encode(MessageUserEvent(10, "new", b"")))
-    assert effects_of(core._out, sio.UserEventReceived)
-    lines = [ln for e in effects_of(core._out, sio.SnapshotLines) for ln in e.lines]
+    core.services.out = []
+    core.gossip.notify_msg(core.codec.encode(MessageUserEvent(9, "old", b"")))
+    assert not effects_of(core.services.out, sio.UserEventReceived)
+    core.gossip.notify_msg(core.codec.encode(MessageUserEvent(10, "new", b"")))
+    assert effects_of(core.services.out, sio.UserEventReceived)
+    lines = [ln for e in effects_of(core.services.out, sio.SnapshotLines) for ln in e.lines]
     assert "event-clock: 10\n" in lines
 
 
@@ -234,10 +238,10 @@ def test_response_past_deadline_and_duplicate_query_suppressed() -> None:
     core = make()
     q = MessageQuery(5, 77, ADDR.ip_bytes(), 7946, "b", None, 0, 0, int(1e9), "q", b"")
     raw = core.codec.encode(q)
-    core._out = []
-    core._on_message(raw)
-    core._on_message(raw)
-    (qr,) = effects_of(core._out, sio.QueryReceived)
+    core.services.out = []
+    core.gossip.notify_msg(raw)
+    core.gossip.notify_msg(raw)
+    (qr,) = effects_of(core.services.out, sio.QueryReceived)
     out = core.handle(sio.RespondRequest(1, qr.query, b"late"), 10.0)
     assert completed(out, 1).error == "Response is past the deadline"
 
@@ -246,11 +250,11 @@ def test_query_filters_select_responders() -> None:
     core = make(tags={"role": "web"})
 
     def got(filters: list[bytes] | None) -> bool:
-        core._out = []
+        core.services.out = []
         q = MessageQuery(core.query_clock.time(), random.getrandbits(31), ADDR.ip_bytes(),
                          7946, "b", filters, QUERY_FLAG_ACK, 0, int(1e9), "q", b"")  # fmt: skip
-        core._on_message(core.codec.encode(q))
-        return bool(effects_of(core._out, sio.QueryReceived))
+        core.gossip.notify_msg(core.codec.encode(q))
+        return bool(effects_of(core.services.out, sio.QueryReceived))
 
     from serf.wire.messages import FilterNode, FilterTag
 
@@ -265,20 +269,20 @@ def test_query_filters_select_responders() -> None:
 
 def test_push_pull_state_round_trip_witnesses_and_applies() -> None:
     a = make("a")
-    a._node_join(node("b"))
-    a._leave_intent(MessageLeave(9, "b"))
+    a.membership.notify_join(node("b"))
+    a.membership.leave_intent(MessageLeave(9, "b"))
     a.handle(sio.UserEventRequest(1, "e", b"p"), 1.0)
-    blob = a._local_state()
+    blob = a.gossip.local_state(False)
     msg = a.codec.decode_serf(blob)
     assert isinstance(msg, MessagePushPull) and len(msg.events or []) == 512
     c = make("c")
-    c._out = []
-    c._merge_remote_state(blob, join=True)
+    c.services.out = []
+    c.gossip.merge_remote_state(blob, join=True)
     assert c.clock.time() >= 10 and c.event_clock.time() >= 2
-    ev = effects_of(c._out, sio.UserEventReceived)
+    ev = effects_of(c.services.out, sio.UserEventReceived)
     assert [(e.name, e.coalesce) for e in ev] == [("e", False)]
-    c._merge_remote_state(b"\x05junk", join=False)  # ignored
-    c._merge_remote_state(b"\x02\xff\xff", join=False)  # undecodable: a counted drop
+    c.gossip.merge_remote_state(b"\x05junk", join=False)  # ignored
+    c.gossip.merge_remote_state(b"\x02\xff\xff", join=False)  # undecodable: a counted drop
     assert c.stats_counters["dropped"] == 1
 
 
@@ -292,10 +296,10 @@ def test_reap_failed_members_after_reconnect_timeout_with_override() -> None:
     core = SerfCore(cfg, rng=rng, token_bytes=rng.randbytes, advertise=ADDR,
                     reconnect_delegate=Short())  # fmt: skip
     core.handle(mio.Start(), 0.0)
-    core._node_join(node("b"))
-    core._node_join(node("c", "10.0.0.3"))
-    core._node_leave(node("b"))
-    core._node_leave(node("c", "10.0.0.3"))
+    core.membership.notify_join(node("b"))
+    core.membership.notify_join(node("c", "10.0.0.3"))
+    core.membership.notify_leave(node("b"))
+    core.membership.notify_leave(node("c", "10.0.0.3"))
     reaped: list[str] = []
     t = 0.0
     while t < 6.0:
@@ -308,8 +312,8 @@ def test_reap_failed_members_after_reconnect_timeout_with_override() -> None:
 
 def test_force_leave_prune_erases_member() -> None:
     core = make()
-    core._node_join(node("b"))
-    core._node_leave(node("b"))
+    core.membership.notify_join(node("b"))
+    core.membership.notify_leave(node("b"))
     out = core.handle(sio.ForceLeaveRequest(1, "b", prune=True), 1.0)
     assert completed(out, 1).error is None
     assert effects_of(out, sio.MemberLeft) and effects_of(out, sio.MemberReaped)
@@ -318,11 +322,11 @@ def test_force_leave_prune_erases_member() -> None:
 
 def test_member_coalescing_only_when_configured() -> None:
     core = make(coalesce_period=2.0, quiescent_period=1.0)
-    core._out = []
-    core._node_join(node("b"))
-    core._node_leave(node("b"))
-    core._node_join(node("b"))
-    assert not effects_of(core._out, sio.MemberJoined)
+    core.services.out = []
+    core.membership.notify_join(node("b"))
+    core.membership.notify_leave(node("b"))
+    core.membership.notify_join(node("b"))
+    assert not effects_of(core.services.out, sio.MemberJoined)
     out: list[Any] = []
     t = 0.0
     while t < 1.5:
@@ -365,18 +369,18 @@ def test_stats_keys() -> None:
 
 def test_ping_delegate_versioning_and_rogue_coordinates() -> None:
     core = make()
-    payload = core._ack_payload()
+    payload = core.coords.ack_payload()
     assert payload[0] == 1
-    core._ping_complete(node("b"), 0.01, b"\x02" + payload[1:])
+    core.coords.notify_ping_complete(node("b"), 0.01, b"\x02" + payload[1:])
     assert core.stats_counters["ping_version_ignored"] == 1
     from serf.wire.messages import Coordinate
 
     rogue = b"\x01" + core.codec.encode_coordinate(Coordinate(vec=[0.0] * 3))
-    core._ping_complete(node("b"), 0.01, rogue)
+    core.coords.notify_ping_complete(node("b"), 0.01, rogue)
     assert core.stats_counters["coordinate_rejected"] == 1
-    core._ping_complete(node("b"), 0.01, payload)
-    assert "b" in core.coordinate_cache
-    assert make(disable_coordinates=True)._ack_payload() == b""
+    core.coords.notify_ping_complete(node("b"), 0.01, payload)
+    assert "b" in core.coords.cache
+    assert make(disable_coordinates=True).coords.ack_payload() == b""
 
 
 def test_merge_delegate_vetoes() -> None:
@@ -387,8 +391,8 @@ def test_merge_delegate_vetoes() -> None:
     cfg = SerfConfig("a", memberlist=sim_config("a"))
     rng = random.Random(1)
     core = SerfCore(cfg, rng=rng, token_bytes=rng.randbytes, advertise=ADDR, merge_delegate=No())
-    assert core._merge_veto([node("bad")]) == "nope"
-    assert core._merge_veto([node("good")]) is None
+    assert core.membership.notify_merge([node("bad")]) == "nope"
+    assert core.membership.notify_merge([node("good")]) is None
 
 
 def test_internal_ping_query_not_passed_through_and_conflict_about_us_unanswered() -> None:
@@ -398,24 +402,24 @@ def test_internal_ping_query_not_passed_through_and_conflict_about_us_unanswered
     assert effects_of(out, sio.QueryAckReceived)
     q = MessageQuery(9, 5, Address("10.0.0.2", 7946).ip_bytes(), 7946, "b", None, 0, 0,
                      int(1e9), "_serf_conflict", b"a")  # fmt: skip
-    core._out = []
-    core._on_message(core.codec.encode(q))
-    assert not [e for e in core._out if isinstance(e, mio.SendBestEffort)]
-    assert not core._pending
+    core.services.out = []
+    core.gossip.notify_msg(core.codec.encode(q))
+    assert not [e for e in core.services.out if isinstance(e, mio.SendBestEffort)]
+    assert not core.services.pending
 
 
 def test_query_response_dedupe_per_sender() -> None:
     core = make()
     out = core.handle(sio.QueryRequest(1, "q", b"", timeout=5.0), 0.0)
     ltime, qid = completed(out, 1).result
-    core._out = []
+    core.services.out = []
     for _ in range(2):
-        core._on_message(core.codec.encode(MessageQueryResponse(ltime, qid, "b", 0, b"r")))
-    assert effects_of(core._out, sio.QueryResponseReceived) == [
+        core.gossip.notify_msg(core.codec.encode(MessageQueryResponse(ltime, qid, "b", 0, b"r")))
+    assert effects_of(core.services.out, sio.QueryResponseReceived) == [
         sio.QueryResponseReceived(1, "b", b"r")
     ]
-    core._on_message(core.codec.encode(MessageQueryResponse(ltime, qid + 1, "c", 0, b"r")))
-    assert len(effects_of(core._out, sio.QueryResponseReceived)) == 1
+    core.gossip.notify_msg(core.codec.encode(MessageQueryResponse(ltime, qid + 1, "c", 0, b"r")))
+    assert len(effects_of(core.services.out, sio.QueryResponseReceived)) == 1
 
 
 def test_unused_snapshot_state_type() -> None:
@@ -425,13 +429,13 @@ def test_unused_snapshot_state_type() -> None:
 def test_response_is_relayed_through_relay_factor_members() -> None:
     core = make()
     for i in range(2, 6):
-        core._node_join(node(f"m{i}", f"10.0.0.{i}"))
+        core.membership.notify_join(node(f"m{i}", f"10.0.0.{i}"))
     origin = Address("10.0.0.9", 7946)
     q = MessageQuery(5, 1, origin.ip_bytes(), 7946, "src", None, 0, 2, int(5e9), "q", b"")
-    core._out = []
-    core._on_message(core.codec.encode(q))
-    (qr,) = effects_of(core._out, sio.QueryReceived)
-    core._pending_log = sends = []
+    core.services.out = []
+    core.gossip.notify_msg(core.codec.encode(q))
+    (qr,) = effects_of(core.services.out, sio.QueryReceived)
+    core.services.pending_log = sends = []
     core.handle(sio.RespondRequest(1, qr.query, b"r"), 0.1)
     direct = [s for s in sends if s.dest == origin]
     relayed = [s for s in sends if s.dest != origin]
@@ -439,8 +443,8 @@ def test_response_is_relayed_through_relay_factor_members() -> None:
     assert all(s.payload[0] == 9 for s in relayed)  # MessageRelay type byte
     # a relayer forwards the inner message to the destination
     relayer = make("m2")
-    relayer._pending_log = fwd_log = []
-    relayer._on_message(relayed[0].payload)
+    relayer.services.pending_log = fwd_log = []
+    relayer.gossip.notify_msg(relayed[0].payload)
     (fwd,) = fwd_log
     assert isinstance(fwd, mio.SendBestEffort) and fwd.dest == origin
     assert fwd.payload == direct[0].payload
@@ -457,15 +461,15 @@ def test_requests_after_shutdown_fail_and_shutdown_is_idempotent() -> None:
 
 def test_snapshot_compaction_is_requested_past_the_threshold() -> None:
     core = make(snapshot_path="/x")
-    assert core._recorder is not None
-    core._recorder.min_compact_size = 200
+    assert core.delivery.recorder is not None
+    core.delivery.recorder.min_compact_size = 200
     compacts: list[Any] = []
     for _ in range(20):  # a flapping member: the file grows, the alive set does not
-        core._out = []
-        core._node_join(node("b"))
-        core._node_leave(node("b"))
-        core._node_join(node("b"))
-        compacts += effects_of(core._out, sio.SnapshotCompact)
+        core.services.out = []
+        core.membership.notify_join(node("b"))
+        core.membership.notify_leave(node("b"))
+        core.membership.notify_join(node("b"))
+        compacts += effects_of(core.services.out, sio.SnapshotCompact)
     assert compacts
     state = replay(compacts[-1].text, rejoin_after_leave=False)
     assert "a" in state.alive_nodes and not state.warnings
@@ -474,12 +478,12 @@ def test_snapshot_compaction_is_requested_past_the_threshold() -> None:
 def test_queue_check_warns_and_prunes_to_the_limit() -> None:
     core = make(queue_check_interval=1.0, max_queue_depth=10, queue_depth_warning=5)
     for i in range(30):
-        core.event_queue.queue_broadcast(bytes([3, i]), unique=True)
+        core.broadcasts.events.queue_broadcast(bytes([3, i]), unique=True)
     t = 0.0
     while t < 1.5:
         t = core.next_deadline() or 1.5
         core.handle(mio.Tick(), t)
-    assert core.event_queue.num_queued() <= 10
+    assert core.broadcasts.events.num_queued() <= 10
     assert core.stats_counters["queue_depth_warnings"] >= 1
     min_cfg = make(queue_check_interval=1.0, min_queue_depth=3)
-    assert min_cfg._queue_limit() == 3  # max(min_queue_depth, 2 x 1 member)
+    assert min_cfg.broadcasts.limit() == 3  # max(min_queue_depth, 2 x 1 member)

@@ -21,17 +21,19 @@ intents = st.lists(st.tuples(st.booleans(), st.integers(1, 50)), min_size=1, max
 def test_status_follows_the_newest_intent(seq: list[tuple[bool, int]]) -> None:
     core = serf_core(seed=0)
     b = member_node("b")
-    core._node_join(b)
+    core.membership.notify_join(b)
+    mb = core.membership
     for is_leave, ltime in seq:
-        core._leave_intent(MessageLeave(ltime, "b")) if is_leave else core._join_intent(
-            MessageJoin(ltime, "b")
-        )
+        if is_leave:
+            mb.leave_intent(MessageLeave(ltime, "b"))
+        else:
+            mb.join_intent(MessageJoin(ltime, "b"))
     top = max(lt for _, lt in seq)
     first_top = next(is_leave for is_leave, lt in seq if lt == top)
     m = core.member("b")
     assert m is not None
     assert m.status is (sio.MemberStatus.LEAVING if first_top else sio.MemberStatus.ALIVE)
-    assert core._members["b"].status_ltime == top
+    assert core.membership.members["b"].status_ltime == top
     assert core.clock.time() > top
 
 
@@ -41,13 +43,13 @@ def test_buffered_intents_keep_only_the_newest(seq: list[tuple[bool, int]]) -> N
     rebroadcasts = 0
     for is_leave, ltime in seq:
         msg_ok = (
-            core._leave_intent(MessageLeave(ltime, "u"))
+            core.membership.leave_intent(MessageLeave(ltime, "u"))
             if is_leave
-            else core._join_intent(MessageJoin(ltime, "u"))
+            else core.membership.join_intent(MessageJoin(ltime, "u"))
         )
         rebroadcasts += msg_ok
     top = max(lt for _, lt in seq)
-    assert core._intents["u"][1] == top
+    assert core.membership.intents["u"][1] == top
     # a rebroadcast happens exactly when a strictly newer intent is stored
     newer = 0
     best = -1
@@ -74,27 +76,27 @@ _EVENT_EFFECT = {
 @pytest.mark.parametrize("event", [NODE_JOIN, NODE_LEAVE, LEAVE_INTENT, JOIN_INTENT])
 def test_every_status_input_pair_follows_the_table(event: str, status: sio.MemberStatus) -> None:
     core = _core()
-    core._node_join(_B)
-    core._members["b"].status = status
-    core._out = []
+    core.membership.notify_join(_B)
+    core.membership.members["b"].status = status
+    core.services.out = []
     if event == NODE_JOIN:
-        core._node_join(_B)
+        core.membership.notify_join(_B)
     elif event == NODE_LEAVE:
-        core._node_leave(_B)
+        core.membership.notify_leave(_B)
     elif event == LEAVE_INTENT:
-        core._leave_intent(MessageLeave(10, "b"))
+        core.membership.leave_intent(MessageLeave(10, "b"))
     else:
-        core._join_intent(MessageJoin(10, "b"))
+        core.membership.join_intent(MessageJoin(10, "b"))
     step = TRANSITIONS.get((event, status))
-    emitted = [type(e) for e in core._out if isinstance(e, tuple(_EVENT_EFFECT.values()))]
+    emitted = [type(e) for e in core.services.out if isinstance(e, tuple(_EVENT_EFFECT.values()))]
     if step is None:
-        assert core._members["b"].status is status and emitted == []
+        assert core.membership.members["b"].status is status and emitted == []
     else:
-        assert core._members["b"].status is step[0]
+        assert core.membership.members["b"].status is step[0]
         assert emitted == ([_EVENT_EFFECT[step[1]]] if step[1] else [])
     if step is not None and step[0] is sio.MemberStatus.FAILED and status is not step[0]:
-        assert "b" in core._failed
+        assert "b" in core.membership.failed
     if step is not None and step[0] is sio.MemberStatus.LEFT and status is not step[0]:
-        assert "b" in core._left and "b" not in core._failed
+        assert "b" in core.membership.left and "b" not in core.membership.failed
     if event == NODE_JOIN:
-        assert "b" not in core._failed and "b" not in core._left
+        assert "b" not in core.membership.failed and "b" not in core.membership.left

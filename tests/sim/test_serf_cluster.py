@@ -319,7 +319,7 @@ def test_leave_rejoin_leave_does_not_rebroadcast_forever() -> None:
     sim.run_for(60.0)
     for name in ("n0", "n1", "n2"):
         core = sim.serf(name)
-        assert core.intent_queue.num_queued() == 0, name
+        assert core.broadcasts.intents.num_queued() == 0, name
         m = core.member("n3")
         assert m is not None and m.status is sio.MemberStatus.LEFT
 
