@@ -61,7 +61,11 @@ def _compiled_missing() -> str | None:
     for short in TWIN_MODULES:
         if short in LAZY_TWINS:
             continue
-        if importlib.util.find_spec(f"serf._fast.{short}") is None:
+        try:
+            found = importlib.util.find_spec(f"serf._fast.{short}")
+        except ImportError:  # a finder refused it
+            found = None
+        if found is None:
             return short
     return None
 
