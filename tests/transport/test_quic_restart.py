@@ -171,3 +171,37 @@ def test_an_abandoned_dial_sends_nothing_a_restarted_peer_would_refuse(
             await a.close()
 
     _run(body)
+
+
+def test_a_survivor_joins_a_restarted_node_at_once() -> None:
+    """Serf over QUIC: right after a node crashed and came back on its address, a survivor's
+    join to it (a push/pull stream) completes, instead of waiting on the connection to the
+    dead process until the stream timeout and failing."""
+    from serf import MemberStatus, Serf, SerfConfig
+    from serf.config import loopback
+    from serf.testing import eventually
+    from serf.testing.gopeer import free_port
+
+    def config(name: str, port: int) -> SerfConfig:
+        ml = loopback(name, transport="quic", bind_port=port, tcp_timeout=3.0)
+        return SerfConfig(node_name=name, memberlist=ml)
+
+    async def body() -> None:
+        pa, pb = free_port(), free_port()
+        a = await Serf.create(config("a", pa))
+        b = await Serf.create(config("b", pb))
+        b2: Serf | None = None
+        try:
+            await b.join([f"127.0.0.1:{pa}"])
+            await eventually(lambda: len(a.members(MemberStatus.ALIVE)) == 2)
+            await _crash(b._driver.transport)  # type: ignore[union-attr, arg-type]
+            await b.shutdown()
+            b2 = await Serf.create(config("b", pb))
+            assert await a.join([f"127.0.0.1:{pb}"]) == 1
+            await eventually(lambda: len(b2.members(MemberStatus.ALIVE)) == 2)
+        finally:
+            for node in (a, b, b2):
+                if node is not None:
+                    await node.shutdown()
+
+    _run(body)
