@@ -28,6 +28,7 @@ from serf.cli.common import (
 )
 from serf.cli.gojson import Struct
 from serf.cli.rpc_client import QueryRecord, RPCClient, RPCError, Subscription
+from serf.telemetry import go_quote
 
 __all__ = ["event", "monitor", "query", "reachability"]
 
@@ -231,13 +232,27 @@ def reachability(args: Sequence[str]) -> int:
     return run_command(values, body)
 
 
-def _go_value(value: Any) -> str:
-    if isinstance(value, bytes):
-        return "[]byte{" + ", ".join(f"0x{b:x}" for b in value) + "}"
+def _go_value(value: Any, nested: bool = False) -> str:
+    """``%#v`` of a stream record's value as Go's CLI decodes it: msgpack fixints (0..127 and
+    negatives) become int64 (decimal), wider unsigned ints uint64 (hex), nested maps
+    ``map[interface {}]interface {}`` with sorted keys, nested bytes ``[]uint8``."""
+    if isinstance(value, bytes | bytearray):
+        return ("[]uint8{" if nested else "[]byte{") + ", ".join(f"0x{b:x}" for b in value) + "}"
     if isinstance(value, str):
-        return f'"{value}"'
+        return go_quote(value)
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, int):
+        return f"0x{value:x}" if value > 127 else str(value)
+    if isinstance(value, float):
+        return repr(value).removesuffix(".0")
+    if isinstance(value, list | tuple):
+        return "[]interface {}{" + ", ".join(_go_value(v, True) for v in value) + "}"
+    if isinstance(value, dict):
+        items = sorted((_go_value(k, True), _go_value(v, True)) for k, v in value.items())
+        return "map[interface {}]interface {}{" + ", ".join(f"{k}:{v}" for k, v in items) + "}"
+    if value is None:
+        return "interface {}(nil)" if nested else "<nil>"
     return repr(value)
 
 
