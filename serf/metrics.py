@@ -25,7 +25,7 @@ import logging
 import math
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -45,7 +45,8 @@ __all__ = [
 
 log = logging.getLogger("serf.agent")
 
-_FLUSH_INTERVAL = 0.1
+_FLUSH_INTERVAL = 0.1  # a batch whose oldest line is this old goes out with the next line
+_MAX_DELAY = 1.0  # ... or by this timer, when no line follows
 _RETRY_INTERVAL = 5.0
 _STATSD_MAX_LEN = 1400
 _QUEUE_LIMIT = 4096
@@ -85,19 +86,33 @@ class Metrics:
         self.service_name = service_name
         self.host_name = host_name
         self._clock = clock
-        self._keys: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+        # (kind, key, labels) -> one recorder per sink; rebuilt when the sinks change
+        self._routes: dict[tuple[str, tuple[str, ...], Labels], list[_Recorder]] = {}
+        self._routed: list[MetricsSink] = list(self.sinks)
 
     def _key(self, kind: str, key: tuple[str, ...]) -> tuple[str, ...]:
-        full = self._keys.get((kind, key))
-        if full is None:
-            full = key
-            if kind == GAUGE and self.host_name:
-                full = (self.host_name, *full)
-            if self.service_name:
-                full = (self.service_name, *full)
-            if len(self._keys) < _KEY_CACHE_LIMIT:
-                self._keys[(kind, key)] = full
+        full = key
+        if kind == GAUGE and self.host_name:
+            full = (self.host_name, *full)
+        if self.service_name:
+            full = (self.service_name, *full)
         return full
+
+    def _route(self, kind: str, key: tuple[str, ...], labels: Labels) -> list[_Recorder]:
+        if self._routed != self.sinks:  # a sink was added or removed: start over
+            self._routes.clear()
+            self._routed = list(self.sinks)
+        full = self._key(kind, key)
+        route: list[_Recorder] = []
+        for sink in self.sinks:
+            recorder = getattr(sink, "recorder", None)
+            if recorder is not None:
+                route.append(recorder(kind, full, labels))
+            else:
+                route.append(_Call(sink, kind, full, labels))
+        if len(self._routes) < _KEY_CACHE_LIMIT:
+            self._routes[(kind, key, labels)] = route
+        return route
 
     def emit(self, sample: MetricSample, now: float | None = None) -> None:
         """Route one sample from a core; ``now`` is the driver's clock (for timers)."""
@@ -107,18 +122,14 @@ class Metrics:
             elapsed = (self._clock() if now is None else now) - value
             value = max(elapsed, 0.0) * 1000.0
             kind = SAMPLE
-        key = self._key(kind, sample.key)
-        labels = sample.labels
-        for sink in self.sinks:
+        route = self._routes.get((kind, sample.key, sample.labels))
+        if route is None or self._routed != self.sinks:
+            route = self._route(kind, sample.key, sample.labels)
+        for record in route:
             try:
-                if kind == COUNTER:
-                    sink.incr_counter(key, value, labels)
-                elif kind == GAUGE:
-                    sink.set_gauge(key, value, labels)
-                else:
-                    sink.add_sample(key, value, labels)
+                record(value)
             except Exception:  # a sink must never break the driver
-                log.debug("metrics sink %r failed", sink, exc_info=True)
+                log.debug("metrics sink %r failed", record, exc_info=True)
 
     def incr_counter(self, key: Sequence[str], value: float = 1.0, labels: Labels = ()) -> None:
         """A counter from outside the cores (the agent's own metrics)."""
@@ -139,6 +150,31 @@ class Metrics:
             if closer is not None:
                 with contextlib.suppress(Exception):
                     closer()
+
+
+_Recorder = Callable[[float], None]
+
+
+class _Call:
+    """A recorder for a sink without ``recorder``: calls its ``MetricsSink`` method."""
+
+    __slots__ = ("key", "labels", "method")
+
+    def __init__(self, sink: MetricsSink, kind: str, key: tuple[str, ...], labels: Labels):
+        if kind == COUNTER:
+            self.method = sink.incr_counter
+        elif kind == GAUGE:
+            self.method = sink.set_gauge
+        else:
+            self.method = sink.add_sample
+        self.key = key
+        self.labels = labels
+
+    def __call__(self, value: float) -> None:
+        self.method(self.key, value, self.labels)
+
+    def __repr__(self) -> str:
+        return f"<recorder {self.method!r} {'.'.join(self.key)}>"
 
 
 # -- in memory ---------------------------------------------------------------------------
@@ -223,6 +259,10 @@ class InmemSink:
                 self._by_key[(key, labels)] = agg
         return agg
 
+    def recorder(self, kind: str, key: Sequence[str], labels: Labels) -> _Recorder:
+        """The fast path :class:`Metrics` caches per key: the aggregate's ``add``."""
+        return self._agg(kind, key, labels).add
+
     def incr_counter(self, key: Sequence[str], value: float, labels: Labels) -> None:
         """Count ``value`` (bytes, events, ...)."""
         self._agg(COUNTER, key, labels).add(value)
@@ -288,10 +328,15 @@ def format_line(kind: str, key: Sequence[str], value: float, labels: Labels = ()
 
 
 class _LineSink:
-    """Queues formatted lines and sends them 100 ms after the first one (subclasses send).
+    """Queues formatted lines and sends them in batches (subclasses send).
 
-    Differs from Go (the same lines go out): Go's flusher ticks every 100 ms; here a timer is
-    armed only when a line is queued, so an idle node does not wake ten times a second.
+    Go's flusher sends whatever is queued every 100 ms, waking ten times a second. Here (the
+    same lines go out, later by at most a second): a line that finds the oldest queued line
+    100 ms old or more sends the batch at once, from the call that queued it; otherwise a timer
+    sends it 1 s after its oldest line. An idle node queues a few lines a couple of times per
+    second (each probe, each ping it answers), so its batches go out from those calls and the
+    timer seldom fires: no wake-ups of its own, where a 100 ms timer per batch cost an idle
+    node about 3 % of its CPU.
     """
 
     def __init__(self, address: Address) -> None:
@@ -299,6 +344,8 @@ class _LineSink:
         self.dropped = 0
         self.connected = False
         self._lines: list[str] = []
+        self._oldest = 0.0  # _clock() of the oldest queued line
+        self._clock = time.monotonic  # the event loop's clock, without a method call per line
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
@@ -331,26 +378,56 @@ class _LineSink:
                 await asyncio.sleep(_RETRY_INTERVAL)
                 continue
             self.connected = True
-            self._arm()
+            if self._lines:
+                self._flush()  # what was queued while the connection was down
             return
 
-    def _arm(self) -> None:
-        if self._timer is None and self._loop is not None and self._lines and self.connected:
-            self._timer = self._loop.call_later(_FLUSH_INTERVAL, self._flush)
-
-    def _push(self, kind: str, key: Sequence[str], value: float, labels: Labels) -> None:
+    def _queued(self, line: str) -> None:
+        """Queue one line; send the batch when its oldest line is 100 ms old."""
         lines = self._lines
         if len(lines) >= _QUEUE_LIMIT:  # as Go: a full queue drops
             self.dropped += 1
             return
+        loop = self._loop
+        if loop is None:
+            lines.append(line)
+            return
+        now = self._clock()
+        if not lines:
+            self._oldest = now
+        lines.append(line)
+        if not self.connected:
+            return  # kept (bounded) until the connection is up
+        if now - self._oldest >= _FLUSH_INTERVAL:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self._oldest + _MAX_DELAY - now, self._flush)
+
+    def recorder(self, kind: str, key: Sequence[str], labels: Labels) -> Callable[[float], None]:
+        """The fast path :class:`Metrics` caches per key: format and queue one line."""
+        head = flatten_key(key, labels) + ":"
+        tail = f"|{_SUFFIX[kind]}\n"
+        queued = self._queued
+        clock = self._clock
+
+        def record(value: float) -> None:
+            lines = self._lines
+            if lines and self._timer is not None and clock() - self._oldest < _FLUSH_INTERVAL:
+                lines.append(f"{head}{value:f}{tail}")  # the common case: join the batch
+                if len(lines) >= _QUEUE_LIMIT:
+                    self._flush()
+            else:
+                queued(f"{head}{value:f}{tail}")
+
+        return record
+
+    def _push(self, kind: str, key: Sequence[str], value: float, labels: Labels) -> None:
         head = self._heads.get((kind, key, labels))
         if head is None:
             head = flatten_key(key, labels) + ":"
             if len(self._heads) < _KEY_CACHE_LIMIT:
                 self._heads[(kind, key, labels)] = head
-        lines.append(f"{head}{value:f}|{_SUFFIX[kind]}\n")
-        if self._timer is None:
-            self._arm()
+        self._queued(f"{head}{value:f}|{_SUFFIX[kind]}\n")
 
     def incr_counter(self, key: Sequence[str], value: float, labels: Labels) -> None:
         """Queue ``key:value|c``."""
@@ -365,7 +442,9 @@ class _LineSink:
         self._push(SAMPLE, key, value, labels)
 
     def _flush(self) -> None:
-        self._timer = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if not self.connected:
             return  # kept (bounded) until the connection is up
         lines, self._lines = self._lines, []
@@ -430,6 +509,10 @@ class StatsdSink(_LineSink):
         self._sock = sock
 
     def _send(self, lines: list[str]) -> None:
+        text = "".join(lines)
+        if len(text) <= _STATSD_MAX_LEN:  # the usual case: one datagram
+            self._datagram(text)
+            return
         buf = ""
         for line in lines:
             if buf and len(buf) + len(line) > _STATSD_MAX_LEN:
@@ -441,8 +524,10 @@ class StatsdSink(_LineSink):
 
     def _datagram(self, text: str) -> None:
         assert self._sock is not None
-        with contextlib.suppress(BlockingIOError, ConnectionRefusedError):
+        try:
             self._sock.send(text.encode())
+        except (BlockingIOError, ConnectionRefusedError):
+            pass
 
     def _disconnect(self) -> None:
         if self._sock is not None:

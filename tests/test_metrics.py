@@ -218,3 +218,69 @@ def test_inmem_text_is_go_metrics_text() -> None:
     ]
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(inmem.started))
     assert all(line.startswith(f"[{stamp}][") for line in lines)
+
+
+def test_line_sinks_batch_lines_without_a_wakeup_per_batch() -> None:
+    """A line finding the batch 100 ms old sends it at once; a lone batch goes out by a
+    timer 1 s after its first line; a batch younger than 100 ms waits."""
+    now = [100.0]
+
+    async def main() -> list[tuple[str, list[str]]]:
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rx.bind(("127.0.0.1", 0))
+        rx.setblocking(False)
+        sink = StatsdSink(Address("127.0.0.1", rx.getsockname()[1]))
+        sink._clock = lambda: now[0]
+        sink.start()
+        loop = asyncio.get_running_loop()
+        for _ in range(500):
+            if sink.connected:
+                break
+            await asyncio.sleep(0.01)
+        m = Metrics([sink], service_name="s")
+        seen: list[tuple[str, list[str]]] = []
+
+        def pending() -> list[str]:
+            try:
+                return rx.recv(65535).decode().splitlines()
+            except BlockingIOError:
+                return []
+
+        try:
+            for i in range(3):
+                m.incr_counter(("a",), float(i))
+            now[0] += 0.05
+            m.set_gauge(("b",), 1.0)
+            await asyncio.sleep(0.05)
+            seen.append(("young batch", pending()))
+            assert sink._timer is not None  # armed once, for the batch
+            now[0] += 0.06
+            m.add_sample(("c",), 2.5)  # the batch is 110 ms old: this call sends it
+            seen.append(("old batch", pending()))
+            seen.append(("timer", [] if sink._timer is None else ["armed"]))
+            m.incr_counter(("d",), 1.0)  # alone: the timer sends it about 1 s later
+            start = loop.time()
+            got = await asyncio.wait_for(loop.sock_recv(rx, 65535), 5)
+            seen.append(("lone line", got.decode().splitlines()))
+            seen.append(("after", ["at least 0.9 s"] if loop.time() - start >= 0.9 else []))
+        finally:
+            sink.close()
+            rx.close()
+        return seen
+
+    assert asyncio.run(main()) == [
+        ("young batch", []),
+        (
+            "old batch",
+            [
+                "s.a:0.000000|c",
+                "s.a:1.000000|c",
+                "s.a:2.000000|c",
+                "s.b:1.000000|g",
+                "s.c:2.500000|ms",
+            ],
+        ),
+        ("timer", []),
+        ("lone line", ["s.d:1.000000|c"]),
+        ("after", ["at least 0.9 s"]),
+    ]
