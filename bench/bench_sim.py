@@ -4,6 +4,10 @@ Run the scale table on its own (N = 10, 100, 1000; add 5000 with SERF_BENCH_SIM_
 
     python bench/bench_sim.py
 
+the CPU of one join storm (N nodes join through one seed at t=0, until all see all)::
+
+    python bench/bench_sim.py --storm 1000
+
 or the throughput benchmark with pytest-benchmark::
 
     pytest bench/bench_sim.py
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -102,7 +107,20 @@ def test_sim_throughput_100_nodes(benchmark: Any) -> None:
     assert sim.all_alive()
 
 
+def storm(n: int, seed: int = 1) -> str:
+    """One join storm of ``n`` nodes: its process CPU, virtual time and the RSS after it."""
+    start = time.process_time()
+    _, took = converge(n, seed)
+    cpu = time.process_time() - start
+    with open("/proc/self/status") as f:
+        rss = next((line.split()[1] for line in f if line.startswith("VmRSS:")), "?")
+    return f"storm of {n} nodes, seed {seed}: {cpu:.1f} s CPU, {took:.1f} s virtual, RSS {rss} KiB"
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--storm"]:
+        print(storm(int(sys.argv[2])), flush=True)
+        raise SystemExit(0)
     sizes = [10, 100, 1000]
     if os.environ.get("SERF_BENCH_SIM_5000"):
         sizes.append(5000)
