@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime
 import ipaddress
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -221,3 +222,30 @@ def test_connection_cache_is_bounded() -> None:
                 assert len([c for c in a._connections if not c.closing]) <= 2
 
     _run(body)
+
+
+def test_aioquic_warnings_go_to_debug_and_are_counted(caplog: pytest.LogCaptureFixture) -> None:
+    """aioquic logs a WARNING for every failed handshake (a peer that speaks another ALPN
+    here); the transport logs it at DEBUG on serf.transport.quic.aioquic and counts it."""
+    caplog.set_level(logging.DEBUG)
+
+    async def body() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            a = QuicTransport(Address("127.0.0.1", 0))
+            b = QuicTransport(Address("127.0.0.1", 0), alpn="not-serf")
+            for t in (a, b):
+                await t.start()
+                stack.push_async_callback(t.close)
+            with pytest.raises(ConnectionRefusedError, match="ALPN"):
+                await a.open_stream(b.local_address, timeout=5)
+            for _ in range(100):
+                if b.quic_warnings:
+                    break
+                await asyncio.sleep(0.01)
+            assert b.quic_warnings == 1
+
+    _run(body)
+    lines = [r for r in caplog.records if "ALPN" in r.getMessage()]
+    assert any(r.name == "serf.transport.quic.aioquic" for r in lines)
+    assert all(r.levelno == logging.DEBUG for r in caplog.records if "aioquic" in r.name)
+    assert not [r for r in caplog.records if r.name == "quic"]
