@@ -1,10 +1,11 @@
 """The agent's metric sinks, from its config (Go's ``command.go`` telemetry setup).
 
-As Go's agent: an in-memory sink always (for the status page and ``/v1/stats``), plus a
-statsite (TCP) and/or statsd (UDP) sink when ``statsite_addr`` / ``statsd_addr`` are set, all
-under the service name ``serf-agent``; with a network sink the host name goes before gauge
-keys (Go's ``EnableHostname``). Ours: a Prometheus sink when ``prometheus_addr`` is set (or
-the status page is on and prometheus-client is installed, for its ``/metrics``).
+As Go's agent: an in-memory sink always (for ``serf info -metrics``, SIGUSR1 and the status
+page), plus a statsite (TCP) and/or statsd (UDP) sink when ``statsite_addr`` / ``statsd_addr``
+are set, all under the service name ``serf-agent``; with a network sink the host name goes
+before gauge keys (Go's ``EnableHostname``); ``runtime.*`` gauges every 10 s (Go: every
+second). Ours: a Prometheus sink when ``prometheus_addr`` is set (or the status page is on and
+prometheus-client is installed, for its ``/metrics``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from typing import Any
 
 from serf.address import Address
 from serf.agent.config import AgentConfig
-from serf.metrics import InmemSink, Metrics, MetricsSink, StatsdSink, StatsiteSink
+from serf.metrics import (
+    InmemSink,
+    Metrics,
+    MetricsSink,
+    RuntimeReporter,
+    StatsdSink,
+    StatsiteSink,
+)
 from serf.runtime.advertise import AdvertiseError, parse_host_port
 
 __all__ = ["AgentSinks", "SinkError", "start_sinks"]
@@ -95,4 +103,7 @@ def start_sinks(cfg: AgentConfig) -> AgentSinks:
     sinks.append(inmem)
     host = socket.gethostname() if network else ""
     metrics = Metrics(sinks, service_name=SERVICE_NAME, host_name=host)
+    runtime = RuntimeReporter(metrics)  # Go's EnableRuntimeMetrics: runtime.* gauges
+    runtime.start()
+    closers.append(runtime.close)
     return AgentSinks(metrics, inmem, prometheus, closers)

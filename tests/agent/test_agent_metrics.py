@@ -192,3 +192,19 @@ def test_sigusr1_dumps_the_metrics_to_stderr_and_the_agent_runs_on() -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_agent_reports_runtime_gauges_as_gos_agent() -> None:
+    async def body() -> dict[str, float]:
+        async with cluster(1) as (a,):
+            assert a.agent.sinks is not None
+            inmem = a.agent.sinks.inmem
+            names = ("num_goroutines", "sys_bytes", "heap_objects", "total_gc_runs")
+            keys = [f"serf-agent.runtime.{n}" for n in names]
+            await until(lambda: all(k in inmem.data for k in keys))
+            return {k.rsplit(".", 1)[1]: inmem.value(k) for k in keys}
+
+    got = run(body())
+    # go-metrics' EnableRuntimeMetrics gauges (no host name: no network sink)
+    assert got["num_goroutines"] >= 1 and got["sys_bytes"] > 1 << 20
+    assert got["heap_objects"] > 1000 and got["total_gc_runs"] >= 0
