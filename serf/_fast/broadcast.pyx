@@ -268,7 +268,7 @@ cdef class TransmitLimitedQueue:
                 old = <_Item>found
                 self._remove(old)
                 callback = old.on_finished
-        self._add(item)
+        self._add(item, True)
         if callback is not None:
             _run_callbacks([callback])
 
@@ -291,36 +291,42 @@ cdef class TransmitLimitedQueue:
         cdef list out = []
         cdef list reinsert = []
         cdef list callbacks = []
-        cdef _Tier tier
+        cdef _Tier tier = None  # the tier of ``transmits``, kept while it has items
         cdef _Bucket bucket
         cdef _Item item
         while transmits <= highest:
             free = limit - used - overhead
             if free <= 0:
                 break
-            found = tiers.get(transmits)
-            if found is None:
-                transmits += 1
-                continue
-            tier = <_Tier>found
+            if tier is None:
+                found = tiers.get(transmits)
+                if found is None:
+                    transmits += 1
+                    continue
+                tier = <_Tier>found
             index = _count_at_most(tier.lengths, free)
             if index == 0:
                 transmits += 1
+                tier = None
                 continue
             length = <Py_ssize_t>tier.lengths[index - 1]
             bucket = <_Bucket>tier.buckets[length]
             item = bucket.newest_item()
-            self._detach(item, tier, bucket)
             out.append(item.message)
             used += overhead + length
             if item.transmits + 1 >= transmit_limit:
+                self._detach(item, tier, bucket, True)
                 if item.on_finished is not None:
                     callbacks.append(item.on_finished)
             else:
+                # it comes back below under the same name: the name map keeps pointing at it
+                self._detach(item, tier, bucket, False)
                 item.transmits += 1
                 reinsert.append(item)
+            if not tier.lengths:  # emptied: _detach dropped it from the tiers
+                tier = None
         for entry in reinsert:
-            self._add(<_Item>entry)
+            self._add(<_Item>entry, False)
         if callbacks:
             _run_callbacks(callbacks)
         return out
@@ -345,7 +351,7 @@ cdef class TransmitLimitedQueue:
             tier = <_Tier>self._tiers[max(self._tiers)]
             bucket = <_Bucket>tier.buckets[tier.lengths[0]]
             item = bucket.oldest_item()
-            self._detach(item, tier, bucket)
+            self._detach(item, tier, bucket, True)
             if item.on_finished is not None:
                 callbacks.append(item.on_finished)
         if callbacks:
@@ -396,7 +402,7 @@ cdef class TransmitLimitedQueue:
                 out.extend(items)
         return out
 
-    cdef int _add(self, _Item item) except -1:
+    cdef int _add(self, _Item item, bint register) except -1:
         cdef _Tier tier
         cdef _Bucket bucket
         found = self._tiers.get(item.transmits)
@@ -414,23 +420,23 @@ cdef class TransmitLimitedQueue:
         else:
             bucket = <_Bucket>found
         bucket.add(item)
-        if item.name is not None:
+        if register and item.name is not None:
             self._names[item.name] = item
         self._count += 1
         return 0
 
     cdef int _remove(self, _Item item) except -1:
         cdef _Tier tier = <_Tier>self._tiers[item.transmits]
-        return self._detach(item, tier, <_Bucket>tier.buckets[item.length])
+        return self._detach(item, tier, <_Bucket>tier.buckets[item.length], True)
 
-    cdef int _detach(self, _Item item, _Tier tier, _Bucket bucket) except -1:
+    cdef int _detach(self, _Item item, _Tier tier, _Bucket bucket, bint unregister) except -1:
         bucket.discard(item)
         if not bucket.live:
             del tier.buckets[item.length]
             del tier.lengths[_count_at_most(tier.lengths, item.length) - 1]
             if not tier.lengths:
                 del self._tiers[item.transmits]
-        if item.name is not None:
+        if unregister and item.name is not None:
             del self._names[item.name]
         self._count -= 1
         return 0
