@@ -54,7 +54,7 @@ elif which == "queries":
     from serf.core.serf import SerfCore
     from serf.memberlist import io as mio
     from serf.testing.sim import sim_config
-    from serf.wire.messages import MessageQuery
+    from serf.wire.messages import MessageQuery, UserMsg
     cfg = SerfConfig("a", memberlist=sim_config("a"))
     rng = random.Random(1)
     core = SerfCore(cfg, rng=rng, token_bytes=rng.randbytes, advertise=Address("10.0.0.1", 7946))
@@ -62,9 +62,9 @@ elif which == "queries":
     before = rss_mb()
     for i in range(1, 40_001):
         core.query_clock.witness(i)
-        core.services.out = []
         msg = MessageQuery(i, i, b"\x0a\x00\x00\x02", 7946, "x", None, 0, 0, 2**62, "q", b"")
-        core.gossip.notify_msg(core.codec.encode(msg))
+        data = core.framer.encode_message(UserMsg(core.codec.encode(msg)), crc=False)
+        core.handle(mio.PacketReceived(data, Address("10.0.0.2", 7946)), 0.0)
     out["rss_growth_mb"] = rss_mb() - before
     out["entries"] = len(core.queries.in_queries)
     out["timers"] = core.services.live_timers()

@@ -4,7 +4,8 @@ How this works. :class:`serf.core.serf.SerfCore` wraps a memberlist core. A driv
 every memberlist input (:mod:`serf.memberlist.io`: packets, streams, ``Tick``, ``Start``,
 ``ShutdownRequest``, ...) plus the serf requests below, ``core.handle(input, now)``, and
 carries out the effects: every memberlist effect except ``NodeJoined`` / ``NodeLeft`` /
-``NodeUpdated`` (the serf core consumes those), plus the serf events and completions below.
+``NodeUpdated`` (under a serf core memberlist reports member changes to the serf core's
+delegate only), plus the serf events and completions below.
 Each request carries a driver-chosen ``request_id`` (non-negative) and is answered by one
 :class:`serf.memberlist.io.RequestCompleted` with that id (a query also gets acks, responses
 and a :class:`QueryFinished` later).

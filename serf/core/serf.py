@@ -21,8 +21,8 @@ of :mod:`serf.core.services` (never through this class, so none of them imports 
 The owners are handed straight to the memberlist core as its delegates. ``handle(input,
 now)`` takes every memberlist input (passed through) and the serf requests of
 :mod:`serf.core.io`, each to its handler through one table, and returns effects: the
-memberlist ones minus its ``Node*`` notifications (the delegate calls carry the same news),
-plus serf events.
+memberlist ones (it emits no ``Node*`` notifications under a serf core: the Membership
+delegate takes the same news, one path) plus serf events.
 
 The memberlist core calls the delegates *inside* its ``handle``; a delegate never calls back
 into it. Whatever a delegate (or a serf request) wants memberlist to do (send a packet, join,
@@ -68,7 +68,7 @@ from serf.memberlist.delegates import CompositeDelegate, chain
 from serf.memberlist.state import StateTable
 from serf.telemetry import LogLine
 from serf.wire.codec import get_codec
-from serf.wire.framing import PacketFramer
+from serf.wire.framing import PacketFramer, StreamReader
 from serf.wire.messages import (
     Coordinate,
 )
@@ -194,6 +194,7 @@ class SerfCore:
             keyring=keyring,
             delegate=composite,
             advertise=advertise,
+            node_effects=False,  # the Membership delegate takes the news: one path
         )
         self.codec = self.memberlist.framer.codec
         s.codec = self.codec
@@ -240,6 +241,10 @@ class SerfCore:
     def framer(self) -> PacketFramer:
         """The memberlist core's framer (drivers read streams with it)."""
         return self.memberlist.framer
+
+    def stream_reader(self, *, listener: bool) -> StreamReader:
+        """The memberlist core's stream reader (see :mod:`serf.memberlist.io`)."""
+        return self.memberlist.stream_reader(listener=listener)
 
     @property
     def state(self) -> StateTable:
@@ -359,8 +364,8 @@ class SerfCore:
             self._ml(pending.pop(0))
 
     def _ml(self, inp: mio.Input) -> None:
-        """Feed the memberlist core; keep its effects except the Node* notifications (the
-        delegate calls carried them already)."""
+        """Feed the memberlist core; its completions of our own requests go to their
+        waiters, the rest of its effects out."""
         s = self.services
         out = s.out
         mark = len(out)
@@ -374,8 +379,6 @@ class SerfCore:
                 out[mark:mark] = lines
                 effects = [e for e in effects if not isinstance(e, LogLine)]
         for eff in effects:
-            if isinstance(eff, mio.NodeJoined | mio.NodeLeft | mio.NodeUpdated):
-                continue
             if isinstance(eff, mio.RequestCompleted) and s.completed(eff):
                 continue
             out.append(eff)

@@ -119,8 +119,6 @@ class CoreServices:
         self.out: list[Any] = []
         #: memberlist inputs to feed once the current call returns
         self.pending: list[mio.Input] = []
-        #: when a list, every SendBestEffort is also appended here (for tests)
-        self.pending_log: list[mio.SendBestEffort] | None = None
         self._now = 0.0
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._live: set[int] = set()
@@ -207,10 +205,7 @@ class CoreServices:
         if dest == self.advertise:
             self.loopback(raw)
         else:
-            send = mio.SendBestEffort(dest, raw)
-            self.pending.append(send)
-            if self.pending_log is not None:
-                self.pending_log.append(send)
+            self.pending.append(mio.SendBestEffort(dest, raw))
 
     def ml_request(
         self, make: Callable[[int], mio.Input], done: Callable[[mio.RequestCompleted], None]

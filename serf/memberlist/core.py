@@ -45,7 +45,9 @@ import heapq
 import ipaddress
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, assert_never
 
 from serf import _speedups
 from serf.address import Address
@@ -70,6 +72,8 @@ from serf.wire.errors import DecodeError
 from serf.wire.framing import (
     COMPOUND_HEADER_OVERHEAD,
     PacketFramer,
+    StreamReader,
+    StreamRejected,
     make_compound,
     make_compounds,
 )
@@ -94,17 +98,21 @@ if TYPE_CHECKING:
 
     from serf.config import MemberlistConfig
 
-__all__ = ["MemberlistCore", "multierror_text", "push_pull_scale"]
+__all__ = ["MemberlistCore", "TimerKind", "multierror_text", "push_pull_scale"]
 
-# timer kinds
-_PROBE_TICK = 0
-_PROBE_TIMEOUT = 1
-_PROBE_END = 2
-_GOSSIP = 3
-_PUSH_PULL = 4
-_SUSPICION = 5
-_RELAY_TIMEOUT = 6
-_REQUEST_TIMEOUT = 7
+
+class TimerKind(IntEnum):
+    """What a timer of the memberlist core's heap is for."""
+
+    PROBE_TICK = 0
+    PROBE_TIMEOUT = 1
+    PROBE_END = 2
+    GOSSIP = 3
+    PUSH_PULL = 4
+    SUSPICION = 5
+    RELAY_TIMEOUT = 6
+    REQUEST_TIMEOUT = 7
+
 
 _UDP_SENT = ("memberlist", "udp", "sent")
 _UDP_RECEIVED = ("memberlist", "udp", "received")
@@ -187,6 +195,40 @@ class _Relay:
         self.token = 0
 
 
+# what a stream we opened is for (its StreamResult goes to the matching handler)
+
+
+@dataclass(slots=True)
+class _UserStream:
+    """A user message sent reliably: nothing to do with its result."""
+
+
+@dataclass(slots=True)
+class _PingStream:
+    """The TCP fallback ping of a probe."""
+
+    probe: _Probe
+
+
+@dataclass(slots=True)
+class _JoinStream:
+    """A join's push/pull with one address."""
+
+    request_id: int
+    addr: str
+
+
+@dataclass(slots=True)
+class _PushPullStream:
+    """A periodic push/pull with ``peer``, started at ``started``."""
+
+    peer: str
+    started: float
+
+
+_StreamKind = _UserStream | _PingStream | _JoinStream | _PushPullStream
+
+
 class _Join:
     __slots__ = ("errors", "pending", "request_id", "successes")
 
@@ -214,8 +256,12 @@ class MemberlistCore:
         keyring: Keyring | None = None,
         delegate: CompositeDelegate | None = None,
         advertise: Address,
+        node_effects: bool = True,
     ) -> None:
         self.config = config
+        #: emit NodeJoined / NodeLeft / NodeUpdated (off for a core whose EventDelegate
+        #: takes the same news, as the serf core: one path each)
+        self.node_effects = node_effects
         self.rng = rng
         self.delegate = delegate if delegate is not None else CompositeDelegate()
         if config.secret_key is not None:
@@ -265,7 +311,7 @@ class MemberlistCore:
         self.queue = _speedups.broadcast.TransmitLimitedQueue(
             config.retransmit_mult, self.state.num_nodes
         )
-        self._timers: list[tuple[float, int, int, int]] = []
+        self._timers: list[tuple[float, int, TimerKind, int]] = []
         self._live: dict[int, Any] = {}
         self._seq = 0
         self._ping_seq = 0
@@ -276,7 +322,7 @@ class MemberlistCore:
         self._probe: _Probe | None = None
         self._relays: dict[int, _Relay] = {}
         self._suspicions: dict[str, tuple[Any, int, int]] = {}  # timer, token, incarnation
-        self._streams: dict[int, tuple[str, Any]] = {}
+        self._streams: dict[int, _StreamKind] = {}
         self._joins: dict[int, _Join] = {}
         self._waits: dict[int, tuple[str, int]] = {}  # request id -> (what, timer token)
         self._addr_cache: dict[tuple[bytes, int], Address] = {}
@@ -289,6 +335,32 @@ class MemberlistCore:
         self.on_reap: Callable[[list[Node]], None] | None = None
         self._started = False
         self._shutdown = False
+        # inputs by type
+        self._on_input: dict[type, Callable[[Any], None]] = {
+            io.PacketReceived: self._on_packet,
+            io.Tick: self._on_tick,
+            io.StreamRequest: self._on_stream_request,
+            io.StreamUnreadable: self._on_stream_unreadable,
+            io.StreamResult: self._on_stream_result,
+            io.Start: self._start,
+            io.JoinRequest: self._join,
+            io.LeaveRequest: self._leave,
+            io.UpdateNodeRequest: self._update,
+            io.SendBestEffort: self._send_best_effort,
+            io.SendReliable: self._send_reliable,
+            io.ShutdownRequest: self._do_shutdown,
+        }
+        # packet messages by type
+        self._on_msg: dict[type, Callable[[Any, Address], None]] = {
+            Ping: self._on_ping,
+            AckResp: self._on_ack,
+            NackResp: self._on_nack,
+            IndirectPingReq: self._on_indirect_ping,
+            Alive: self._on_alive,
+            Suspect: self._on_suspect,
+            Dead: self._on_dead,
+            UserMsg: self._on_user_msg,
+        }
         self._out: list[io.Effect] = []
         self._now = 0.0
         self.stats: dict[str, int] = {
@@ -340,6 +412,12 @@ class MemberlistCore:
         """Lifeguard's awareness score (0 is healthy; Go's ``GetHealthScore``)."""
         return int(self.awareness.score)
 
+    def stream_reader(self, *, listener: bool) -> StreamReader:
+        """A reader that finds where one stream message ends (``listener``: an inbound
+        request; else the reply to a stream we opened). Feed what it returns, or the
+        :class:`~serf.wire.errors.DecodeError` it raises, back as an input."""
+        return self.framer.stream_reader(listener=listener)
+
     def next_deadline(self) -> float | None:
         """When the driver must feed :class:`~serf.memberlist.io.Tick` next (None: never)."""
         timers = self._timers
@@ -358,49 +436,34 @@ class MemberlistCore:
         out: list[io.Effect] = []
         self._out = out
         if self._shutdown:
-            if isinstance(inp, io.StreamRequest):
+            if isinstance(inp, io.StreamRequest | io.StreamUnreadable):
                 out.append(io.StreamRespond(inp.stream_id, None))
             return out
-        if isinstance(inp, io.PacketReceived):
-            self._on_packet(inp.data, inp.source)
-        elif isinstance(inp, io.Tick):
-            self._on_tick()
-        elif isinstance(inp, io.StreamRequest):
-            self._on_stream_request(inp)
-        elif isinstance(inp, io.StreamResult):
-            self._on_stream_result(inp)
-        elif isinstance(inp, io.Start):
-            self._start()
-        elif isinstance(inp, io.JoinRequest):
-            self._join(inp)
-        elif isinstance(inp, io.LeaveRequest):
-            self._leave(inp)
-        elif isinstance(inp, io.UpdateNodeRequest):
-            self._update(inp)
-        elif isinstance(inp, io.SendBestEffort):
-            data = self.framer.encode_message(UserMsg(inp.payload), crc=False)
-            self._send(inp.dest, data)
-        elif isinstance(inp, io.SendReliable):
-            sid = self._open_stream(inp.dest, UserMsg(inp.payload), want_reply=False)
-            self._streams[sid] = ("user", None)
-        elif isinstance(inp, io.ShutdownRequest):
-            self._do_shutdown()
-        else:  # pragma: no cover - caller misuse
+        handler = self._on_input.get(type(inp))
+        if handler is None:  # pragma: no cover - caller misuse
             raise TypeError(f"not a memberlist input: {inp!r}")
+        handler(inp)
         return out
+
+    def _send_best_effort(self, inp: io.SendBestEffort) -> None:
+        self._send(inp.dest, self.framer.encode_message(UserMsg(inp.payload), crc=False))
+
+    def _send_reliable(self, inp: io.SendReliable) -> None:
+        sid = self._open_stream(inp.dest, UserMsg(inp.payload), want_reply=False)
+        self._streams[sid] = _UserStream()
 
     # ------------------------------------------------------------------------------------
     # timers
     # ------------------------------------------------------------------------------------
 
-    def _schedule(self, when: float, kind: int, payload: Any = None) -> int:
+    def _schedule(self, when: float, kind: TimerKind, payload: Any = None) -> int:
         self._seq += 1
         token = self._seq
         self._live[token] = (kind, payload)
         heapq.heappush(self._timers, (when, token, kind, token))
         return token
 
-    def _on_tick(self) -> None:
+    def _on_tick(self, inp: io.Tick | None = None) -> None:
         now = self._now
         timers = self._timers
         live = self._live
@@ -410,46 +473,50 @@ class MemberlistCore:
             if entry is None:
                 continue  # stale: cancelled or replaced
             payload = entry[1]
-            if kind == _PROBE_TICK:
-                self._schedule(_next_tick(when, self.config.probe_interval, now), _PROBE_TICK)
+            if kind == TimerKind.PROBE_TICK:
+                self._schedule(
+                    _next_tick(when, self.config.probe_interval, now), TimerKind.PROBE_TICK
+                )
                 if self._probe is None:
                     self._probe_tick()
                 else:
                     # as Go's ticker: its channel buffers one tick while a probe runs (the
                     # probe starts as soon as the running one ends); further ticks drop
                     self._tick_pending = True
-            elif kind == _PROBE_TIMEOUT:
+            elif kind == TimerKind.PROBE_TIMEOUT:
                 self._probe_timeout(payload)
-            elif kind == _PROBE_END:
+            elif kind == TimerKind.PROBE_END:
                 self._probe_end(payload)
-            elif kind == _GOSSIP:
+            elif kind == TimerKind.GOSSIP:
                 if self.queue.num_queued() or self.delegate.delegate is not None:
-                    self._schedule(_next_tick(when, self.config.gossip_interval, now), _GOSSIP)
+                    self._schedule(
+                        _next_tick(when, self.config.gossip_interval, now), TimerKind.GOSSIP
+                    )
                     self._gossip()
                 else:
                     # differs from Go (same result): with nothing to send the ticker parks
                     # and resumes on its original grid when something is queued
                     self._gossip_parked = when
-            elif kind == _PUSH_PULL:
+            elif kind == TimerKind.PUSH_PULL:
                 interval = push_pull_scale(self.config.push_pull_interval, self.state.num_nodes())
-                self._schedule(now + interval, _PUSH_PULL)
+                self._schedule(now + interval, TimerKind.PUSH_PULL)
                 # differs from Go: the queue depth is sampled on the push/pull timer (30 s on
                 # LAN, QueueCheckInterval's default) rather than on a timer of its own
                 depth = float(self.queue.num_queued())
                 self._out.append(MetricSample(SAMPLE, _QUEUE_BROADCASTS, depth))
                 self._periodic_push_pull()
-            elif kind == _SUSPICION:
+            elif kind == TimerKind.SUSPICION:
                 self._suspicion_fired(payload, token)
-            elif kind == _RELAY_TIMEOUT:
+            elif kind == TimerKind.RELAY_TIMEOUT:
                 self._relay_timeout(payload)
-            elif kind == _REQUEST_TIMEOUT:
+            elif kind == TimerKind.REQUEST_TIMEOUT:
                 self._request_timeout(payload)
 
     # ------------------------------------------------------------------------------------
     # start / join / leave / update / shutdown
     # ------------------------------------------------------------------------------------
 
-    def _start(self) -> None:
+    def _start(self, inp: io.Start | None = None) -> None:
         if self._started:
             return
         self._started = True
@@ -461,11 +528,11 @@ class MemberlistCore:
         self._apply(self.state.handle_alive(alive, self._now, bootstrap=True))
         rng = self.rng
         if cfg.probe_interval > 0:
-            self._schedule(self._now + rng.random() * cfg.probe_interval, _PROBE_TICK)
+            self._schedule(self._now + rng.random() * cfg.probe_interval, TimerKind.PROBE_TICK)
         if cfg.gossip_interval > 0 and cfg.gossip_nodes > 0:
-            self._schedule(self._now + rng.random() * cfg.gossip_interval, _GOSSIP)
+            self._schedule(self._now + rng.random() * cfg.gossip_interval, TimerKind.GOSSIP)
         if cfg.push_pull_interval > 0:
-            self._schedule(self._now + rng.random() * cfg.push_pull_interval, _PUSH_PULL)
+            self._schedule(self._now + rng.random() * cfg.push_pull_interval, TimerKind.PUSH_PULL)
 
     def _node_meta(self) -> bytes:
         meta = self.delegate.node_meta(META_MAX_SIZE)
@@ -482,7 +549,7 @@ class MemberlistCore:
             self._log(DEBUG, f"Initiating push/pull sync with:  {addr}")
             self._out.append(_TCP_CONNECT)
             sid = self._open_stream(addr, self._push_pull_message(True), want_reply=True)
-            self._streams[sid] = ("join", (req.request_id, str(addr)))
+            self._streams[sid] = _JoinStream(req.request_id, str(addr))
 
     def _join_step(self, request_id: int, error: str | None) -> None:
         job = self._joins.get(request_id)
@@ -510,7 +577,11 @@ class MemberlistCore:
 
     def _wait_broadcast(self, request_id: int, what: str, timeout: float) -> Callable[[], None]:
         """Register a request completed by a broadcast finishing, or by its timeout."""
-        token = self._schedule(self._now + timeout, _REQUEST_TIMEOUT, request_id) if timeout else 0
+        token = (
+            self._schedule(self._now + timeout, TimerKind.REQUEST_TIMEOUT, request_id)
+            if timeout
+            else 0
+        )
         self._waits[request_id] = (what, token)
 
         def finished() -> None:
@@ -555,7 +626,7 @@ class MemberlistCore:
         if not others:
             self._out.append(io.RequestCompleted(req.request_id))
 
-    def _do_shutdown(self) -> None:
+    def _do_shutdown(self, inp: io.ShutdownRequest | None = None) -> None:
         self._shutdown = True
         for request_id in list(self._joins):
             self._out.append(io.RequestCompleted(request_id, result=0, error="shut down"))
@@ -575,45 +646,54 @@ class MemberlistCore:
     ) -> None:
         out = self._out
         for eff in effects:
-            if isinstance(eff, st.Broadcast):
-                finished = on_local_broadcast if eff.name == self.name else None
-                self._queue(self._codec.encode(eff.message), eff.name, finished)
-            elif isinstance(eff, st.NotifyJoin):
-                self._list_node(eff.node.name)
-                out.append(io.NodeJoined(eff.node))
-                self.delegate.notify_join(eff.node)
-            elif isinstance(eff, st.NotifyLeave):
-                out.append(io.NodeLeft(eff.node))
-                self.delegate.notify_leave(eff.node)
-            elif isinstance(eff, st.NotifyUpdate):
-                out.append(io.NodeUpdated(eff.node))
-                self.delegate.notify_update(eff.node)
-            elif isinstance(eff, st.StartSuspicion):
-                self._start_suspicion(eff)
-            elif isinstance(eff, st.ConfirmSuspicion):
-                entry = self._suspicions.get(eff.node_name)
-                if entry is not None and entry[0].confirm(eff.from_node, self._now):
-                    msg = eff.broadcast.message
-                    self._queue(self._codec.encode(msg), eff.broadcast.name, None)
-                    self._live.pop(entry[1], None)
-                    timer = entry[0]
-                    when = max(timer.deadline(), self._now)
-                    inc = entry[2]
-                    token = self._schedule(when, _SUSPICION, (eff.node_name, inc))
-                    self._suspicions[eff.node_name] = (timer, token, inc)
-            elif isinstance(eff, st.CancelSuspicion):
-                entry = self._suspicions.pop(eff.node_name, None)
-                if entry is not None:
-                    self._live.pop(entry[1], None)
-            elif isinstance(eff, st.ConflictDetected):
-                self.delegate.notify_conflict(eff.existing, eff.other)
-            elif isinstance(eff, st.Refuted):
-                self.stats["refutes"] += 1
-                self._awareness_delta(1)
+            match eff:
+                case st.Broadcast():
+                    finished = on_local_broadcast if eff.name == self.name else None
+                    self._queue(self._codec.encode(eff.message), eff.name, finished)
+                case st.NotifyJoin():
+                    self._list_node(eff.node.name)
+                    if self.node_effects:
+                        out.append(io.NodeJoined(eff.node))
+                    self.delegate.notify_join(eff.node)
+                case st.NotifyLeave():
+                    if self.node_effects:
+                        out.append(io.NodeLeft(eff.node))
+                    self.delegate.notify_leave(eff.node)
+                case st.NotifyUpdate():
+                    if self.node_effects:
+                        out.append(io.NodeUpdated(eff.node))
+                    self.delegate.notify_update(eff.node)
+                case st.StartSuspicion():
+                    self._start_suspicion(eff)
+                case st.ConfirmSuspicion():
+                    self._confirm_suspicion(eff)
+                case st.CancelSuspicion():
+                    entry = self._suspicions.pop(eff.node_name, None)
+                    if entry is not None:
+                        self._live.pop(entry[1], None)
+                case st.ConflictDetected():
+                    self.delegate.notify_conflict(eff.existing, eff.other)
+                case st.Refuted():
+                    self.stats["refutes"] += 1
+                    self._awareness_delta(1)
+                case _:
+                    assert_never(eff)
         notes = self.state.telemetry
         if notes:
             out.extend(notes)
             notes.clear()
+
+    def _confirm_suspicion(self, eff: st.ConfirmSuspicion) -> None:
+        entry = self._suspicions.get(eff.node_name)
+        if entry is not None and entry[0].confirm(eff.from_node, self._now):
+            msg = eff.broadcast.message
+            self._queue(self._codec.encode(msg), eff.broadcast.name, None)
+            self._live.pop(entry[1], None)
+            timer = entry[0]
+            when = max(timer.deadline(), self._now)
+            inc = entry[2]
+            token = self._schedule(when, TimerKind.SUSPICION, (eff.node_name, inc))
+            self._suspicions[eff.node_name] = (timer, token, inc)
 
     def _awareness_delta(self, delta: int) -> None:
         """Lifeguard's score moves; Go sets the ``memberlist.health.score`` gauge on a change."""
@@ -630,7 +710,7 @@ class MemberlistCore:
             self._gossip_parked = None
             interval = self.config.gossip_interval
             ticks = max(1, math.ceil((self._now - parked) / interval))
-            self._schedule(parked + ticks * interval, _GOSSIP)
+            self._schedule(parked + ticks * interval, TimerKind.GOSSIP)
 
     def _list_node(self, name: str) -> None:
         """Put a newly known node at a random place in the probe list (Go's aliveNode)."""
@@ -656,7 +736,7 @@ class MemberlistCore:
         if old is not None:
             self._live.pop(old[1], None)
         payload = (eff.node_name, eff.incarnation)
-        token = self._schedule(timer.deadline(), _SUSPICION, payload)
+        token = self._schedule(timer.deadline(), TimerKind.SUSPICION, payload)
         self._suspicions[eff.node_name] = (timer, token, eff.incarnation)
         self.stats["suspicions_started"] += 1
 
@@ -799,7 +879,7 @@ class MemberlistCore:
             raw = make_compound([self._codec.encode(ping), self._codec.encode(suspect)])
             crc = len(node.vsn) >= 2 and node.vsn[1] >= 5
             self._send(dest, self.framer.encode_packet(raw, crc=crc))
-        self._schedule(now + self.config.probe_timeout, _PROBE_TIMEOUT, probe)
+        self._schedule(now + self.config.probe_timeout, TimerKind.PROBE_TIMEOUT, probe)
 
     def _probe_success(self, probe: _Probe, payload: bytes | None, direct: bool) -> None:
         probe.acked = True
@@ -856,9 +936,9 @@ class MemberlistCore:
             data = self.framer.encode_stream_message(self._ping(probe.seq, node.name), dialer=True)
             timeout = max(probe.deadline - self._now, 0.0)
             self._out.append(io.OpenStream(sid, self._addr_of(node), data, True, timeout))
-            self._streams[sid] = ("tcp_ping", probe)
+            self._streams[sid] = _PingStream(probe)
             probe.tcp_pending += 1
-        self._schedule(probe.deadline, _PROBE_END, probe)
+        self._schedule(probe.deadline, TimerKind.PROBE_END, probe)
 
     def _probe_end(self, probe: _Probe) -> None:
         if self._probe is not probe or probe.acked:
@@ -982,7 +1062,7 @@ class MemberlistCore:
         self._log(DEBUG, f"Initiating push/pull sync with: {peer.name} {addr}")
         self._out.append(_TCP_CONNECT)
         sid = self._open_stream(addr, self._push_pull_message(False), want_reply=True)
-        self._streams[sid] = ("push_pull", (peer.name, self._now))
+        self._streams[sid] = _PushPullStream(peer.name, self._now)
 
     def _verify_protocol(self, remote: list[PushNodeState]) -> str | None:
         """Go's ``verifyProtocol``: every node's current versions must fit every alive
@@ -1053,74 +1133,91 @@ class MemberlistCore:
         out = self._out
         self._log(DEBUG, f"Stream connection from={req.source}")
         out.append(_TCP_ACCEPT)
-        if isinstance(msg, PushPull):
-            # differs from Go: push/pulls are handled inline, so Go's cap of 128 concurrent
-            # inbound ones (maxPushPullRequests) cannot be reached
-            reply = self._push_pull_message(msg.join)
-            data = self.framer.encode_stream_message(reply, dialer=False)
-            out.append(io.StreamRespond(req.stream_id, data))
-            out.append(MetricSample(COUNTER, _TCP_SENT, float(len(data))))
-            err = self._merge_remote(msg, msg.join)
-            if err is not None:
-                self._drop(f"push/pull merge refused: {err}", req.source, log=False)
-                self._log(ERR, f"Failed push/pull merge: {err} from={req.source}")
-        elif isinstance(msg, Ping):
-            if msg.node and msg.node != self.name:
+        match msg:
+            case PushPull():
+                # differs from Go: push/pulls are handled inline, so Go's cap of 128
+                # concurrent inbound ones (maxPushPullRequests) cannot be reached
+                reply = self._push_pull_message(msg.join)
+                data = self.framer.encode_stream_message(reply, dialer=False)
+                out.append(io.StreamRespond(req.stream_id, data))
+                out.append(MetricSample(COUNTER, _TCP_SENT, float(len(data))))
+                err = self._merge_remote(msg, msg.join)
+                if err is not None:
+                    self._drop(f"push/pull merge refused: {err}", req.source, log=False)
+                    self._log(ERR, f"Failed push/pull merge: {err} from={req.source}")
+            case Ping():
+                if msg.node and msg.node != self.name:
+                    out.append(io.StreamRespond(req.stream_id, None))
+                    what = f"stream ping for unexpected node {msg.node!r}"
+                    self._drop(what, req.source, log=False)
+                    self._log(WARN, f"Got ping for unexpected node {msg.node} from={req.source}")
+                    return
+                data = self.framer.encode_stream_message(AckResp(msg.seq_no, None), dialer=False)
+                out.append(io.StreamRespond(req.stream_id, data))
+            case UserMsg():
                 out.append(io.StreamRespond(req.stream_id, None))
-                self._drop(f"stream ping for unexpected node {msg.node!r}", req.source, log=False)
-                self._log(WARN, f"Got ping for unexpected node {msg.node} from={req.source}")
-                return
-            data = self.framer.encode_stream_message(AckResp(msg.seq_no, None), dialer=False)
-            out.append(io.StreamRespond(req.stream_id, data))
-        elif isinstance(msg, UserMsg):
-            out.append(io.StreamRespond(req.stream_id, None))
-            self.delegate.notify_msg(msg.payload)
-        else:
-            out.append(io.StreamRespond(req.stream_id, None))
-            self._drop(f"unexpected stream message {type(msg).__name__}", req.source)
+                self.delegate.notify_msg(msg.payload)
+            case _:
+                out.append(io.StreamRespond(req.stream_id, None))
+                self._drop(f"unexpected stream message {type(msg).__name__}", req.source)
+
+    def _on_stream_unreadable(self, inp: io.StreamUnreadable) -> None:
+        # as Go's handleConn: a request refused while unwrapping gets an errResp, any other
+        # read failure just closes the connection
+        self._log(ERR, f"failed to receive: {inp.error} from={inp.source}")
+        data = None
+        if isinstance(inp.error, StreamRejected):
+            data = self.framer.encode_stream_message(ErrResp(str(inp.error)), dialer=False)
+        self._out.append(io.StreamRespond(inp.stream_id, data))
 
     def _on_stream_result(self, res: io.StreamResult) -> None:
-        entry = self._streams.pop(res.stream_id, None)
-        if entry is None:
+        kind = self._streams.pop(res.stream_id, None)
+        if kind is None:
             return
-        kind, ctx = entry
         reply = res.reply.message if res.reply is not None else None
         error = res.error
         if error is None and isinstance(reply, ErrResp):
             error = f"remote error: {reply.error}"
-        if kind == "tcp_ping":
-            probe: _Probe = ctx
-            probe.tcp_pending -= 1
-            if error is None and isinstance(reply, AckResp) and reply.seq_no == probe.seq:
-                probe.tcp_ok = True
-            if probe.waiting_tcp and probe.tcp_pending == 0 and self._probe is probe:
-                if probe.tcp_ok:
-                    self._log(
-                        WARN,
-                        f"Was able to connect to {probe.node.name} over TCP but UDP probes "
-                        "failed, network may be misconfigured",
-                    )
-                    self._probe_success(probe, None, direct=False)
-                else:
-                    self._probe_failed(probe)
-        elif kind in ("join", "push_pull"):
-            join = kind == "join"
-            if error is None:
-                if isinstance(reply, PushPull):
-                    error = self._merge_remote(reply, join)
-                else:
-                    error = f"unexpected push/pull reply {type(reply).__name__}"
-            if join:
-                request_id, addr = ctx
+        match kind:
+            case _PingStream(probe):
+                probe.tcp_pending -= 1
+                if error is None and isinstance(reply, AckResp) and reply.seq_no == probe.seq:
+                    probe.tcp_ok = True
+                if probe.waiting_tcp and probe.tcp_pending == 0 and self._probe is probe:
+                    if probe.tcp_ok:
+                        self._log(
+                            WARN,
+                            f"Was able to connect to {probe.node.name} over TCP but UDP probes "
+                            "failed, network may be misconfigured",
+                        )
+                        self._probe_success(probe, None, direct=False)
+                    else:
+                        self._probe_failed(probe)
+            case _JoinStream(request_id, addr):
+                error = self._merge_reply(reply, error, join=True)
                 self._join_step(
                     request_id, None if error is None else f"failed to join {addr}: {error}"
                 )
-            else:
-                peer, started = ctx
+            case _PushPullStream(peer, started):
+                error = self._merge_reply(reply, error, join=False)
                 self._out.append(MetricSample(TIMER, ("memberlist", "pushPullNode"), started))
                 if error is not None:
                     self._drop(f"push/pull failed: {error}", None, log=False)
                     self._log(ERR, f"Push/Pull with {peer} failed: {error}")
+            case _UserStream():
+                pass
+            case _:
+                assert_never(kind)
+
+    def _merge_reply(
+        self, reply: MemberlistMessage | None, error: str | None, join: bool
+    ) -> str | None:
+        """Merge a push/pull reply; the error, if any."""
+        if error is not None:
+            return error
+        if isinstance(reply, PushPull):
+            return self._merge_remote(reply, join)
+        return f"unexpected push/pull reply {type(reply).__name__}"
 
     # ------------------------------------------------------------------------------------
     # packets
@@ -1135,7 +1232,8 @@ class MemberlistCore:
             where = f"from={source}" if source is not None else "from=<unknown address>"
             self._log(ERR, f"{reason} {where}")
 
-    def _on_packet(self, data: bytes, source: Address) -> None:
+    def _on_packet(self, inp: io.PacketReceived) -> None:
+        data, source = inp.data, inp.source
         self.stats["packets_received"] += 1
         self._out.append(MetricSample(COUNTER, _UDP_RECEIVED, float(len(data))))
         try:
@@ -1161,8 +1259,12 @@ class MemberlistCore:
                 and ignores(msg)
             ):
                 continue
+            handler = self._on_msg.get(type(msg))
+            if handler is None:
+                self._drop(f"unexpected packet message {type(msg).__name__}", source)
+                continue
             try:
-                self._on_message(msg, source)
+                handler(msg, source)
             except (DecodeError, ValueError, TypeError, OverflowError, KeyError) as exc:
                 self._drop(f"bad {type(msg).__name__}: {exc}", source)
 
@@ -1178,59 +1280,61 @@ class MemberlistCore:
             found = self._addr_cache[key] = Address.from_ip(key[0], port)
         return found
 
-    def _on_message(self, msg: MemberlistMessage, source: Address) -> None:
-        now = self._now
-        if isinstance(msg, Ping):
-            if msg.node and msg.node != self.name:
-                self._drop(f"ping for unexpected node {msg.node!r}", source, log=False)
-                self._log(WARN, f"Got ping for unexpected node '{msg.node}' from={source}")
-                return
-            payload = self.delegate.ack_payload() if self.delegate.ping is not None else None
-            dest = self._reply_addr(msg.source_addr, msg.source_port, source)
-            self._send_msg(dest, AckResp(msg.seq_no, payload))
-        elif isinstance(msg, AckResp):
-            relay = self._relays.pop(msg.seq_no, None)
-            if relay is not None:
-                self._live.pop(relay.token, None)
-                self._send_msg(relay.dest, AckResp(relay.seq_no, None))
-                return
-            probe = self._probe
-            if probe is not None and probe.seq == msg.seq_no and not probe.acked:
-                direct = now - probe.sent <= self.config.probe_timeout
-                self._probe_success(probe, msg.payload, direct)
-        elif isinstance(msg, NackResp):
-            probe = self._probe
-            if probe is not None and probe.seq == msg.seq_no:
-                probe.nacks += 1
-        elif isinstance(msg, IndirectPingReq):
-            port = msg.port
-            if self.config.protocol_version < 2 or not port:  # as Go: assume our bind port
-                port = self.config.bind_port
-            if not msg.target:
-                raise ValueError("indirect ping without a target address")
-            seq = self._next_ping_seq()
-            requester = self._reply_addr(msg.source_addr, msg.source_port, source)
-            relay = _Relay(requester, msg.seq_no, msg.nack)
-            relay.token = self._schedule(now + self.config.probe_timeout, _RELAY_TIMEOUT, seq)
-            self._relays[seq] = relay
-            self._send_msg(self._addr_of_raw(msg.target, port), self._ping(seq, msg.node))
-        elif isinstance(msg, Alive):
-            if msg.addr is None or len(msg.addr) not in (4, 16):
-                raise ValueError("alive without a valid address")
-            if self._cidrs and not (
-                self._ip_allowed(msg.addr) and self._ip_allowed(source.ip_bytes())
-            ):
-                self._drop(f"alive for {msg.node!r} from a network outside cidrs_allowed", source)
-                return
-            self._apply(self.state.handle_alive(msg, now))
-        elif isinstance(msg, Suspect):
-            self._apply(self.state.handle_suspect(msg, now))
-        elif isinstance(msg, Dead):
-            self._apply(self.state.handle_dead(msg, now))
-        elif isinstance(msg, UserMsg):
-            self.delegate.notify_msg(msg.payload)
-        else:
-            self._drop(f"unexpected packet message {type(msg).__name__}", source)
+    def _on_ping(self, msg: Ping, source: Address) -> None:
+        if msg.node and msg.node != self.name:
+            self._drop(f"ping for unexpected node {msg.node!r}", source, log=False)
+            self._log(WARN, f"Got ping for unexpected node '{msg.node}' from={source}")
+            return
+        payload = self.delegate.ack_payload() if self.delegate.ping is not None else None
+        dest = self._reply_addr(msg.source_addr, msg.source_port, source)
+        self._send_msg(dest, AckResp(msg.seq_no, payload))
+
+    def _on_ack(self, msg: AckResp, source: Address) -> None:
+        relay = self._relays.pop(msg.seq_no, None)
+        if relay is not None:
+            self._live.pop(relay.token, None)
+            self._send_msg(relay.dest, AckResp(relay.seq_no, None))
+            return
+        probe = self._probe
+        if probe is not None and probe.seq == msg.seq_no and not probe.acked:
+            direct = self._now - probe.sent <= self.config.probe_timeout
+            self._probe_success(probe, msg.payload, direct)
+
+    def _on_nack(self, msg: NackResp, source: Address) -> None:
+        probe = self._probe
+        if probe is not None and probe.seq == msg.seq_no:
+            probe.nacks += 1
+
+    def _on_indirect_ping(self, msg: IndirectPingReq, source: Address) -> None:
+        port = msg.port
+        if self.config.protocol_version < 2 or not port:  # as Go: assume our bind port
+            port = self.config.bind_port
+        if not msg.target:
+            raise ValueError("indirect ping without a target address")
+        seq = self._next_ping_seq()
+        requester = self._reply_addr(msg.source_addr, msg.source_port, source)
+        relay = _Relay(requester, msg.seq_no, msg.nack)
+        timeout = self._now + self.config.probe_timeout
+        relay.token = self._schedule(timeout, TimerKind.RELAY_TIMEOUT, seq)
+        self._relays[seq] = relay
+        self._send_msg(self._addr_of_raw(msg.target, port), self._ping(seq, msg.node))
+
+    def _on_alive(self, msg: Alive, source: Address) -> None:
+        if msg.addr is None or len(msg.addr) not in (4, 16):
+            raise ValueError("alive without a valid address")
+        if self._cidrs and not (self._ip_allowed(msg.addr) and self._ip_allowed(source.ip_bytes())):
+            self._drop(f"alive for {msg.node!r} from a network outside cidrs_allowed", source)
+            return
+        self._apply(self.state.handle_alive(msg, self._now))
+
+    def _on_suspect(self, msg: Suspect, source: Address) -> None:
+        self._apply(self.state.handle_suspect(msg, self._now))
+
+    def _on_dead(self, msg: Dead, source: Address) -> None:
+        self._apply(self.state.handle_dead(msg, self._now))
+
+    def _on_user_msg(self, msg: UserMsg, source: Address) -> None:
+        self.delegate.notify_msg(msg.payload)
 
     def _relay_timeout(self, seq: int) -> None:
         relay = self._relays.pop(seq, None)

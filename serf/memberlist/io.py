@@ -5,15 +5,17 @@ or a clock. A driver (asyncio in production, the simulator in tests) feeds it *i
 current time, ``core.handle(input, now) -> list[Effect]``, carries out the *effects* it returns,
 and arms one timer for ``core.next_deadline()``, feeding :class:`Tick` when it fires.
 
-Streams carry one request each (reference section 2.10). The driver reads an inbound request
-with ``core.framer.stream_reader(listener=True)``; a :class:`serf.wire.StreamRejected` is
-answered by the driver itself with an ``ErrResp`` (framing level); a complete message becomes
-:class:`StreamRequest`, and the core answers with exactly one :class:`StreamRespond` for it
-(possibly later, possibly with ``data=None`` meaning "close without reply"). For a stream the
-core opens (:class:`OpenStream`), the driver dials, writes ``data``, and when ``want_reply`` is
-set reads one reply with ``core.framer.stream_reader(listener=False)``; then it feeds exactly
-one :class:`StreamResult` for that ``stream_id`` (the reply, or an error text: refused, timed
-out, rejected by the peer, undecodable).
+Streams carry one request each (reference section 2.10) and enter the core the way packets
+do: the driver only finds where the request ends, with ``core.stream_reader(listener=True)``,
+and feeds what it read: a complete message as :class:`StreamRequest`, a request the framing
+could not read (a :class:`serf.wire.errors.DecodeError`) as :class:`StreamUnreadable`. The
+core answers each with exactly one :class:`StreamRespond` (possibly later, possibly with
+``data=None`` meaning "close without reply"; for a :class:`serf.wire.StreamRejected`, Go's
+``ErrResp``). For a stream the core opens (:class:`OpenStream`), the driver dials, writes
+``data``, and when ``want_reply`` is set reads one reply with
+``core.stream_reader(listener=False)``; then it feeds exactly one :class:`StreamResult` for
+that ``stream_id`` (the reply, or an error text: refused, timed out, rejected by the peer,
+undecodable).
 
 Requests from the API (join, leave, update) carry a ``request_id`` chosen by the driver; the
 core answers each with one :class:`RequestCompleted`.
@@ -30,6 +32,7 @@ from typing import Any
 from serf.address import Address
 from serf.memberlist.state import Node
 from serf.telemetry import LogLine, MetricSample
+from serf.wire.errors import DecodeError
 from serf.wire.framing import StreamMessage
 
 __all__ = [
@@ -38,6 +41,7 @@ __all__ = [
     "Start",
     "PacketReceived",
     "StreamRequest",
+    "StreamUnreadable",
     "StreamResult",
     "Tick",
     "JoinRequest",
@@ -80,6 +84,16 @@ class StreamRequest:
 
     stream_id: int
     message: StreamMessage
+    source: Address
+
+
+@dataclass(frozen=True, slots=True)
+class StreamUnreadable:
+    """An inbound stream whose request the framing could not read; answer with
+    StreamRespond (Go's ``ErrResp`` for a :class:`serf.wire.StreamRejected`, else close)."""
+
+    stream_id: int
+    error: DecodeError
     source: Address
 
 
@@ -146,6 +160,7 @@ Input = (
     Start
     | PacketReceived
     | StreamRequest
+    | StreamUnreadable
     | StreamResult
     | Tick
     | JoinRequest

@@ -8,7 +8,7 @@ out the effects (:mod:`serf.memberlist.io`):
 
 * ``SendPacket`` -> ``transport.send_packet``;
 * ``OpenStream`` -> a task that dials, writes, half-closes, reads one reply with
-  ``core.framer.stream_reader(listener=False)`` when ``want_reply``, and feeds exactly one
+  ``core.stream_reader(listener=False)`` when ``want_reply``, and feeds exactly one
   ``StreamResult`` (the reply or an error text), all within the effect's timeout;
 * ``StreamRespond`` -> resolves the pending inbound stream, whose handler writes and returns
   (the transport then closes the connection);
@@ -19,9 +19,10 @@ out the effects (:mod:`serf.memberlist.io`):
 * ``MetricSample`` -> :attr:`MemberlistDriver.metrics` (a :class:`serf.metrics.Metrics`;
   None drops them).
 
-Inbound streams are read with ``core.framer.stream_reader(listener=True)`` under the TCP
-timeout; a :class:`~serf.wire.framing.StreamRejected` is answered here with an ``ErrResp``
-(as Go's ``handleConn``), any other decode error just closes the connection.
+Inbound streams are read with ``core.stream_reader(listener=True)`` under the TCP timeout and
+enter the core the way packets do: the request as ``StreamRequest``, a framing error as
+``StreamUnreadable`` (the core decides the answer: Go's ``ErrResp`` for a
+:class:`~serf.wire.framing.StreamRejected`, else a plain close).
 
 After every batch the owner re-arms ONE timer, ``loop.call_at(core.next_deadline())``,
 cancelling the previous handle if the deadline moved; when it fires it queues a ``Tick`` fed
@@ -63,6 +64,7 @@ from serf.memberlist.io import (
     StreamRequest,
     StreamRespond,
     StreamResult,
+    StreamUnreadable,
     Tick,
 )
 from serf.metrics import Metrics
@@ -70,8 +72,7 @@ from serf.runtime.feed import Feed
 from serf.telemetry import MEMBERLIST_LOGGER, TRACE, LogLine, MetricSample
 from serf.transport.base import Stream, Transport
 from serf.wire.errors import DecodeError
-from serf.wire.framing import PacketFramer, StreamMessage, StreamRejected
-from serf.wire.messages import ErrResp
+from serf.wire.framing import StreamMessage, StreamReader
 
 __all__ = ["CoreLike", "DriverStats", "EventSubscription", "MemberEvent", "MemberlistDriver"]
 
@@ -91,8 +92,7 @@ _EVENT_QUEUE_SIZE = 1024
 class CoreLike(Protocol):
     """What the driver needs of a core (:class:`serf.memberlist.core.MemberlistCore`)."""
 
-    @property
-    def framer(self) -> PacketFramer: ...
+    def stream_reader(self, *, listener: bool) -> StreamReader: ...
 
     def handle(self, input: Input, now: float) -> list[Effect]: ...
 
@@ -360,33 +360,36 @@ class MemberlistDriver:
         for effect in effects:
             self.stats.effects += 1
             try:
-                if isinstance(effect, SendPacket):
-                    self.transport.send_packet(effect.dest, effect.data)
-                elif isinstance(effect, MetricSample):
-                    if self.metrics is not None:
-                        self.metrics.emit(effect, self._now())
-                elif isinstance(effect, LogLine):
-                    logger = self._loggers.get(effect.logger)
-                    if logger is None:
-                        logger = self._loggers[effect.logger] = logging.getLogger(effect.logger)
-                    logger.log(effect.level, effect.text)
-                elif isinstance(effect, OpenStream):
-                    self._spawn(self._outbound(effect))
-                elif isinstance(effect, StreamRespond):
-                    fut = self._inbound.pop(effect.stream_id, None)
-                    if fut is not None and not fut.done():
-                        fut.set_result(effect.data)
-                elif isinstance(effect, RequestCompleted):
-                    rfut = self._requests.get(effect.request_id)
-                    if rfut is not None and not rfut.done():
-                        rfut.set_result(effect)
-                elif isinstance(effect, NodeJoined | NodeLeft | NodeUpdated):
-                    for sub in self._subscribers:
-                        sub.push(effect)
-                elif isinstance(effect, Dropped):
-                    self.stats.dropped += 1  # the core logged it (Go's line)
-                elif self.on_effect is None or not self.on_effect(effect):
-                    log.warning("unknown effect %r", effect)  # pragma: no cover - a new kind
+                match effect:
+                    case SendPacket():
+                        self.transport.send_packet(effect.dest, effect.data)
+                    case MetricSample():
+                        if self.metrics is not None:
+                            self.metrics.emit(effect, self._now())
+                    case LogLine():
+                        logger = self._loggers.get(effect.logger)
+                        if logger is None:
+                            logger = logging.getLogger(effect.logger)
+                            self._loggers[effect.logger] = logger
+                        logger.log(effect.level, effect.text)
+                    case OpenStream():
+                        self._spawn(self._outbound(effect))
+                    case StreamRespond():
+                        fut = self._inbound.pop(effect.stream_id, None)
+                        if fut is not None and not fut.done():
+                            fut.set_result(effect.data)
+                    case RequestCompleted():
+                        rfut = self._requests.get(effect.request_id)
+                        if rfut is not None and not rfut.done():
+                            rfut.set_result(effect)
+                    case NodeJoined() | NodeLeft() | NodeUpdated():
+                        for sub in self._subscribers:
+                            sub.push(effect)
+                    case Dropped():
+                        self.stats.dropped += 1  # the core logged it (Go's line)
+                    case _:  # the layer above (serf's effects), else a kind nobody knows
+                        if self.on_effect is None or not self.on_effect(effect):
+                            log.warning("unknown effect %r", effect)  # pragma: no cover
             except Exception:
                 self.stats.errors += 1
                 log.exception("carrying out %s failed", type(effect).__name__)
@@ -447,10 +450,8 @@ class MemberlistDriver:
         self._inbox.append((PacketReceived(data, Address.of(source)), None))
         self._wakeup.set()
 
-    async def _read_one(
-        self, stream: Stream, framer: PacketFramer, listener: bool
-    ) -> StreamMessage:
-        reader = framer.stream_reader(listener=listener)
+    async def _read_one(self, stream: Stream, core: CoreLike, listener: bool) -> StreamMessage:
+        reader = core.stream_reader(listener=listener)
         while True:
             chunk = await stream.read(_READ_CHUNK)
             if not chunk:
@@ -461,7 +462,7 @@ class MemberlistDriver:
 
     async def _outbound(self, effect: OpenStream) -> None:
         assert self.core is not None
-        framer = self.core.framer
+        core = self.core
         reply: StreamMessage | None = None
         error: str | None = None
         stream: Stream | None = None
@@ -473,7 +474,7 @@ class MemberlistDriver:
                 # One request per stream: half-close so a plaintext listener sees the end.
                 stream.write_eof()
                 if effect.want_reply:
-                    reply = await self._read_one(stream, framer, listener=False)
+                    reply = await self._read_one(stream, core, listener=False)
         except TimeoutError:
             error = f"stream to {effect.dest} timed out after {effect.timeout}s"
         except ConnectionRefusedError:
@@ -506,33 +507,24 @@ class MemberlistDriver:
         core = self.core
         if core is None or not self._running:
             return
-        framer = core.framer
+        source = Address.of(stream.remote_address)
+        item: Input
+        stream_id = next(self._inbound_ids)
         try:
             async with self._deadline(self.stream_timeout):
-                message = await self._read_one(stream, framer, listener=True)
-        except StreamRejected as exc:
+                message = await self._read_one(stream, core, listener=True)
+            item = StreamRequest(stream_id, message, source)
+        except DecodeError as exc:  # the core answers (StreamRejected: Go's ErrResp)
             self.stats.streams_rejected += 1
-            ml_log.error("memberlist: failed to receive: %s from=%s", exc, stream.remote_address)
-            reply = framer.encode_stream_message(ErrResp(str(exc)), dialer=False)
-            with contextlib.suppress(Exception):
-                stream.write(reply)
-                await stream.drain(timeout=self.stream_timeout)
-            return
-        except DecodeError as exc:
-            self.stats.streams_rejected += 1
-            ml_log.error("memberlist: failed to receive: %s from=%s", exc, stream.remote_address)
-            return
+            item = StreamUnreadable(stream_id, exc, source)
         except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
             self.stats.errors += 1
             ml_log.error("memberlist: failed to receive: %r from=%s", exc, stream.remote_address)
             return
-        stream_id = next(self._inbound_ids)
         answer: asyncio.Future[bytes | None] = self._future()
         self._inbound[stream_id] = answer
         try:
-            self._inbox.append(
-                (StreamRequest(stream_id, message, Address.of(stream.remote_address)), None)
-            )
+            self._inbox.append((item, None))
             self._wakeup.set()
             try:
                 async with self._deadline(self.stream_timeout):

@@ -2,7 +2,7 @@
 
 How this works: :class:`SerfSimulation` subclasses :class:`serf.testing.sim.Simulation` and
 boots a :class:`serf.core.serf.SerfCore` per node instead of a bare memberlist core (the
-simulator only needs ``handle``, ``next_deadline``, ``framer`` and ``state``, which the serf
+simulator only needs ``handle``, ``next_deadline``, ``stream_reader`` and ``state``, which the serf
 core provides or forwards). Serf effects are collected per node in :attr:`SerfSimulation.events`
 as ``(virtual time, effect)``; memberlist effects go to the simulator's own handling. A node
 whose core reports :class:`~serf.core.io.ShutdownRequired` is taken down (as a driver would).

@@ -10,9 +10,10 @@ heap entry per armed deadline and ignores superseded ones (a token per node).
 The network (:class:`LinkModel` per directed link, a default for the rest) drops, delays
 (``latency`` + uniform ``jitter``, so packets reorder) and duplicates packets; partitions are
 sets of groups, ``block(a, b)`` cuts one direction. Streams are request/response, as
-``serf.memberlist.io`` describes: the request bytes go through the listener's
-``framer.stream_reader(listener=True)``, the core's ``StreamRespond`` through the dialer's
-``stream_reader(listener=False)``; a dial across a partition times out after the stream's
+``serf.memberlist.io`` describes, by the same rule as the real driver: the request bytes go
+through the listener's ``core.stream_reader(listener=True)`` and enter its core as
+``StreamRequest`` (or ``StreamUnreadable``), the core's ``StreamRespond`` goes through the
+dialer's ``stream_reader(listener=False)``; a dial across a partition times out after the stream's
 timeout, a dial to a crashed node is refused after one latency.
 
 Faults: :meth:`Simulation.crash` (the node stops; traffic to it is dropped),
@@ -31,7 +32,7 @@ import heapq
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, assert_never
 
 from serf.address import Address
 from serf.config import MemberlistConfig, lan
@@ -41,9 +42,7 @@ from serf.memberlist.delegates import CompositeDelegate
 from serf.memberlist.state import Node, NodeState
 from serf.telemetry import LogLine, MetricSample
 from serf.wire.errors import DecodeError
-from serf.wire.framing import StreamRejected
 from serf.wire.keyring import Keyring
-from serf.wire.messages import ErrResp
 
 __all__ = ["LinkModel", "SimNode", "Simulation", "sim_config"]
 
@@ -403,34 +402,38 @@ class Simulation:
                 where = (eff.logger, eff.level)  # type: ignore[union-attr]
                 self.log_counts[where] = self.log_counts.get(where, 0) + 1
                 continue
-            if isinstance(eff, io.SendPacket):
-                self.packets_sent += 1
-                dst = self.by_address.get(eff.dest)
-                if dst is None:
-                    continue
-                model = self._link(node, dst)
-                if self.blocked_udp and (node.name, dst.name) in self.blocked_udp:
-                    model = None
-                rng = self.rng
-                if model is None or (model.loss and rng.random() < model.loss):
-                    self.packets_lost += 1
-                    continue
-                pkt = io.PacketReceived(eff.data, node.address)
-                self._push(self.now + self._delay(model), _PACKET, dst, pkt)
-                if model.duplicate and rng.random() < model.duplicate:
+            match eff:
+                case io.SendPacket():
+                    self.packets_sent += 1
+                    dst = self.by_address.get(eff.dest)
+                    if dst is None:
+                        continue
+                    model = self._link(node, dst)
+                    if self.blocked_udp and (node.name, dst.name) in self.blocked_udp:
+                        model = None
+                    rng = self.rng
+                    if model is None or (model.loss and rng.random() < model.loss):
+                        self.packets_lost += 1
+                        continue
+                    pkt = io.PacketReceived(eff.data, node.address)
                     self._push(self.now + self._delay(model), _PACKET, dst, pkt)
-            elif isinstance(eff, io.OpenStream):
-                self._open_stream(node, eff)
-            elif isinstance(eff, io.StreamRespond):
-                self._respond(node, eff)
-            elif isinstance(eff, io.RequestCompleted):
-                self.completed[eff.request_id] = eff
-                self._record(node, f"completed {eff.request_id} {eff.result} {eff.error}")
-            elif isinstance(eff, io.NodeJoined | io.NodeLeft | io.NodeUpdated):
-                n = eff.node
-                kind = type(eff).__name__
-                self._record(node, f"{kind} {n.name} {n.state.name} {n.incarnation}")
-            # Dropped: counted by the core's stats
+                    if model.duplicate and rng.random() < model.duplicate:
+                        self._push(self.now + self._delay(model), _PACKET, dst, pkt)
+                case io.OpenStream():
+                    self._open_stream(node, eff)
+                case io.StreamRespond():
+                    self._respond(node, eff)
+                case io.RequestCompleted():
+                    self.completed[eff.request_id] = eff
+                    self._record(node, f"completed {eff.request_id} {eff.result} {eff.error}")
+                case io.NodeJoined() | io.NodeLeft() | io.NodeUpdated():
+                    n = eff.node
+                    kind = type(eff).__name__
+                    self._record(node, f"{kind} {n.name} {n.state.name} {n.incarnation}")
+                case io.Dropped() | LogLine() | MetricSample():
+                    pass  # drops: counted by the core's stats (logs, metrics: above)
+                case _:  # every effect kind has its case (mypy checks it)
+                    assert_never(eff)
 
     def _deliver(self, node: SimNode, pkt: io.PacketReceived) -> None:
         if not node.up:
@@ -471,22 +474,19 @@ class Simulation:
         if server.stalled_until > self.now:
             server.backlog.append(lambda: self._stream_request(client, gen, eff, server))
             return
-        reader = server.core.framer.stream_reader(listener=True)
+        self._stream_seq += 1
+        sid = self._stream_seq
+        reader = server.core.stream_reader(listener=True)
+        inp: io.StreamRequest | io.StreamUnreadable
         try:
             msg = reader.feed(eff.data)
             if msg is None:
                 msg = reader.feed_eof()
-        except StreamRejected as exc:
-            data = server.core.framer.encode_stream_message(ErrResp(str(exc)), dialer=False)
-            self._reply_later(server, client, gen, eff, data)
-            return
-        except DecodeError:
-            self._reply_later(server, client, gen, eff, None)
-            return
-        self._stream_seq += 1
-        sid = self._stream_seq
+            inp = io.StreamRequest(sid, msg, client.address)
+        except DecodeError as exc:  # the core answers (as the real driver: one rule)
+            inp = io.StreamUnreadable(sid, exc, client.address)
         self._server_streams[sid] = (client, gen, eff.stream_id, eff.want_reply, server)
-        self._feed(server, io.StreamRequest(sid, msg, client.address))
+        self._feed(server, inp)
 
     def _respond(self, server: SimNode, eff: io.StreamRespond) -> None:
         entry = self._server_streams.pop(eff.stream_id, None)
@@ -498,15 +498,6 @@ class Simulation:
             return  # the reply is lost: the client times out
         when = self.now + self._delay(model)
         self._push(when, _STREAM_REPLY, (client, gen, client_sid, want_reply, eff.data), None)
-
-    def _reply_later(
-        self, server: SimNode, client: SimNode, gen: int, eff: io.OpenStream, data: bytes | None
-    ) -> None:
-        model = self._link(server, client)
-        if model is None:
-            return
-        args = (client, gen, eff.stream_id, eff.want_reply, data)
-        self._push(self.now + self._delay(model), _STREAM_REPLY, args, None)
 
     def _stream_reply(
         self, client: SimNode, gen: int, sid: int, want_reply: bool, data: bytes | None
@@ -522,7 +513,7 @@ class Simulation:
             return
         if not client.up or client.generation != gen:
             return
-        reader = client.core.framer.stream_reader(listener=False)
+        reader = client.core.stream_reader(listener=False)
         try:
             msg = reader.feed(data)
             if msg is None:

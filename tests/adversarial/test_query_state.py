@@ -8,13 +8,15 @@ import asyncio
 
 import pytest
 
+from serf.address import Address
 from serf.cli.rpc_client import RPCError
 from serf.core import io as sio
 from serf.core.queries import MAX_INBOUND_QUERIES, MAX_INBOUND_QUERY_LIFETIME
 from serf.core.serf import SerfCore
+from serf.memberlist import io as mio
 from serf.testing.agents import cluster, run, until
 from serf.testing.cores import serf_core
-from serf.wire.messages import MessageQuery
+from serf.wire.messages import MessageQuery, UserMsg
 
 FOREVER = 2**62  # ns, as the attack sent
 
@@ -23,11 +25,10 @@ def _core() -> SerfCore:
     return serf_core(query_buffer=64)
 
 
-def _query(core: SerfCore, ltime: int, timeout: int = FOREVER) -> list[object]:
-    core.services.out = []
+def _query(core: SerfCore, ltime: int, timeout: int = FOREVER, now: float = 0.0) -> list[object]:
     msg = MessageQuery(ltime, ltime, b"\x0a\x00\x00\x02", 7946, "x", None, 0, 0, timeout, "q", b"")
-    core.gossip.notify_msg(core.codec.encode(msg))
-    return core.services.out
+    data = core.framer.encode_message(UserMsg(core.codec.encode(msg)), crc=False)
+    return core.handle(mio.PacketReceived(data, Address("10.0.0.2", 7946)), now)
 
 
 def test_a_query_flood_keeps_bounded_state() -> None:
@@ -44,12 +45,14 @@ def test_inbound_query_lifetime_is_capped() -> None:
     core = _core()
     (received,) = [e for e in _query(core, 1) if isinstance(e, sio.QueryReceived)]
     assert received.query.deadline == MAX_INBOUND_QUERY_LIFETIME  # not 146 years away
-    core.services.begin(MAX_INBOUND_QUERY_LIFETIME + 1)
-    assert core.queries.respond(1, 1, b"late") == "Response is past the deadline"
+    late = MAX_INBOUND_QUERY_LIFETIME + 1
+    (done,) = core.handle(sio.RespondRequest(1, received.query, b"late"), late)
+    assert done == mio.RequestCompleted(1, error="Response is past the deadline")
     core.query_clock.witness(2)
-    _query(core, 2, timeout=10**9)
+    (second,) = [e for e in _query(core, 2, 10**9, late) if isinstance(e, sio.QueryReceived)]
     assert list(core.queries.in_queries) == [(2, 2)]  # the expired entry left
-    assert core.queries.respond(2, 2, b"ok") is None
+    out = core.handle(sio.RespondRequest(2, second.query, b"ok"), late)
+    assert [e for e in out if isinstance(e, mio.RequestCompleted)] == [mio.RequestCompleted(2)]
 
 
 @pytest.mark.integration

@@ -24,6 +24,7 @@ from serf.wire.messages import (
     MessageQuery,
     MessageQueryResponse,
     MessageUserEvent,
+    UserMsg,
 )
 
 ADDR = Address("10.0.0.1", 7946)
@@ -34,6 +35,23 @@ make = serf_core
 
 def node(name: str, ip: str = "10.0.0.2", meta: bytes = b"", port: int = 7946) -> Node:
     return member_node(name, ip, port=port, meta=meta)
+
+
+def deliver(core: SerfCore, raw: bytes, now: float = 0.0) -> list[Any]:
+    """A serf message as it arrives from the network: a user message in one packet."""
+    data = core.framer.encode_message(UserMsg(raw), crc=False)
+    return core.handle(mio.PacketReceived(data, Address("10.0.0.8", 7946)), now)
+
+
+def serf_sends(core: SerfCore, effects: list[Any]) -> list[tuple[Address, bytes]]:
+    """The serf messages in the packets ``effects`` send: (destination, message)."""
+    return [
+        (e.dest, m.payload)
+        for e in effects
+        if isinstance(e, mio.SendPacket)
+        for m in core.framer.decode_packet(e.data).messages
+        if isinstance(m, UserMsg)
+    ]
 
 
 def effects_of(effects: list[Any], kind: type) -> list[Any]:
@@ -87,11 +105,11 @@ def test_join_then_fail_then_leave_intent_makes_left() -> None:
     b = core.member("b")
     assert b is not None and b.status is sio.MemberStatus.FAILED
     # a leave intent for a failed member: failed -> left with a member-leave event
-    core.services.out = []
+    out = core.services.begin(core.services.now)
     assert core.membership.leave_intent(MessageLeave(10, "b"))
     b = core.member("b")
     assert b is not None and b.status is sio.MemberStatus.LEFT
-    assert effects_of(core.services.out, sio.MemberLeft)
+    assert effects_of(out, sio.MemberLeft)
     assert core.clock.time() == 11
     # an older intent is ignored
     assert not core.membership.join_intent(MessageJoin(5, "b"))
@@ -156,18 +174,13 @@ def test_user_event_size_limits_use_go_texts() -> None:
 def test_user_event_dedupe_by_ltime_and_content_and_too_old() -> None:
     core = make(event_buffer=4)
     raw = core.codec.encode(MessageUserEvent(3, "e", b"p"))
-    core.services.out = []
-    core.gossip.notify_msg(raw)
-    core.gossip.notify_msg(raw)
-    assert len(effects_of(core.services.out, sio.UserEventReceived)) == 1
-    core.gossip.notify_msg(
-        core.codec.encode(MessageUserEvent(3, "e", b"q"))
-    )  # same ltime, new body
-    assert len(effects_of(core.services.out, sio.UserEventReceived)) == 2
-    core.gossip.notify_msg(core.codec.encode(MessageUserEvent(20, "e", b"p")))
-    core.services.out = []
-    core.gossip.notify_msg(core.codec.encode(MessageUserEvent(10, "old", b"p")))  # 10 < 21 - 4
-    assert not effects_of(core.services.out, sio.UserEventReceived)
+    out = deliver(core, raw) + deliver(core, raw)
+    assert len(effects_of(out, sio.UserEventReceived)) == 1
+    out = deliver(core, core.codec.encode(MessageUserEvent(3, "e", b"q")))  # same ltime, new body
+    assert len(effects_of(out, sio.UserEventReceived)) == 1
+    deliver(core, core.codec.encode(MessageUserEvent(20, "e", b"p")))
+    out = deliver(core, core.codec.encode(MessageUserEvent(10, "old", b"p")))  # 10 < 21 - 4
+    assert not effects_of(out, sio.UserEventReceived)
 
 
 def test_snapshot_restore_sets_min_times_and_rejoin_addresses() -> None:
@@ -179,12 +192,11 @@ def test_snapshot_restore_sets_min_times_and_rejoin_addresses() -> None:
     assert core.user_events.min_time == 10 and core.queries.min_time == 5
     assert core.clock.time() == 8 and core.event_clock.time() == 10
     assert core.rejoin_addresses == [("b", Address("10.0.0.2", 7946))]
-    core.services.out = []
-    core.gossip.notify_msg(core.codec.encode(MessageUserEvent(9, "old", b"")))
-    assert not effects_of(core.services.out, sio.UserEventReceived)
-    core.gossip.notify_msg(core.codec.encode(MessageUserEvent(10, "new", b"")))
-    assert effects_of(core.services.out, sio.UserEventReceived)
-    lines = [ln for e in effects_of(core.services.out, sio.SnapshotLines) for ln in e.lines]
+    out = deliver(core, core.codec.encode(MessageUserEvent(9, "old", b"")))
+    assert not effects_of(out, sio.UserEventReceived)
+    out += deliver(core, core.codec.encode(MessageUserEvent(10, "new", b"")))
+    assert effects_of(out, sio.UserEventReceived)
+    lines = [ln for e in effects_of(out, sio.SnapshotLines) for ln in e.lines]
     assert "event-clock: 10\n" in lines
 
 
@@ -238,10 +250,7 @@ def test_response_past_deadline_and_duplicate_query_suppressed() -> None:
     core = make()
     q = MessageQuery(5, 77, ADDR.ip_bytes(), 7946, "b", None, 0, 0, int(1e9), "q", b"")
     raw = core.codec.encode(q)
-    core.services.out = []
-    core.gossip.notify_msg(raw)
-    core.gossip.notify_msg(raw)
-    (qr,) = effects_of(core.services.out, sio.QueryReceived)
+    (qr,) = effects_of(deliver(core, raw) + deliver(core, raw), sio.QueryReceived)
     out = core.handle(sio.RespondRequest(1, qr.query, b"late"), 10.0)
     assert completed(out, 1).error == "Response is past the deadline"
 
@@ -250,11 +259,9 @@ def test_query_filters_select_responders() -> None:
     core = make(tags={"role": "web"})
 
     def got(filters: list[bytes] | None) -> bool:
-        core.services.out = []
         q = MessageQuery(core.query_clock.time(), random.getrandbits(31), ADDR.ip_bytes(),
                          7946, "b", filters, QUERY_FLAG_ACK, 0, int(1e9), "q", b"")  # fmt: skip
-        core.gossip.notify_msg(core.codec.encode(q))
-        return bool(effects_of(core.services.out, sio.QueryReceived))
+        return bool(effects_of(deliver(core, core.codec.encode(q)), sio.QueryReceived))
 
     from serf.wire.messages import FilterNode, FilterTag
 
@@ -276,10 +283,10 @@ def test_push_pull_state_round_trip_witnesses_and_applies() -> None:
     msg = a.codec.decode_serf(blob)
     assert isinstance(msg, MessagePushPull) and len(msg.events or []) == 512
     c = make("c")
-    c.services.out = []
+    out = c.services.begin(c.services.now)
     c.gossip.merge_remote_state(blob, join=True)
     assert c.clock.time() >= 10 and c.event_clock.time() >= 2
-    ev = effects_of(c.services.out, sio.UserEventReceived)
+    ev = effects_of(out, sio.UserEventReceived)
     assert [(e.name, e.coalesce) for e in ev] == [("e", False)]
     c.gossip.merge_remote_state(b"\x05junk", join=False)  # ignored
     c.gossip.merge_remote_state(b"\x02\xff\xff", join=False)  # undecodable: a counted drop
@@ -322,11 +329,11 @@ def test_force_leave_prune_erases_member() -> None:
 
 def test_member_coalescing_only_when_configured() -> None:
     core = make(coalesce_period=2.0, quiescent_period=1.0)
-    core.services.out = []
+    out = core.services.begin(core.services.now)
     core.membership.notify_join(node("b"))
     core.membership.notify_leave(node("b"))
     core.membership.notify_join(node("b"))
-    assert not effects_of(core.services.out, sio.MemberJoined)
+    assert not effects_of(out, sio.MemberJoined)
     out: list[Any] = []
     t = 0.0
     while t < 1.5:
@@ -402,24 +409,20 @@ def test_internal_ping_query_not_passed_through_and_conflict_about_us_unanswered
     assert effects_of(out, sio.QueryAckReceived)
     q = MessageQuery(9, 5, Address("10.0.0.2", 7946).ip_bytes(), 7946, "b", None, 0, 0,
                      int(1e9), "_serf_conflict", b"a")  # fmt: skip
-    core.services.out = []
-    core.gossip.notify_msg(core.codec.encode(q))
-    assert not [e for e in core.services.out if isinstance(e, mio.SendBestEffort)]
-    assert not core.services.pending
+    out = deliver(core, core.codec.encode(q), 0.5)
+    assert not serf_sends(core, out)
 
 
 def test_query_response_dedupe_per_sender() -> None:
     core = make()
     out = core.handle(sio.QueryRequest(1, "q", b"", timeout=5.0), 0.0)
     ltime, qid = completed(out, 1).result
-    core.services.out = []
+    out: list[Any] = []
     for _ in range(2):
-        core.gossip.notify_msg(core.codec.encode(MessageQueryResponse(ltime, qid, "b", 0, b"r")))
-    assert effects_of(core.services.out, sio.QueryResponseReceived) == [
-        sio.QueryResponseReceived(1, "b", b"r")
-    ]
-    core.gossip.notify_msg(core.codec.encode(MessageQueryResponse(ltime, qid + 1, "c", 0, b"r")))
-    assert len(effects_of(core.services.out, sio.QueryResponseReceived)) == 1
+        out += deliver(core, core.codec.encode(MessageQueryResponse(ltime, qid, "b", 0, b"r")))
+    assert effects_of(out, sio.QueryResponseReceived) == [sio.QueryResponseReceived(1, "b", b"r")]
+    out += deliver(core, core.codec.encode(MessageQueryResponse(ltime, qid + 1, "c", 0, b"r")))
+    assert len(effects_of(out, sio.QueryResponseReceived)) == 1
 
 
 def test_unused_snapshot_state_type() -> None:
@@ -432,22 +435,16 @@ def test_response_is_relayed_through_relay_factor_members() -> None:
         core.membership.notify_join(node(f"m{i}", f"10.0.0.{i}"))
     origin = Address("10.0.0.9", 7946)
     q = MessageQuery(5, 1, origin.ip_bytes(), 7946, "src", None, 0, 2, int(5e9), "q", b"")
-    core.services.out = []
-    core.gossip.notify_msg(core.codec.encode(q))
-    (qr,) = effects_of(core.services.out, sio.QueryReceived)
-    core.services.pending_log = sends = []
-    core.handle(sio.RespondRequest(1, qr.query, b"r"), 0.1)
-    direct = [s for s in sends if s.dest == origin]
-    relayed = [s for s in sends if s.dest != origin]
+    (qr,) = effects_of(deliver(core, core.codec.encode(q)), sio.QueryReceived)
+    sends = serf_sends(core, core.handle(sio.RespondRequest(1, qr.query, b"r"), 0.1))
+    direct = [payload for dest, payload in sends if dest == origin]
+    relayed = [payload for dest, payload in sends if dest != origin]
     assert len(direct) == 1 and len(relayed) == 2
-    assert all(s.payload[0] == 9 for s in relayed)  # MessageRelay type byte
+    assert all(payload[0] == 9 for payload in relayed)  # MessageRelay type byte
     # a relayer forwards the inner message to the destination
     relayer = make("m2")
-    relayer.services.pending_log = fwd_log = []
-    relayer.gossip.notify_msg(relayed[0].payload)
-    (fwd,) = fwd_log
-    assert isinstance(fwd, mio.SendBestEffort) and fwd.dest == origin
-    assert fwd.payload == direct[0].payload
+    (fwd,) = serf_sends(relayer, deliver(relayer, relayed[0]))
+    assert fwd == (origin, direct[0])
 
 
 def test_requests_after_shutdown_fail_and_shutdown_is_idempotent() -> None:
@@ -465,11 +462,11 @@ def test_snapshot_compaction_is_requested_past_the_threshold() -> None:
     core.delivery.recorder.min_compact_size = 200
     compacts: list[Any] = []
     for _ in range(20):  # a flapping member: the file grows, the alive set does not
-        core.services.out = []
+        out = core.services.begin(core.services.now)
         core.membership.notify_join(node("b"))
         core.membership.notify_leave(node("b"))
         core.membership.notify_join(node("b"))
-        compacts += effects_of(core.services.out, sio.SnapshotCompact)
+        compacts += effects_of(out, sio.SnapshotCompact)
     assert compacts
     state = replay(compacts[-1].text, rejoin_after_leave=False)
     assert "a" in state.alive_nodes and not state.warnings

@@ -22,6 +22,7 @@ from serf.wire.framing import PacketFramer, StreamMessage, make_compound
 from serf.wire.messages import (
     AckResp,
     Alive,
+    ErrResp,
     IndirectPingReq,
     Message,
     NackResp,
@@ -450,10 +451,10 @@ def test_merge_and_alive_delegates_can_veto() -> None:
 
 def _no_probes(core: MemberlistCore) -> MemberlistCore:
     """Cancel the probe ticker (probe_interval must stay 1 s: it scales the suspicion)."""
-    from serf.memberlist.core import _PROBE_TICK
+    from serf.memberlist.core import TimerKind
 
     for token, (kind, _) in list(core._live.items()):
-        if kind == _PROBE_TICK:
+        if kind is TimerKind.PROBE_TICK:
             del core._live[token]
     return core
 
@@ -548,3 +549,34 @@ def test_awareness_stretches_the_probe_period() -> None:
     windows = [min(i + 1, 8) for i in range(len(gaps))]
     assert all(w <= g <= w + 1 for g, w in zip(gaps, windows, strict=True)), gaps
     assert gaps[-1] >= 8 and core.health_score == 7
+
+
+def test_an_unreadable_stream_is_answered_by_the_core() -> None:
+    # one rule for the real driver and the simulator: the framing's error goes to the core,
+    # which answers a StreamRejected with Go's ErrResp and closes on any other error
+    from serf.wire.errors import DecodeError
+    from serf.wire.framing import StreamRejected
+
+    core = started(1)
+    rejected = io.StreamUnreadable(7, StreamRejected("Stream is encrypted"), peer(2))
+    out = core.handle(rejected, 1.0)
+    (resp,) = [e for e in out if isinstance(e, io.StreamRespond)]
+    assert resp.stream_id == 7 and resp.data is not None
+    reader = PEER_FRAMER.stream_reader(listener=False)
+    reply = reader.feed(resp.data) or reader.feed_eof()
+    assert reply.message == ErrResp("Stream is encrypted")
+    lines = [e.text for e in out if isinstance(e, LogLine)]
+    assert lines == [f"memberlist: failed to receive: Stream is encrypted from={peer(2)}"]
+    out = core.handle(io.StreamUnreadable(8, DecodeError("label mismatch"), peer(2)), 1.0)
+    assert [e for e in out if isinstance(e, io.StreamRespond)] == [io.StreamRespond(8, None)]
+    core.handle(io.ShutdownRequest(), 2.0)
+    out = core.handle(io.StreamUnreadable(9, DecodeError("late"), peer(2)), 2.0)
+    assert out == [io.StreamRespond(9, None)]
+
+
+def test_stream_reader_finds_one_request() -> None:
+    core = started()
+    data = PEER_FRAMER.encode_stream_message(Ping(3, "me", b"", "p2", 0), dialer=True)
+    reader = core.stream_reader(listener=True)
+    got = reader.feed(data) or reader.feed_eof()
+    assert got.message == Ping(3, "me", b"", "p2", 0)
