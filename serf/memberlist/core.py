@@ -98,7 +98,13 @@ if TYPE_CHECKING:
 
     from serf.config import MemberlistConfig
 
-__all__ = ["MemberlistCore", "TimerKind", "multierror_text", "push_pull_scale"]
+__all__ = [
+    "MemberlistCore",
+    "TimerKind",
+    "answer_unreadable",
+    "multierror_text",
+    "push_pull_scale",
+]
 
 
 class TimerKind(IntEnum):
@@ -152,6 +158,18 @@ def multierror_text(errors: Sequence[str]) -> str:
         return f"1 error occurred:\n\t* {errors[0]}\n\n"
     points = "\n\t".join(f"* {e}" for e in errors)
     return f"{len(errors)} errors occurred:\n\t{points}\n\n"
+
+
+def answer_unreadable(framer: PacketFramer, inp: io.StreamUnreadable) -> list[io.Effect]:
+    """The answer to an inbound stream the framing could not read, as Go's ``handleConn``: Go's
+    log line, then an ``ErrResp`` for a request refused while unwrapping
+    (:class:`~serf.wire.framing.StreamRejected`), a plain close for any other read failure.
+    The one rule every core (and a test's fake core) applies."""
+    data = None
+    if isinstance(inp.error, StreamRejected):
+        data = framer.encode_stream_message(ErrResp(str(inp.error)), dialer=False)
+    line = memberlist_line(ERR, f"failed to receive: {inp.error} from={inp.source}")
+    return [line, io.StreamRespond(inp.stream_id, data)]
 
 
 class _Probe:
@@ -1162,13 +1180,7 @@ class MemberlistCore:
                 self._drop(f"unexpected stream message {type(msg).__name__}", req.source)
 
     def _on_stream_unreadable(self, inp: io.StreamUnreadable) -> None:
-        # as Go's handleConn: a request refused while unwrapping gets an errResp, any other
-        # read failure just closes the connection
-        self._log(ERR, f"failed to receive: {inp.error} from={inp.source}")
-        data = None
-        if isinstance(inp.error, StreamRejected):
-            data = self.framer.encode_stream_message(ErrResp(str(inp.error)), dialer=False)
-        self._out.append(io.StreamRespond(inp.stream_id, data))
+        self._out.extend(answer_unreadable(self.framer, inp))
 
     def _on_stream_result(self, res: io.StreamResult) -> None:
         kind = self._streams.pop(res.stream_id, None)

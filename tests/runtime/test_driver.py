@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from serf.address import Address
+from serf.memberlist.core import answer_unreadable
 from serf.memberlist.io import (
     Dropped,
     Effect,
@@ -25,12 +26,13 @@ from serf.memberlist.io import (
     StreamRequest,
     StreamRespond,
     StreamResult,
+    StreamUnreadable,
     Tick,
 )
 from serf.memberlist.state import Node
 from serf.runtime.driver import MemberlistDriver
 from serf.transport.net import NetTransport
-from serf.wire.framing import PacketFramer
+from serf.wire.framing import PacketFramer, StreamReader
 from serf.wire.keyring import Keyring
 from serf.wire.messages import AckResp, Ping
 
@@ -54,6 +56,9 @@ class FakeCore:
 
     def next_deadline(self) -> float | None:
         return self.deadline
+
+    def stream_reader(self, *, listener: bool) -> StreamReader:
+        return self.framer.stream_reader(listener=listener)
 
     def handle(self, item: Input, now: float) -> list[Effect]:
         self.inputs.append(item)
@@ -79,6 +84,8 @@ class FakeCore:
                 out.append(StreamRespond(item.stream_id, data))
             elif msg.__class__.__name__ != "Never":
                 out.append(StreamRespond(item.stream_id, None))
+        elif isinstance(item, StreamUnreadable):  # the real cores' rule (ErrResp or close)
+            out += answer_unreadable(self.framer, item)
         elif isinstance(item, JoinRequest):
             for addr in item.addresses:
                 sid = self.next_stream
