@@ -958,16 +958,20 @@ class MemberlistCore:
             probe.tcp_pending += 1
         self._schedule(probe.deadline, TimerKind.PROBE_END, probe)
 
+    def _tcp_only_success(self, probe: _Probe) -> None:
+        """The TCP fallback ping answered where UDP did not (Go's warning, then a success)."""
+        self._log(
+            WARN,
+            f"Was able to connect to {probe.node.name} over TCP but UDP probes failed, "
+            "network may be misconfigured",
+        )
+        self._probe_success(probe, None, direct=False)
+
     def _probe_end(self, probe: _Probe) -> None:
         if self._probe is not probe or probe.acked:
             return
         if probe.tcp_ok:
-            self._log(
-                WARN,
-                f"Was able to connect to {probe.node.name} over TCP but UDP probes failed, "
-                "network may be misconfigured",
-            )
-            self._probe_success(probe, None, direct=False)
+            self._tcp_only_success(probe)
             return
         if probe.tcp_pending:
             probe.waiting_tcp = True  # as Go: wait for the fallback to finish
@@ -1197,12 +1201,7 @@ class MemberlistCore:
                     probe.tcp_ok = True
                 if probe.waiting_tcp and probe.tcp_pending == 0 and self._probe is probe:
                     if probe.tcp_ok:
-                        self._log(
-                            WARN,
-                            f"Was able to connect to {probe.node.name} over TCP but UDP probes "
-                            "failed, network may be misconfigured",
-                        )
-                        self._probe_success(probe, None, direct=False)
+                        self._tcp_only_success(probe)
                     else:
                         self._probe_failed(probe)
             case _JoinStream(request_id, addr):
