@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from serf.agent.rpc_server import _WITH_BODY
+from serf.agent.rpc_server import COMMANDS as RPC_COMMANDS
 from serf.testing.agents import Raw, cluster, run
 from serf.testing.fuzz import fuzz_budget
 
@@ -47,6 +47,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "remove-key": ("Key",),
     "get-coordinate": ("Node",),
 }
+_WITH_BODY = {name for name, command in RPC_COMMANDS.items() if command.has_body}
 COMMANDS = sorted((_WITH_BODY - {"join", "leave"}) | {"members", "list-keys", "stats"})
 STRINGS = ("", "*", "n0", "user:x", "(.*.*)*Z", "(", ODD, "x" * 300, "AAAAAAAAAAAAAAAAAAAAAA==")
 INTS = (0, 1, -1, 2**31, 2**63 - 1, -(2**63), 2**64 - 1)
