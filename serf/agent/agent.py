@@ -40,6 +40,7 @@ from serf.agent.handlers import (
     MemberInfo,
     QueryInfo,
     UserEventInfo,
+    member_event_type,
     parse_handlers,
 )
 from serf.agent.sinks import AgentSinks, SinkError, start_sinks
@@ -136,17 +137,6 @@ def go_level(levelno: int) -> str:
 def python_level(name: str) -> int:
     """The :mod:`logging` level number for a Go level name (case-insensitive)."""
     return _PY_LEVEL[name.upper()]
-
-
-def member_event_type(event: object) -> str | None:
-    """``member-join`` ... ``member-reap`` for a member event, else None."""
-    return {
-        sio.MemberJoined: "member-join",
-        sio.MemberLeft: "member-leave",
-        sio.MemberFailed: "member-failed",
-        sio.MemberUpdated: "member-update",
-        sio.MemberReaped: "member-reap",
-    }.get(type(event))
 
 
 Monitor = Callable[[str, int], None]

@@ -35,7 +35,21 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from serf.agent.children import reset_signals
+from serf.core import io as sio
 from serf.telemetry import Labels
+
+
+def member_event_type(event: object) -> str | None:
+    """``member-join`` ... ``member-reap`` for a member event (the ``SERF_EVENT`` of its
+    handlers), else None."""
+    return {
+        sio.MemberJoined: "member-join",
+        sio.MemberLeft: "member-leave",
+        sio.MemberFailed: "member-failed",
+        sio.MemberUpdated: "member-update",
+        sio.MemberReaped: "member-reap",
+    }.get(type(event))
+
 
 __all__ = [
     "EVENT_TYPES",

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from serf._extras import missing_extra
 from serf.address import Address, bytes_to_ip
+from serf.agent.handlers import member_event_type
 from serf.agent.rpc_server import coordinate_to_wire, member_to_wire
 from serf.core import io as sio
 from serf.runtime.serf import Event, Query
@@ -112,7 +113,6 @@ def _preview(payload: bytes) -> str:
 def event_record(event: Event) -> dict[str, Any] | None:
     """The ``/v1/events`` record of ``event`` (without its index and time); None for an
     event the page does not show."""
-    from serf.agent.agent import member_event_type
 
     kind = member_event_type(event)
     if kind is not None:

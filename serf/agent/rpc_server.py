@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from serf.address import Address
-from serf.agent.handlers import parse_event_filter
+from serf.agent.handlers import member_event_type, parse_event_filter
 from serf.core import io as sio
 from serf.core.filters import GoRegexp, compile_anchored
 from serf.runtime.serf import KeyManagerError, Query, QueryAck, QueryResponseItem, SerfError
@@ -176,7 +176,6 @@ def coordinate_to_wire(coord: Coordinate) -> dict[str, Any]:
 
 def _event_record(event: Event, filters: list[EventFilter], conn: _Conn) -> dict[str, Any] | None:
     """The stream record for ``event`` if one of ``filters`` matches it, else None."""
-    from serf.agent.agent import member_event_type
     from serf.agent.handlers import MemberEventInfo, QueryInfo, UserEventInfo
 
     info: MemberEventInfo | UserEventInfo | QueryInfo

@@ -115,23 +115,13 @@ def is_valid(coord: Coordinate) -> bool:
     )
 
 
-def _raw_distance(a: Coordinate, b: Coordinate) -> float:
-    va, vb = _vec(a), _vec(b)
-    if len(va) != len(vb):
-        raise ValueError(f"dimensions aren't compatible: {len(va)} != {len(vb)}")
-    # d * d, not d ** 2: float ** raises OverflowError where Go yields +Inf (then a reset).
-    squares = sum((x - y) * (x - y) for x, y in zip(va, vb, strict=True))
-    return math.sqrt(squares) + a.height + b.height
-
-
 def distance(a: Coordinate, b: Coordinate) -> float:
-    """Estimated RTT in seconds: ``||va - vb|| + ha + hb``, plus ``aa + ab`` if still > 0.
+    """Estimated RTT in seconds: ``||va - vb|| + ha + hb``, plus ``aa + ab`` if still > 0
+    (:meth:`Coordinate.distance_to`).
 
     Raises ValueError if the two vectors have different lengths.
     """
-    dist = _raw_distance(a, b)
-    adjusted = dist + a.adjustment + b.adjustment
-    return adjusted if adjusted > 0.0 else dist
+    return a.distance_to(b)
 
 
 def _as_go_duration_seconds(seconds: float) -> float:
@@ -243,7 +233,7 @@ class CoordinateClient:
         if window == 0:
             return
         # The existing adjustments are left out on purpose: raw distance, as in Go.
-        self._adjustment_samples[self._adjustment_index] = rtt - _raw_distance(self._coord, other)
+        self._adjustment_samples[self._adjustment_index] = rtt - self._coord.raw_distance_to(other)
         self._adjustment_index = (self._adjustment_index + 1) % window
         self._coord.adjustment = sum(self._adjustment_samples) / (2.0 * window)
 

@@ -21,6 +21,7 @@ as much to construct and decoding builds thousands of them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar
@@ -459,12 +460,24 @@ class Coordinate:
     adjustment: float = 0.0
     height: float = 10e-6
 
-    def distance_to(self, other: Coordinate) -> float:
-        """The estimated round-trip time to ``other`` in seconds (Go's ``DistanceTo``);
-        ValueError when the two have different dimensions."""
-        from serf.core.vivaldi import distance  # the Vivaldi math lives with the client
+    def raw_distance_to(self, other: Coordinate) -> float:
+        """``||va - vb|| + ha + hb`` in seconds, without the adjustment terms (Go's
+        ``rawDistanceTo``); ValueError when the two have different dimensions."""
+        va, vb = self.vec or [], other.vec or []
+        if len(va) != len(vb):
+            raise ValueError(f"dimensions aren't compatible: {len(va)} != {len(vb)}")
+        # d * d, not d ** 2: float ** raises OverflowError where Go yields +Inf (then a reset).
+        squares = sum((x - y) * (x - y) for x, y in zip(va, vb, strict=True))
+        return math.sqrt(squares) + self.height + other.height
 
-        return distance(self, other)
+    def distance_to(self, other: Coordinate) -> float:
+        """The estimated round-trip time to ``other`` in seconds (Go's ``DistanceTo``):
+        the raw distance plus both adjustments while that sum stays positive; ValueError
+        when the two have different dimensions. (The math is here, with the coordinate, so
+        the wire layer does not reach up into the Vivaldi client of serf.core.)"""
+        dist = self.raw_distance_to(other)
+        adjusted = dist + self.adjustment + other.adjustment
+        return adjusted if adjusted > 0.0 else dist
 
 
 MemberlistMessage = (
