@@ -343,7 +343,9 @@ class SerfCore:
     # the entry point
     # ------------------------------------------------------------------------------------
 
-    def handle(self, inp: mio.Input | sio.SerfInput, now: float) -> list[Any]:
+    def handle(
+        self, inp: mio.Input | sio.SerfInput, now: float
+    ) -> list[mio.Effect | sio.SerfEffect]:
         """Apply one input at ``now``; return the effects for the driver to carry out
         (memberlist's :data:`~serf.memberlist.io.Effect` and the serf
         :data:`~serf.core.io.SerfEffect` types, log lines and metric samples)."""

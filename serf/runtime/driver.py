@@ -45,7 +45,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from serf.address import Address
 from serf.memberlist.io import (
@@ -74,6 +74,9 @@ from serf.transport.base import Stream, Transport
 from serf.wire.errors import DecodeError
 from serf.wire.framing import StreamMessage, StreamReader
 
+if TYPE_CHECKING:
+    from serf.core.io import SerfEffect
+
 __all__ = ["CoreLike", "DriverStats", "EventSubscription", "MemberEvent", "MemberlistDriver"]
 
 log = logging.getLogger(__name__)
@@ -94,7 +97,9 @@ class CoreLike(Protocol):
 
     def stream_reader(self, *, listener: bool) -> StreamReader: ...
 
-    def handle(self, input: Input, now: float) -> list[Effect]: ...
+    def handle(self, input: Input, now: float) -> Sequence[Effect | SerfEffect]:
+        """Memberlist's effects; a serf core adds its own, which go to ``on_effect``."""
+        ...
 
     def next_deadline(self) -> float | None: ...
 
@@ -140,7 +145,7 @@ class _TimedTick:
 
 
 # (input, waiter) where waiter gets the effects of that input or the exception it raised.
-_InboxItem = tuple[Input | _TimedTick, "asyncio.Future[list[Effect]] | None"]
+_InboxItem = tuple[Input | _TimedTick, "asyncio.Future[Sequence[Effect | SerfEffect]] | None"]
 
 
 class MemberlistDriver:
@@ -210,7 +215,7 @@ class MemberlistDriver:
         if self._loop is None:
             await self.start_transport()
         self._running = True
-        started: asyncio.Future[list[Effect]] = self._future()
+        started: asyncio.Future[Sequence[Effect | SerfEffect]] = self._future()
         self._inbox.appendleft((Start(), started))
         self._owner = asyncio.get_running_loop().create_task(self._run(), name="memberlist")
         self._wakeup.set()
@@ -264,11 +269,11 @@ class MemberlistDriver:
         self._inbox.append((item, None))
         self._wakeup.set()
 
-    async def submit(self, item: Input) -> list[Effect]:
+    async def submit(self, item: Input) -> Sequence[Effect | SerfEffect]:
         """Queue an input and wait until the core handled it; returns its effects."""
         if self._stopped and not isinstance(item, ShutdownRequest):
             raise RuntimeError("memberlist is shut down")
-        fut: asyncio.Future[list[Effect]] = self._future()
+        fut: asyncio.Future[Sequence[Effect | SerfEffect]] = self._future()
         self._inbox.append((item, fut))
         self._wakeup.set()
         return await fut
@@ -356,7 +361,7 @@ class MemberlistDriver:
                 waiter.set_result(effects)
             self._carry_out(effects)
 
-    def _carry_out(self, effects: Sequence[Effect]) -> None:
+    def _carry_out(self, effects: Sequence[Effect | SerfEffect]) -> None:
         for effect in effects:
             self.stats.effects += 1
             try:
