@@ -2,7 +2,7 @@
 event, a query, the second agent SIGKILLed. Each implementation runs its own pair; the first
 agent's INFO log up to ``Received event: member-failed`` must hold the same lines, modulo
 timestamps, addresses and repetitions (how often "Suspect b has failed" repeats depends on
-timing, in Go as here)."""
+timing, in Go as here), leaving out lines whose presence depends on timing (``_BY_TIMING``)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,13 @@ pytestmark = [pytest.mark.go, pytest.mark.integration, pytest.mark.slow]
 _STAMP = re.compile(r"^\s*\d{4}/\d\d/\d\d \d\d:\d\d:\d\d ")
 _ADDR = re.compile(r"\b\d+\.\d+\.\d+\.\d+(:\d+)?\b")
 _END = "agent: Received event: member-failed"
+#: lines that appear or not by timing, in Go as here: a periodic push/pull that happens to pick
+#: b between its kill and its failure (Go's local profile: one every 15 s with two nodes). They
+#: are left out of the comparison; where one appears it must be Go's line.
+_BY_TIMING = {
+    "[ERR] memberlist: Push/Pull with b failed: dial tcp ADDR: connect: connection refused",
+}
+_BY_TIMING_SHAPE = re.compile(r"Push/Pull with b failed")
 
 
 def _normalize(text: str) -> list[str]:
@@ -82,10 +89,18 @@ def _scenario(cmd: list[str], tmp: Path, label: str) -> list[str]:
                 proc.wait(timeout=5)
 
 
+def _drop_timing_lines(lines: list[str], label: str) -> list[str]:
+    for line in lines:
+        if _BY_TIMING_SHAPE.search(line):
+            assert line in _BY_TIMING, f"{label}: {line!r} is not Go's form"
+    return [line for line in lines if line not in _BY_TIMING]
+
+
 def test_join_event_query_kill_logs_match_go(tmp_path: Path) -> None:
     go = go_serf_or_skip()
-    theirs = _scenario([str(go)], tmp_path, "go")
+    theirs = _drop_timing_lines(_scenario([str(go)], tmp_path, "go"), "go")
     ours = _scenario([sys.executable, "-P", "-m", "serf.cli.main"], tmp_path, "py")
+    ours = _drop_timing_lines(ours, "py")
     assert sorted(ours) == sorted(theirs), "\n".join(
         [
             "only Go:",
