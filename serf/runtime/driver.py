@@ -423,7 +423,7 @@ class MemberlistDriver:
         if deadline == self._timer_deadline and self._timer is not None:
             return
         self._cancel_timer()
-        if deadline is None or not self._running:
+        if deadline is None or not self._running or self._stopped:
             return
         self._timer_deadline = deadline
         self._timer = loop.call_at(deadline, self._fire, deadline)
@@ -437,7 +437,9 @@ class MemberlistDriver:
     def _fire(self, deadline: float) -> None:
         self._timer = None
         self._timer_deadline = None
-        if not self._running:
+        # stop() has queued ShutdownRequest: no Tick may follow it into the core (a timer
+        # that came due while stop() waited for the core queued one after it)
+        if not self._running or self._stopped:
             return
         self._inbox.append((_TimedTick(deadline), None))
         self._wakeup.set()
