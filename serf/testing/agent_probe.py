@@ -4,8 +4,11 @@ How this works: :func:`probe_agent` starts our ``serf agent`` as a subprocess th
 :class:`~serf.testing.gopeer.GoSerfAgent` (loopback ports, the flags given, nothing else),
 waits until its RPC answers, reads its RSS from ``/proc/<pid>/status`` and asks it for its
 ``sys.modules``: the command runs through a small wrapper around ``serf.cli.main`` that
-writes the module names to a file once a trigger file appears. The wrapper adds a thread and
-a few lines to the process; nothing else differs from ``python -m serf.cli.main agent``.
+writes the module names to a file once a trigger file appears. Only the modules loaded after
+the interpreter started count: what the interpreter and its startup hooks brought (a
+``coverage`` process-start hook imports ``tempfile``, say) is not the agent's doing. The
+wrapper adds a thread and a few lines to the process; nothing else differs from
+``python -m serf.cli.main agent``.
 Linux only (``/proc``).
 """
 
@@ -25,14 +28,16 @@ from serf.testing.gopeer import GoSerfAgent
 __all__ = ["AgentProbe", "probe_agent", "rss_mib"]
 
 _WRAPPER = """
-import os, sys, threading, time
+import sys
+STARTUP = frozenset(sys.modules)  # the interpreter's and its startup hooks' (coverage's, say)
+import os, threading, time
 trigger, out = os.environ["SERF_PROBE_TRIGGER"], os.environ["SERF_PROBE_OUT"]
 def dump():
     end = time.monotonic() + 300
     while not os.path.exists(trigger) and time.monotonic() < end:
         time.sleep(0.05)
     with open(out + ".tmp", "w") as f:
-        f.write("\\n".join(sorted(sys.modules)))
+        f.write("\\n".join(sorted(set(sys.modules) - STARTUP)))
     os.rename(out + ".tmp", out)
 if sys.argv[1:2] == ["agent"]:
     threading.Thread(target=dump, daemon=True).start()
@@ -43,7 +48,8 @@ sys.exit(main(sys.argv[1:]))
 
 @dataclass(frozen=True, slots=True)
 class AgentProbe:
-    """What :func:`probe_agent` saw: the agent's modules and its resident memory (MiB)."""
+    """What :func:`probe_agent` saw: the modules the agent loaded after the interpreter's
+    start-up, and its resident memory (MiB)."""
 
     modules: frozenset[str]
     rss_mib: float
