@@ -240,16 +240,22 @@ class MemberlistDriver:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.transport.close()
+        self._fail_waiters()
+
+    def _fail_waiters(self) -> None:
+        """The end of :meth:`stop` on every runtime: each request, stream waiter and queued
+        input still waiting fails with "memberlist is shut down"; subscriptions end."""
+        shut = "memberlist is shut down"
         for fut in self._requests.values():
             if not fut.done():
-                fut.set_exception(RuntimeError("memberlist is shut down"))
+                fut.set_exception(RuntimeError(shut))
         self._requests.clear()
         for sfut in self._stream_waiters.values():
             if not sfut.done():
-                sfut.set_result("memberlist is shut down")
-        for item_fut in [w for _, w in self._inbox if w is not None]:
-            if not item_fut.done():
-                item_fut.set_exception(RuntimeError("memberlist is shut down"))
+                sfut.set_result(shut)
+        for _item, waiter in self._inbox:
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(RuntimeError(shut))
         self._inbox.clear()
         for sub in list(self._subscribers):
             sub.end()

@@ -141,21 +141,7 @@ class TrioMemberlistDriver(MemberlistDriver):
             self._scope.cancel()
             await self._done.wait()
         await self.transport.close()
-        shut = "memberlist is shut down"
-        for fut in self._requests.values():
-            if not fut.done():
-                fut.set_exception(RuntimeError(shut))
-        self._requests.clear()
-        for sfut in self._stream_waiters.values():
-            if not sfut.done():
-                sfut.set_result(shut)
-        for _item, waiter in self._inbox:
-            if waiter is not None and not waiter.done():
-                waiter.set_exception(RuntimeError(shut))
-        self._inbox.clear()
-        for sub in list(self._subscribers):
-            sub.end()
-        self._subscribers.clear()
+        self._fail_waiters()
 
     # -- feeding -------------------------------------------------------------------------
 
