@@ -1,9 +1,9 @@
 """Eight hosts, four Go serf v0.11.0 agents and four pyserf agents, each in its own network
 namespace, started with default address flags (no -bind, no -advertise): they join in a chain
 that crosses implementations, converge with each member advertising its host's own address,
-deliver a user event and a query from either implementation to all eight, and see two SIGKILLed
-hosts (one of each) as failed. Once on IPv4 hosts, once on IPv6-only hosts. Every wait is bounded
-by the protocol timer arithmetic in serf.testing.bounds."""
+deliver a user event and queries (at most three) from either implementation to all eight, and
+see two SIGKILLed hosts (one of each) as failed. Once on IPv4 hosts, once on IPv6-only hosts.
+Every wait is bounded by the protocol timer arithmetic in serf.testing.bounds."""
 
 from __future__ import annotations
 
@@ -76,11 +76,24 @@ def test_mixed_cluster_on_separate_hosts(
             got = [e for e, _ in agent.events()]
             assert sorted(got) == ["from-go", "from-py"], (agent, got)
 
-        # queries from each implementation: every node acks and its handler answers
+        # queries from each implementation: every node that a query reaches acks and its
+        # handler answers, and every node is reached. A query has no anti-entropy (push/pull
+        # carries no queries): it reaches a node only by gossip, each holder sending it to
+        # retransmit_mult * ceil(log10(N + 1)) = 4 random peers, so at N = 8 one query misses
+        # some node now and then, in Go as here (measured on loopback, 8 agents: Go v0.11.0
+        # 5 of 150 queries missed one node, pyserf 15 of 180; a model of the gossip gives
+        # 5-6%). So each asker sends at most three queries, until each node has acked one: a
+        # node missing from all three (about 1e-6 per node) fails the test.
         for asker in (cluster[2], cluster[3]):
-            acks, responses = asker.query("who", b"?", timeout=10.0)
-            assert acks == names, (asker, acks)
-            assert {k: v.decode() for k, v in responses.items()} == {n: n for n in names}
+            reached: set[str] = set()
+            for _ in range(3):
+                acks, responses = asker.query("who", b"?", timeout=10.0)
+                assert asker.name in acks and acks <= names, (asker, acks)
+                assert {k: v.decode() for k, v in responses.items()} == {n: n for n in acks}
+                reached |= acks
+                if reached == names:
+                    break
+            assert reached == names, (asker, reached)
 
         # SIGKILL one Go and one pyserf host's agent: the rest see both failed
         killed = [cluster[4], cluster[7]]
