@@ -16,6 +16,7 @@ sets, a sample (Go's ``AddSample`` and its timers, in milliseconds) feeds a summ
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 __all__ = [
@@ -112,21 +113,48 @@ def serf_line(level: int, text: str) -> LogLine:
     return LogLine(SERF_LOGGER, level, "serf: " + text)
 
 
-_GO_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+_GO_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
 
 
 def go_quote(text: str | bytes) -> str:
-    """A string as Go's ``%#v`` / ``strconv.Quote`` prints it (bytes are read as UTF-8)."""
+    """A string as Go's ``strconv.Quote`` (so ``%q`` and ``%#v``) prints it.
+
+    Bytes are read as UTF-8; a byte that is not UTF-8 (in a ``str``, the ``surrogateescape``
+    code point U+DC80..U+DCFF that stands for it, as the RPC decoder makes) prints as
+    ``\\xHH``. A rune Go's ``strconv.IsPrint`` rejects (not a letter, mark, number,
+    punctuation, symbol or ASCII space: a control, U+2028, U+00A0, an unassigned code point)
+    prints as ``\\uXXXX`` / ``\\UXXXXXXXX``, one below U+0020 or U+007F as ``\\xHH``. Python's
+    Unicode tables may be a version apart from the Go build's: code points assigned in
+    between print differently."""
     if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
+        text = text.decode("utf-8", "surrogateescape")
     out = ['"']
     for ch in text:
+        code = ord(ch)
         esc = _GO_ESCAPES.get(ch)
         if esc is not None:
             out.append(esc)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif ch == " " or unicodedata.category(ch)[0] in "LMNPS":
             out.append(ch)
+        elif 0xD800 <= code <= 0xDFFF:  # not a rune Go can hold: Go writes U+FFFD's escape
+            out.append("\\ufffd")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
     out.append('"')
     return "".join(out)

@@ -26,6 +26,8 @@ from serf.testing.gopeer import GoSerfAgent, free_port, go_serf_or_skip
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: no package here
 from test_agent_process import SERF, AgentProc, wait_for
 
+from serf.testing.lines import LineReader
+
 # one cluster per module: under pytest-xdist (--dist loadgroup) all its tests share one worker
 pytestmark = [
     pytest.mark.go,
@@ -276,3 +278,86 @@ def test_agent_that_hangs_up_as_go(cluster: Cluster) -> None:
     closed = b"Error connecting to Serf agent: client closed\n"
     assert go.stdout == closed or b"use of closed network connection" in go.stdout, go
     assert (ours.returncode, ours.stdout, ours.stderr) == (go.returncode, closed, go.stderr)
+
+
+class _Monitor:
+    """A ``serf monitor`` child whose ``Event Info`` blocks are read as they come."""
+
+    def __init__(self, cli: list[str], rpc: str) -> None:
+        self.proc = subprocess.Popen(
+            [*cli, "monitor", f"-rpc-addr={rpc}", "-log-level=debug"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="surrogateescape",
+        )
+        assert self.proc.stdout is not None
+        self.out = LineReader(self.proc.stdout)
+
+    def blocks_between(self, first: str, last: str) -> list[list[str]]:
+        """The field lines of each ``Event Info`` block after the one with line ``first`` and
+        before the one with ``last``, sorted (Go ranges over a map: its fields in any order)."""
+        found: list[list[str]] = []
+        for line in self.out.lines:
+            if line == "Event Info:\n":
+                found.append([])
+            elif line.startswith("\t") and found:
+                found[-1].append(line.rstrip("\n"))
+        start = next(i for i, block in enumerate(found) if first in block)
+        end = next(i for i, block in enumerate(found) if last in block)
+        return [sorted(block) for block in found[start + 1 : end]]
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+def _g1_tags(cluster: Cluster, rpc: str) -> dict[str, str]:
+    out = run(cluster.our_cli, "members", f"-rpc-addr={rpc}", "-name=g1", "-format=json")
+    assert out.returncode == 0, out
+    return dict(json.loads(out.stdout)["members"][0]["tags"])
+
+
+@pytest.mark.parametrize("agent", ["go", "ours"])
+def test_monitor_event_info_as_go(cluster: Cluster, agent: str) -> None:
+    """``serf monitor``'s events, ours and Go's CLI on one agent: the same ``%#v`` lines for a
+    user event and member updates of g1, whose tags hold what Go's strconv.Quote escapes (a
+    tab, U+2028, bytes that are not UTF-8) and whose Port is a uint16 (printed in hex)."""
+    rpc = cluster.rpcs[agent]
+    # names of this run's own: the other run's events may still reach this agent by gossip
+    ready, done = f'\tName: "ready-{agent}"', f'\tName: "done-{agent}"'
+
+    def event(name: str, payload: str = "") -> None:
+        args = ("event", f"-rpc-addr={rpc}", "-coalesce=false", name, payload)
+        assert run(cluster.go_cli, *args).returncode == 0
+
+    monitors = [_Monitor(cluster.go_cli, rpc), _Monitor(cluster.our_cli, rpc)]
+    try:
+        # both CLIs subscribe to events before they ask for the log lines, which start with
+        # the agent's buffered ones: a printed line means the stream is on
+        for m in monitors:
+            m.out.wait_for("", timeout=30)
+        event(f"ready-{agent}")  # what came before (another run's event, say) reached one only
+        event("odd\u2028\udcff\x07", "p\udcfe")  # \udcXX: byte XX (not UTF-8) in argv
+        g1 = cluster.g[1].rpc_addr
+        assert run(cluster.go_cli, "tags", f"-rpc-addr={g1}", f"-set=t={agent}").returncode == 0
+        for m in monitors:
+            m.out.wait_for(f'"t":"{agent}"', timeout=30)
+        assert run(cluster.go_cli, "tags", f"-rpc-addr={g1}", "-delete=t").returncode == 0
+        for m in monitors:  # (an update older than the one above would not be delivered)
+            m.out.wait_for('"html":"<a href=x>&amp;", "uni"', timeout=30)
+        event(f"done-{agent}")  # every block before it is complete
+        for m in monitors:
+            m.out.wait_for(done, timeout=30)
+    finally:
+        for m in monitors:
+            m.stop()
+    for other in cluster.rpcs.values():  # g1's tags as before everywhere, for the next test
+        wait_for(lambda r=other: "t" not in _g1_tags(cluster, r), what="g1's tag t deleted")  # type: ignore[misc]
+    go, ours = (m.blocks_between(ready, done) for m in monitors)
+    assert ours == go
+    text = "\n".join(line for block in go for line in block)
+    assert '\tName: "odd\\u2028\\xff\\a"' in text and "Payload: []byte{0x70, 0xfe}" in text
+    assert '"Port":0x' in text and '"bad":"\\xff\\xfeok"' in text
+    assert '"uni":"h\u00e9\\u2028\\t"' in text and text.count('"Name":"g1"') == 2

@@ -10,6 +10,7 @@ with sorted keys, and nested bytes into ``[]uint8``."""
 from __future__ import annotations
 
 from serf.cli.events import _go_value
+from serf.telemetry import go_quote
 
 GO_MEMBERS = (
     '[]interface {}{map[interface {}]interface {}{"Addr":[]uint8{0x7f, 0x0, 0x0, 0x1}, '
@@ -44,3 +45,22 @@ def test_scalars_print_as_gos_monitor() -> None:
     assert _go_value(b"hi") == "[]byte{0x68, 0x69}" and _go_value(b"") == "[]byte{}"
     assert _go_value({}) == "map[interface {}]interface {}{}"
     assert _go_value([]) == "[]interface {}{}"
+
+
+#: (value, what Go's fmt.Sprintf("%#v", string(value)) printed: go1.26 strconv.Quote)
+GO_QUOTED = [
+    (b"\xff\xfeok", '"\\xff\\xfeok"'),  # bytes that are not UTF-8
+    ("h\u00e9\u2028\t\x01".encode(), '"h\u00e9\\u2028\\t\\x01"'),
+    (b"\x07\x08\x0c\x0b\x7f", '"\\a\\b\\f\\v\\x7f"'),
+    ("\u00a0\u00ad \U000e0001".encode(), '"\\u00a0\\u00ad \\U000e0001"'),  # not IsPrint
+    ("\ufffd\U0001f600".encode(), '"\ufffd\U0001f600"'),
+    (b"\xed\xa0\x80", '"\\xed\\xa0\\x80"'),  # a UTF-16 surrogate in UTF-8: not UTF-8
+    (b'a"\\', '"a\\"\\\\"'),
+]
+
+
+def test_strings_print_as_gos_strconv_quote() -> None:
+    for raw, go in GO_QUOTED:
+        assert _go_value(raw.decode("utf-8", "surrogateescape")) == go, raw  # as RPC decodes
+        assert go_quote(raw) == go, raw
+    assert _go_value({"t": "\udcff\u2028"}) == 'map[interface {}]interface {}{"t":"\\xff\\u2028"}'
