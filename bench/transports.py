@@ -4,7 +4,7 @@
 Run: ``python bench/transports.py [--nodes 8] [--window 5] [--write-docs]``.
 
 How this works: for each (transport, runtime) pair, one process runs the whole cluster on one
-event loop (asyncio or uvloop; trio for net and tls, in bench/transports_trio.py):
+event loop (asyncio or uvloop; trio for net and tls, bench/transports_trio.py's ``Runtime``):
 ``loopback()`` nodes with ``transport=`` set (net, tls, quic, quic+tls with a throwaway CA;
 memory on a MemoryNetwork with real time). Convergence is the wall time from the first join
 until every node sees every other alive (median of three
@@ -22,7 +22,8 @@ import asyncio
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,36 +68,68 @@ def _config(name: str, transport: str, ca: TestCA | None) -> SerfConfig:
     return SerfConfig(node_name=name, memberlist=ml)
 
 
-async def _cpu_per_node(seconds: float, n: int, work: Callable[[], Any] | None = None) -> float:
-    start_cpu, start = time.process_time(), time.monotonic()
+@dataclass(frozen=True)
+class Runtime:
+    """What the measuring loop needs from an event loop library (asyncio here, trio in
+    bench/transports_trio.py), so the loop is written once for both."""
+
+    name: str
+    sleep: Callable[[float], Awaitable[Any]]
+    #: run_for(seconds, work): sleep ``seconds`` while ``work()`` (if any) runs, then stop it
+    run_for: Callable[[float, Callable[[], Coroutine[Any, Any, None]] | None], Awaitable[None]]
+    #: start_node(stack, config, transport): a started node that ``stack`` shuts down
+    start_node: Callable[[AsyncExitStack, SerfConfig, Transport | None], Awaitable[Serf]]
+
+
+async def _asyncio_run_for(
+    seconds: float, work: Callable[[], Coroutine[Any, Any, None]] | None
+) -> None:
     task = asyncio.create_task(work()) if work is not None else None
     await asyncio.sleep(seconds)
     if task is not None:
         task.cancel()
+
+
+async def _asyncio_node(stack: AsyncExitStack, config: SerfConfig, wire: Transport | None) -> Serf:
+    node = await Serf.create(config, transport=wire)
+    stack.push_async_callback(node.shutdown)
+    return node
+
+
+ASYNCIO = Runtime("asyncio", asyncio.sleep, _asyncio_run_for, _asyncio_node)
+
+
+async def _cpu_per_node(
+    rt: Runtime, seconds: float, n: int, work: Callable[[], Coroutine[Any, Any, None]] | None = None
+) -> float:
+    start_cpu, start = time.process_time(), time.monotonic()
+    await rt.run_for(seconds, work)
     return (time.process_time() - start_cpu) / (time.monotonic() - start) / n
 
 
-async def _cluster_figures(
-    transport: str, n: int, window: float, trials: int = 3
+async def cluster_figures(
+    rt: Runtime, transport: str, n: int, window: float, trials: int = 3
 ) -> tuple[float, float, float]:
     """Median convergence over ``trials`` fresh clusters; CPU figures from the last one."""
     times = []
     for trial in range(trials):
         converge, rest, busy = await _one_cluster(
-            transport, n, window if trial == trials - 1 else 0
+            rt, transport, n, window if trial == trials - 1 else 0
         )
         times.append(converge)
     return statistics.median(times), rest, busy
 
 
-async def _one_cluster(transport: str, n: int, window: float) -> tuple[float, float, float]:
+async def _one_cluster(
+    rt: Runtime, transport: str, n: int, window: float
+) -> tuple[float, float, float]:
     ca = TestCA() if transport.endswith("+tls") or transport == "tls" else None
     network = MemoryNetwork() if transport == "memory" else None
-    nodes: list[Serf] = []
-    try:
+    async with AsyncExitStack() as stack:
+        nodes: list[Serf] = []
         for i in range(n):
             wire = network.transport(Address(f"10.0.0.{i + 1}", 7946)) if network else None
-            nodes.append(await Serf.create(_config(f"n{i}", transport, ca), transport=wire))
+            nodes.append(await rt.start_node(stack, _config(f"n{i}", transport, ca), wire))
         seed = nodes[0].local_member
         seed_addr = str(Address.from_ip(seed.addr, seed.port))
         start = time.monotonic()
@@ -104,26 +137,36 @@ async def _one_cluster(transport: str, n: int, window: float) -> tuple[float, fl
             await node.join([seed_addr])
         while not all(len(x.members(MemberStatus.ALIVE)) == n for x in nodes):
             if time.monotonic() - start > 60:
-                raise TimeoutError(f"{transport}: no convergence in 60 s")
-            await asyncio.sleep(0.01)
+                raise TimeoutError(f"{transport} on {rt.name}: no convergence in 60 s")
+            await rt.sleep(0.01)
         converge = time.monotonic() - start
         if not window:
             return converge, 0.0, 0.0
-        await asyncio.sleep(1.0)  # let the join traffic settle
-        rest = await _cpu_per_node(window, n)
+        await rt.sleep(1.0)  # let the join traffic settle
+        rest = await _cpu_per_node(rt, window, n)
 
         async def events() -> None:
             i = 0
             while True:
                 await nodes[0].user_event("bench", str(i).encode(), coalesce=False)
                 i += 1
-                await asyncio.sleep(1 / 30)
+                await rt.sleep(1 / 30)
 
-        busy = await _cpu_per_node(window, n, events)
+        busy = await _cpu_per_node(rt, window, n, events)
         return converge, rest, busy
-    finally:
-        for node in nodes:
-            await node.shutdown()
+
+
+async def round_trip_median_ms(
+    send: Callable[[], None], receive: Callable[[], Awaitable[Any]], count: int
+) -> float:
+    """The median of ``count`` round trips: ``send()`` one packet, await its echo."""
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        send()
+        await receive()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
 
 
 def _pair(transport: str) -> tuple[Transport, Transport]:
@@ -150,13 +193,11 @@ async def _round_trip_ms(transport: str, count: int = 200) -> float:
         payload = b"x" * 100
         a.send_packet(b.local_address, payload)  # warm up (a QUIC handshake)
         await asyncio.wait_for(got.get(), 10)
-        samples = []
-        for _ in range(count):
-            start = time.perf_counter()
-            a.send_packet(b.local_address, payload)
-            await asyncio.wait_for(got.get(), 10)
-            samples.append((time.perf_counter() - start) * 1000)
-        return statistics.median(samples)
+        return await round_trip_median_ms(
+            lambda: a.send_packet(b.local_address, payload),
+            lambda: asyncio.wait_for(got.get(), 10),
+            count,
+        )
     finally:
         await a.close()
         await b.close()
@@ -169,7 +210,7 @@ def measure(transport: str, runtime: str, n: int, window: float) -> Row:
         return Row(transport, runtime, *measure_trio(transport, n, window))
 
     async def main() -> Row:
-        converge, rest, busy = await _cluster_figures(transport, n, window)
+        converge, rest, busy = await cluster_figures(ASYNCIO, transport, n, window)
         rtt = await _round_trip_ms(transport)
         return Row(transport, runtime, converge, rest, busy, rtt)
 

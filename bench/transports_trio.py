@@ -1,83 +1,48 @@
 """The trio rows of bench/transports.py: the same three figures for TrioSerf over
-TrioNetTransport (net and tls), measured the same way as the asyncio rows.
+TrioNetTransport (net and tls), measured by the same loop as the asyncio rows.
 
-How this works: ``measure_trio(transport, n, window)`` runs under ``trio.run``: three fresh
-clusters of ``n`` TrioSerf nodes for the median convergence (first join until every node
-sees every other alive), CPU per node (``time.process_time`` over a window / node count)
-at rest and while node 0 sends 30 user events a second on the last cluster, then the
-median round trip of one 100-byte packet between two bare TrioNetTransports. Only ``net``
-and ``tls`` run on trio (QUIC is aioquic on asyncio; the memory transport is asyncio's).
+How this works: ``measure_trio(transport, n, window)`` runs under ``trio.run`` the measuring
+loop of bench/transports.py (``cluster_figures``: three fresh clusters for the median
+convergence, CPU per node at rest and under 30 user events/s on the last one) with
+:data:`TRIO`, trio's sleep, background work and node start, then the median round trip of
+one 100-byte packet between two bare TrioNetTransports. Only ``net`` and ``tls`` run on trio
+(QUIC is aioquic on asyncio; the memory transport is asyncio's).
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from typing import Any
 
 import trio
+from transports import Runtime, cluster_figures, round_trip_median_ms
 
-from serf import MemberStatus, SerfConfig
-from serf.config import loopback
+from serf import Serf, SerfConfig
 from serf.runtime.trio_serf import TrioSerf
 from serf.testing.certs import TestCA
-from serf.transport import Address
+from serf.transport import Address, Transport
 from serf.transport.trio_net import TrioNetTransport
 
 TRIO_TRANSPORTS = ("net", "tls")
 
 
-def _config(name: str, transport: str, ca: TestCA | None) -> SerfConfig:
-    tls = ca.tls(name) if ca is not None else None
-    ml = loopback(name, transport=transport, tls=tls, tcp_timeout=5.0)  # as transports.py
-    return SerfConfig(node_name=name, memberlist=ml)
-
-
-async def _cpu_per_node(
-    seconds: float, n: int, work: Callable[[], Awaitable[None]] | None = None
-) -> float:
-    start_cpu, start = time.process_time(), time.monotonic()
+async def _trio_run_for(
+    seconds: float, work: Callable[[], Coroutine[Any, Any, None]] | None
+) -> None:
     async with trio.open_nursery() as nursery:
         if work is not None:
             nursery.start_soon(work)
         await trio.sleep(seconds)
         nursery.cancel_scope.cancel()
-    return (time.process_time() - start_cpu) / (time.monotonic() - start) / n
 
 
-async def _one_cluster(transport: str, n: int, window: float) -> tuple[float, float, float]:
-    ca = TestCA() if transport == "tls" else None
-    async with AsyncExitStack() as stack:
-        nodes = [
-            await stack.enter_async_context(TrioSerf.create(_config(f"n{i}", transport, ca)))
-            for i in range(n)
-        ]
-        seed = nodes[0].local_member
-        seed_addr = str(Address.from_ip(seed.addr, seed.port))
-        start = time.monotonic()
-        for node in nodes[1:]:
-            await node.join([seed_addr])
-        while not all(len(x.members(MemberStatus.ALIVE)) == n for x in nodes):
-            if time.monotonic() - start > 60:
-                raise TimeoutError(f"{transport} on trio: no convergence in 60 s")
-            await trio.sleep(0.01)
-        converge = time.monotonic() - start
-        if not window:
-            return converge, 0.0, 0.0
-        await trio.sleep(1.0)  # let the join traffic settle
-        rest = await _cpu_per_node(window, n)
+async def _trio_node(stack: AsyncExitStack, config: SerfConfig, wire: Transport | None) -> Serf:
+    assert wire is None  # TrioSerf makes its TrioNetTransport from the config
+    return await stack.enter_async_context(TrioSerf.create(config))
 
-        async def events() -> None:
-            i = 0
-            while True:
-                await nodes[0].user_event("bench", str(i).encode(), coalesce=False)
-                i += 1
-                await trio.sleep(1 / 30)
 
-        busy = await _cpu_per_node(window, n, events)
-        return converge, rest, busy
+TRIO = Runtime("trio", trio.sleep, _trio_run_for, _trio_node)
 
 
 async def _round_trip_ms(transport: str, count: int = 200) -> float:
@@ -92,32 +57,24 @@ async def _round_trip_ms(transport: str, count: int = 200) -> float:
         await a.start(nursery)
         await b.start(nursery)
         payload = b"x" * 100
-        samples = []
         with trio.fail_after(30):
-            for _ in range(count):
-                start = time.perf_counter()
-                a.send_packet(b.local_address, payload)
-                await receive.receive()
-                samples.append((time.perf_counter() - start) * 1000)
+            rtt = await round_trip_median_ms(
+                lambda: a.send_packet(b.local_address, payload), receive.receive, count
+            )
         await a.close()
         await b.close()
-    return statistics.median(samples)
+    return rtt
 
 
-def measure_trio(transport: str, n: int, window: float, trials: int = 3) -> tuple[Any, ...]:
+def measure_trio(
+    transport: str, n: int, window: float, trials: int = 3
+) -> tuple[float, float, float, float]:
     """(converge_s, cpu_rest, cpu_events, rtt_ms) for ``transport`` on trio."""
     if transport not in TRIO_TRANSPORTS:
         raise ValueError(f"{transport} does not run on trio (only {', '.join(TRIO_TRANSPORTS)})")
 
     async def main() -> tuple[float, float, float, float]:
-        times = []
-        rest = busy = 0.0
-        for trial in range(trials):
-            converge, rest, busy = await _one_cluster(
-                transport, n, window if trial == trials - 1 else 0
-            )
-            times.append(converge)
-        rtt = await _round_trip_ms(transport)
-        return statistics.median(times), rest, busy, rtt
+        converge, rest, busy = await cluster_figures(TRIO, transport, n, window, trials)
+        return converge, rest, busy, await _round_trip_ms(transport)
 
     return trio.run(main)
