@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from serf.testing.agents import SERF, AgentProc, serf_cli, wait_for
 from serf.testing.gopeer import free_port
 from serf.testing.lines import LineReader
 from serf.testing.multicast import multicast_unavailable, private_lan
@@ -29,95 +29,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 KEY1 = base64.b64encode(b"a" * 32).decode()
 KEY2 = base64.b64encode(b"b" * 32).decode()
-SERF = [sys.executable, "-P", "-m", "serf.cli.main"]
-
-
-def serf_cli(*args: str, timeout: float = 15.0) -> subprocess.CompletedProcess[str]:
-    """Our ``serf`` CLI, as a subprocess."""
-    return subprocess.run(
-        [*SERF, *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
-class AgentProc:
-    """One ``serf agent`` subprocess."""
-
-    def __init__(self, name: str, workdir: Path, *extra: str) -> None:
-        self.name = name
-        self.dir = workdir / name
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.rpc_port = free_port()
-        self.extra = list(extra)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = self.dir / "agent.log"
-
-    @property
-    def rpc(self) -> str:
-        return f"-rpc-addr=127.0.0.1:{self.rpc_port}"
-
-    @property
-    def bind(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self, *more: str) -> None:
-        """Launch the agent and wait until its RPC answers; it must still be running then."""
-        self.launch(*more)
-        wait_for(
-            lambda: self.exited() or serf_cli("members", self.rpc).returncode == 0,
-            what=f"{self.name} RPC",
-        )
-        assert not self.exited(), self.log.read_text()
-
-    def launch(self, *more: str) -> None:
-        """Launch the agent without waiting for anything."""
-        args = [
-            *SERF,
-            "agent",
-            f"-node={self.name}",
-            f"-bind={self.bind}",
-            f"-rpc-addr=127.0.0.1:{self.rpc_port}",
-            "-profile=local",
-            "-log-level=debug",
-            *self.extra,
-            *more,
-        ]
-        fh = open(self.log, "ab")  # noqa: SIM115 - the child owns it
-        self.proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT)
-        fh.close()
-
-    def exited(self) -> bool:
-        return self.proc is not None and self.proc.poll() is not None
-
-    def members(self) -> dict[str, str]:
-        out = serf_cli("members", self.rpc, "-format=json")
-        if out.returncode != 0:
-            return {}
-        return {m["name"]: m["status"] for m in json.loads(out.stdout)["members"]}
-
-    def signal(self, sig: int) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout=15)
-
-    def stop(self) -> None:
-        """SIGTERM (no leave, as a kill: leave_on_terminate is off by default, but the agent
-        exits through its own path, so a coverage run keeps its data); SIGKILL after 10 s."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
 
 
 @pytest.fixture

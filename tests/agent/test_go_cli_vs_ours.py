@@ -22,13 +22,11 @@ from pathlib import Path
 
 import pytest
 
+from serf.testing.agents import SERF, AgentProc, serf_cli, wait_for
 from serf.testing.gopeer import GoSerfAgent, go_serf_or_skip
 from serf.testing.multicast import multicast_unavailable, private_lan
 from serf.testing.netbed import in_namespace, netbed_or_skip
 from serf.wire.rpc import RpcDecoder, encode_rpc
-
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: no package here
-from test_agent_process import SERF, AgentProc, serf_cli, wait_for
 
 pytestmark = [pytest.mark.go, pytest.mark.integration, pytest.mark.slow]
 

@@ -13,10 +13,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import pytest
 from serf._extras import MissingExtraError
 from serf.agent.config import ConfigError, load_config
 from serf.agent.http_api import HttpApi, http_address
+from serf.testing.agents import SERF, AgentProc, wait_for
 from serf.testing.agents import cluster as agents_cluster
 from serf.testing.agents import run as agents_run
 from serf.testing.browser import (
@@ -36,7 +36,6 @@ from serf.testing.browser import (
 )
 from serf.testing.gopeer import free_port
 
-SERF = [sys.executable, "-P", "-m", "serf.cli.main"]
 AUTH_KEY = "s3cret-key"
 #: the page's colour of a failed member (status_page.html, --failed)
 FAILED_RGB = bytes((0xD6, 0x45, 0x45))
@@ -44,17 +43,6 @@ RPC_MEMBER_KEYS = {
     "Name", "Addr", "Port", "Tags", "Status", "ProtocolMin", "ProtocolMax", "ProtocolCur",
     "DelegateMin", "DelegateMax", "DelegateCur",
 }  # fmt: skip
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    end = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -67,47 +55,25 @@ def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict
         return exc.code, dict(exc.headers), exc.read()
 
 
-class HttpAgent:
-    """One ``serf agent`` subprocess with its HTTP API on."""
+class HttpAgent(AgentProc):
+    """One ``serf agent`` subprocess with its HTTP API on (and RPC auth with ``auth``)."""
 
     def __init__(self, name: str, workdir: Path, *extra: str, auth: str = "") -> None:
-        self.name = name
-        self.dir = workdir / name
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.rpc_port = free_port()
+        super().__init__(name, workdir, *extra)
         self.http_port = free_port()
         self.auth = auth
-        self.extra = list(extra)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = self.dir / "agent.log"
-
-    @property
-    def bind(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    def start(self, *more: str) -> None:
-        args = [
-            *SERF,
-            "agent",
-            f"-node={self.name}",
-            f"-bind={self.bind}",
-            f"-rpc-addr=127.0.0.1:{self.rpc_port}",
-            f"-http-addr=127.0.0.1:{self.http_port}",
-            "-profile=local",
-            *self.extra,
-            *more,
-        ]
+    def launch(self, *more: str) -> None:
+        args = [f"-http-addr=127.0.0.1:{self.http_port}"]
         if self.auth:
             conf = self.dir / "auth.json"
             conf.write_text(json.dumps({"rpc_auth": self.auth}), encoding="utf-8")
             args.append(f"-config-file={conf}")
-        with open(self.log, "ab") as fh:
-            self.proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT)
+        super().launch(*args, *more)
 
     def ready(self) -> None:
         """Wait until the HTTP API answers."""
@@ -146,25 +112,14 @@ class HttpAgent:
             env=env,
         )
 
-    def stop(self) -> None:
-        """SIGTERM (no leave; the agent exits through its own path, so a coverage run keeps
-        its data); SIGKILL after 10 s."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
 
 def start_cluster(agents: list[HttpAgent]) -> None:
     """Start ``agents[0]``, then the others joining it; wait until all see all alive."""
     first = agents[0]
-    first.start()
+    first.launch()
     first.ready()
     for a in agents[1:]:
-        a.start(f"-join={first.bind}")
+        a.launch(f"-join={first.bind}")
     for a in agents[1:]:
         a.ready()
     names = {a.name for a in agents}

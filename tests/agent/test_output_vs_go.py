@@ -14,18 +14,14 @@ import json
 import re
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from serf.testing.agents import SERF, AgentProc, wait_for
 from serf.testing.gopeer import GoSerfAgent, free_port, go_serf_or_skip
-
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: no package here
-from test_agent_process import SERF, AgentProc, wait_for
-
 from serf.testing.lines import LineReader
 
 # one cluster per module: under pytest-xdist (--dist loadgroup) all its tests share one worker
