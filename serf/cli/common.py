@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -150,8 +152,15 @@ def run_command(
     body: Callable[[RPCClient], Awaitable[int]],
     *,
     interrupt_status: int = 1,
+    catch_interrupt: bool = False,
+    interrupted: str = "",
 ) -> int:
-    """Connect with the parsed ``-rpc-addr``/``-rpc-auth``, run ``body``, close; exit status."""
+    """Connect with the parsed ``-rpc-addr``/``-rpc-auth``, run ``body``, close; exit status.
+
+    Ctrl-C (SIGINT) ends the command with ``interrupt_status``, after the line ``interrupted``
+    if one is given. ``catch_interrupt``: SIGINT ends it even when the CLI was started with
+    SIGINT ignored (``serf monitor &`` from a script), as Go's monitor, query and reachability
+    ask for it with ``signal.Notify``, which takes an ignored signal back."""
 
     async def main() -> int:
         try:
@@ -163,12 +172,24 @@ def run_command(
         finally:
             await client.close()
 
+    ignored = (
+        catch_interrupt
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    )
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return asyncio.run(main())
     except CommandError as exc:
         return exc.report()
     except KeyboardInterrupt:
+        if interrupted:
+            out(interrupted)
         return interrupt_status
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def command(fn: Callable[[Sequence[str]], int]) -> Callable[[Sequence[str]], int]:

@@ -161,7 +161,7 @@ def query(args: Sequence[str]) -> int:
             out(f"Total Responses: {num_resp}")
         return 0
 
-    return run_command(values, body)
+    return run_command(values, body, catch_interrupt=True)
 
 
 @command
@@ -229,7 +229,7 @@ def reachability(args: Sequence[str]) -> int:
             return 1
         return status
 
-    return run_command(values, body)
+    return run_command(values, body, catch_interrupt=True, interrupted="Test interrupted")
 
 
 def _go_value(value: Any, nested: bool = False) -> str:
@@ -302,4 +302,4 @@ def monitor(args: Sequence[str]) -> int:
         )
         return 1
 
-    return run_command(values, body, interrupt_status=0)
+    return run_command(values, body, interrupt_status=0, catch_interrupt=True)

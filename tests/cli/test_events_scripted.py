@@ -9,6 +9,8 @@ thread and event loop that answers each command as the test scripts it.
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,6 +18,8 @@ from typing import Any
 import pytest
 
 from serf.cli import events
+from serf.testing.agents import SERF
+from serf.testing.lines import LineReader
 from serf.wire.rpc import RpcDecoder, encode_rpc
 
 #: requests that carry a body after their header
@@ -302,3 +306,53 @@ def test_monitor_rpc_errors(
 ) -> None:
     assert events.monitor([agent.addr]) == 1
     assert _lines(capsys) == [expected]
+
+
+def _answer_and_stay(seq: int, body: dict[str, Any], send: Send) -> bool:
+    """OK, one record saying so (a log line, a query ack), and nothing more: the command
+    waits until it is interrupted."""
+    send({"Seq": seq, "Error": ""})
+    if "LogLevel" in body:
+        send({"Seq": seq, "Error": ""}, {"Log": "waiting"})
+    elif "Name" in body:
+        send({"Seq": seq, "Error": ""}, {"Type": "ack", "From": "a", "Payload": None})
+    return False
+
+
+_WAITING = {"stream": _answer_and_stay, "monitor": _answer_and_stay, "query": _answer_and_stay,
+            "members": members(("a", "alive"), ("b", "alive"))}  # fmt: skip
+
+
+@pytest.mark.parametrize("agent", [_WAITING], indirect=True)
+@pytest.mark.parametrize(
+    ("command", "waiting", "status", "last"),
+    [
+        (["monitor"], "waiting", 0, "waiting"),
+        (["query", "-timeout=60s", "q"], "Ack from 'a'", 1, "Ack from 'a'"),
+        (["reachability"], "Starting reachability test...", 1, "Test interrupted"),
+    ],
+)
+def test_sigint_ends_monitor_query_reachability_even_when_started_ignored(
+    agent: ScriptedAgent, command: list[str], waiting: str, status: int, last: str
+) -> None:
+    """As Go's (``signal.Notify`` takes back an ignored SIGINT): ``serf monitor &`` from a
+    script starts with SIGINT ignored, and Ctrl-C or ``kill -INT`` must still end it, with
+    Go's status (and, for reachability, Go's last line)."""
+    proc = subprocess.Popen(
+        [*SERF, command[0], agent.addr, *command[1:]],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    assert proc.stdout is not None
+    try:
+        out = LineReader(proc.stdout)
+        out.wait_for(waiting, timeout=30)
+        proc.send_signal(signal.SIGINT)
+        out.rest(timeout=30)
+        assert proc.wait(timeout=10) == status
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert out.lines[-1].rstrip("\n").strip() == last
