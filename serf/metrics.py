@@ -9,8 +9,8 @@ fans the call out to its sinks. The sinks are Go's:
   (``Serf.metrics()``) and the agent's ``serf info`` and status page;
 * :class:`StatsiteSink` (TCP) and :class:`StatsdSink` (UDP) - go-metrics' line format
   ``key:value|c`` / ``|g`` / ``|ms`` with ``%f`` values, labels appended to the key as extra
-  parts, ``:`` and spaces in keys replaced by ``_``; flushed every 100 ms, statsd packets kept
-  under 1400 bytes;
+  parts, ``:`` and spaces in keys replaced by ``_``; sent in batches (within 2 s; Go: every
+  100 ms), statsd packets kept under 1400 bytes;
 * :class:`serf.metrics_prometheus.PrometheusSink` (optional extra ``pyserf[prometheus]``).
 
 Sinks never raise into the driver: a sink that cannot reach its server drops samples (and
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import math
@@ -45,16 +46,16 @@ __all__ = [
     "RuntimeReporter",
     "emit_runtime_stats",
     "format_line",
+    "line_format",
     "flatten_key",
 ]
 
 log = logging.getLogger("serf.agent")
 
-_FLUSH_INTERVAL = 0.1  # a batch whose oldest line is this old goes out with the next line
-_MAX_DELAY = 1.0  # ... or by this timer, when no line follows
 _RETRY_INTERVAL = 5.0
 _STATSD_MAX_LEN = 1400
-_QUEUE_LIMIT = 4096
+_QUEUE_LIMIT = 4096  # lines (Go's queue: a channel of 4096)
+_BATCH_LIMIT = 2 * _QUEUE_LIMIT  # a batch holds a line's format and its value
 _WRITE_BUFFER_LIMIT = 1 << 20
 _KEY_CACHE_LIMIT = 4096  # keys carry event and query names: bound the caches
 
@@ -76,7 +77,8 @@ class Metrics:
     """Go's go-metrics front end: prefixes keys and fans samples out to ``sinks``.
 
     ``service_name`` is prepended to every key (Go's agent uses ``serf-agent``; empty: none);
-    ``host_name`` is inserted after it in gauge keys (Go's ``EnableHostname``).
+    ``host_name`` is inserted after it in gauge keys (Go's ``EnableHostname``). ``clock`` is
+    the time a sample gets when its caller passes none (the driver passes its loop's time).
     """
 
     def __init__(
@@ -85,15 +87,25 @@ class Metrics:
         *,
         service_name: str = "",
         host_name: str = "",
-        clock: Any = time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.sinks: list[MetricsSink] = list(sinks)
+        self._sinks: tuple[MetricsSink, ...] = tuple(sinks)
         self.service_name = service_name
         self.host_name = host_name
         self._clock = clock
-        # (kind, key, labels) -> one recorder per sink; rebuilt when the sinks change
-        self._routes: dict[tuple[str, tuple[str, ...], Labels], list[_Recorder]] = {}
-        self._routed: list[MetricsSink] = list(self.sinks)
+        # (kind, key, labels) -> one recorder per sink: a sample is a dict lookup and a call
+        # per sink, with the key's prefix, flattened name and line format worked out once
+        self._routes: dict[tuple[str, tuple[str, ...], Labels], tuple[_Recorder, ...]] = {}
+
+    @property
+    def sinks(self) -> tuple[MetricsSink, ...]:
+        """The sinks every sample goes to (assign a new sequence to change them)."""
+        return self._sinks
+
+    @sinks.setter
+    def sinks(self, sinks: Iterable[MetricsSink]) -> None:
+        self._sinks = tuple(sinks)
+        self._routes.clear()
 
     def _key(self, kind: str, key: tuple[str, ...]) -> tuple[str, ...]:
         full = key
@@ -103,36 +115,37 @@ class Metrics:
             full = (self.service_name, *full)
         return full
 
-    def _route(self, kind: str, key: tuple[str, ...], labels: Labels) -> list[_Recorder]:
-        if self._routed != self.sinks:  # a sink was added or removed: start over
-            self._routes.clear()
-            self._routed = list(self.sinks)
+    def _route(self, kind: str, key: tuple[str, ...], labels: Labels) -> tuple[_Recorder, ...]:
         full = self._key(kind, key)
         route: list[_Recorder] = []
-        for sink in self.sinks:
+        for sink in self._sinks:
             recorder = getattr(sink, "recorder", None)
             if recorder is not None:
                 route.append(recorder(kind, full, labels))
             else:
                 route.append(_Call(sink, kind, full, labels))
         if len(self._routes) < _KEY_CACHE_LIMIT:
-            self._routes[(kind, key, labels)] = route
-        return route
+            self._routes[(kind, key, labels)] = tuple(route)
+        return tuple(route)
 
     def emit(self, sample: MetricSample, now: float | None = None) -> None:
-        """Route one sample from a core; ``now`` is the driver's clock (for timers)."""
+        """Route one sample from a core; ``now`` is the driver's clock (for timers, and for
+        the line sinks' batching: no clock call per sample)."""
+        if now is None:
+            now = self._clock()
         kind = sample.kind
         value = sample.value
         if kind == TIMER:
-            elapsed = (self._clock() if now is None else now) - value
-            value = max(elapsed, 0.0) * 1000.0
+            elapsed = now - value
+            value = (elapsed if elapsed > 0.0 else 0.0) * 1000.0
             kind = SAMPLE
-        route = self._routes.get((kind, sample.key, sample.labels))
-        if route is None or self._routed != self.sinks:
+        try:
+            route = self._routes[kind, sample.key, sample.labels]
+        except KeyError:
             route = self._route(kind, sample.key, sample.labels)
         for record in route:
             try:
-                record(value)
+                record(value, now)
             except Exception:  # a sink must never break the driver
                 log.debug("metrics sink %r failed", record, exc_info=True)
 
@@ -149,15 +162,18 @@ class Metrics:
         self.emit(MetricSample(SAMPLE, tuple(key), value, labels))
 
     def close(self) -> None:
-        """Stop the sinks that hold a connection."""
-        for sink in self.sinks:
+        """Stop the sinks that hold a connection (they send what they queued first)."""
+        for sink in self._sinks:
             closer = getattr(sink, "close", None)
             if closer is not None:
                 with contextlib.suppress(Exception):
                     closer()
 
 
-_Recorder = Callable[[float], None]
+#: What :class:`Metrics` calls per sample and sink: ``record(value, now)``; a sink with a
+#: ``recorder(kind, key, labels)`` method makes its own (once per key), others get a
+#: :class:`_Call` to their ``MetricsSink`` method.
+_Recorder = Callable[[float, float], None]
 
 
 class _Call:
@@ -175,7 +191,7 @@ class _Call:
         self.key = key
         self.labels = labels
 
-    def __call__(self, value: float) -> None:
+    def __call__(self, value: float, now: float) -> None:
         self.method(self.key, value, self.labels)
 
     def __repr__(self) -> str:
@@ -198,8 +214,8 @@ class Aggregate:
     labels: Labels = field(default=())
     sumsq: float = 0.0
 
-    def add(self, value: float) -> None:
-        """Fold one value in."""
+    def add(self, value: float, now: float = 0.0) -> None:
+        """Fold one value in (``now`` is unused: the :class:`Metrics` recorder signature)."""
         self.count += 1
         self.sum += value
         self.sumsq += value * value
@@ -397,29 +413,48 @@ def format_line(kind: str, key: Sequence[str], value: float, labels: Labels = ()
     return f"{flatten_key(key, labels)}:{value:f}|{_SUFFIX[kind]}\n"
 
 
-class _LineSink:
-    """Queues formatted lines and sends them in batches (subclasses send).
+def line_format(kind: str, key: Sequence[str], labels: Labels = ()) -> str:
+    """:func:`format_line`'s line with ``%f`` where the value goes (``%`` in the key doubled):
+    ``line_format(kind, key) % value == format_line(kind, key, value)``."""
+    return f"{flatten_key(key, labels).replace('%', '%%')}:%f|{_SUFFIX[kind]}\n"
 
-    Go's flusher sends whatever is queued every 100 ms, waking ten times a second. Here (the
-    same lines go out, later by at most a second): a line that finds the oldest queued line
-    100 ms old or more sends the batch at once, from the call that queued it; otherwise a timer
-    sends it 1 s after its oldest line. An idle node queues a few lines a couple of times per
-    second (each probe, each ping it answers), so its batches go out from those calls and the
-    timer seldom fires: no wake-ups of its own, where a 100 ms timer per batch cost an idle
-    node about 3 % of its CPU.
+
+class _LineSink:
+    """Queues lines and sends them in batches (subclasses send).
+
+    A sample costs a list append: the batch holds each line's format (the key's flattened
+    name and kind, :func:`line_format`, worked out once per key) and its value, and the whole
+    batch is formatted with one ``%`` when it goes out (``%f``, as go-metrics). The batch's
+    time comes with the sample (the driver's clock, through :class:`Metrics`): no clock call
+    per sample.
+
+    When a batch goes out. Go's flusher sends whatever is queued every 100 ms, waking ten
+    times a second; an asyncio timer is dear for an idle node (arming and cancelling one costs
+    about as much as the node's own work on a packet, and each firing is a wake-up). Here a
+    line that finds the batch ``flush_interval`` (1 s) old sends it, from the call that queued
+    it, and a guard timer sends whatever is queued ``max_delay`` (2 s) after it was armed, so a
+    lone line waits at most 2 s. The guard is armed by a batch's first line when none is armed
+    and never cancelled by a send (it sends what is queued when it fires, or nothing): an idle
+    node (a few lines a second) sends about one datagram a second and arms and fires its guard
+    about once every 2 s. Lines, their order and Go's 1400-byte packing are Go's; they go out
+    later than Go's (at most ``max_delay``). :meth:`close` sends what is queued.
     """
 
-    def __init__(self, address: Address) -> None:
+    def __init__(
+        self, address: Address, *, flush_interval: float = 1.0, max_delay: float = 2.0
+    ) -> None:
         self.address = address
+        self.flush_interval = flush_interval
+        self.max_delay = max_delay
         self.dropped = 0
         self.connected = False
-        self._lines: list[str] = []
-        self._oldest = 0.0  # _clock() of the oldest queued line
-        self._clock = time.monotonic  # the event loop's clock, without a method call per line
+        self._batch: list[Any] = []  # line format, value, line format, value, ...
+        self._oldest = 0.0  # the time of the batch's oldest line
+        self._clock: Callable[[], float] = time.monotonic  # for the MetricsSink methods
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._guard: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
-        self._heads: dict[tuple[str, Sequence[str], Labels], str] = {}
+        self._formats: dict[tuple[str, Sequence[str], Labels], str] = {}
 
     def start(self) -> None:
         """Connect (in the background, retrying every 5 s) on the running loop."""
@@ -428,14 +463,16 @@ class _LineSink:
             self._task = self._loop.create_task(self._connect_loop(0.0))
 
     def close(self) -> None:
-        """Stop (queued lines are dropped)."""
+        """Send what is queued (when connected) and stop."""
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._loop = None
+        self._loop = None  # no reconnect from a failed last send
+        if self._guard is not None:
+            self._guard.cancel()
+            self._guard = None
+        self._flush()
+        self.connected = False
         self._disconnect()
 
     async def _connect_loop(self, delay: float) -> None:
@@ -448,56 +485,44 @@ class _LineSink:
                 await asyncio.sleep(_RETRY_INTERVAL)
                 continue
             self.connected = True
-            if self._lines:
+            if self._batch:
                 self._flush()  # what was queued while the connection was down
             return
 
-    def _queued(self, line: str) -> None:
-        """Queue one line; send the batch when its oldest line is 100 ms old."""
-        lines = self._lines
-        if len(lines) >= _QUEUE_LIMIT:  # as Go: a full queue drops
-            self.dropped += 1
+    def _queue(self, line: str, value: float, now: float) -> None:
+        """Queue one line (its format and value) at ``now``; send the batch when its oldest
+        line is ``flush_interval`` old."""
+        batch = self._batch
+        if batch:
+            if len(batch) >= _BATCH_LIMIT:  # as Go: a full queue drops (only while the
+                self.dropped += 1  # connection is down: a connected sink sends it)
+                return
+            batch.append(line)
+            batch.append(value)
+            if now - self._oldest >= self.flush_interval or len(batch) >= _BATCH_LIMIT:
+                self._flush()
             return
-        loop = self._loop
-        if loop is None:
-            lines.append(line)
-            return
-        now = self._clock()
-        if not lines:
-            self._oldest = now
-        lines.append(line)
-        if not self.connected:
-            return  # kept (bounded) until the connection is up
-        if now - self._oldest >= _FLUSH_INTERVAL:
-            self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self._oldest + _MAX_DELAY - now, self._flush)
+        batch.append(line)
+        batch.append(value)
+        self._oldest = now
+        if self._guard is None and self._loop is not None and self.connected:
+            self._guard = self._loop.call_later(self.max_delay, self._guard_fired)
 
-    def recorder(self, kind: str, key: Sequence[str], labels: Labels) -> Callable[[float], None]:
-        """The fast path :class:`Metrics` caches per key: format and queue one line."""
-        head = flatten_key(key, labels) + ":"
-        tail = f"|{_SUFFIX[kind]}\n"
-        queued = self._queued
-        clock = self._clock
+    def _guard_fired(self) -> None:
+        self._guard = None
+        self._flush()
 
-        def record(value: float) -> None:
-            lines = self._lines
-            if lines and self._timer is not None and clock() - self._oldest < _FLUSH_INTERVAL:
-                lines.append(f"{head}{value:f}{tail}")  # the common case: join the batch
-                if len(lines) >= _QUEUE_LIMIT:
-                    self._flush()
-            else:
-                queued(f"{head}{value:f}{tail}")
-
-        return record
+    def recorder(self, kind: str, key: Sequence[str], labels: Labels) -> _Recorder:
+        """The fast path :class:`Metrics` caches per key: queue the key's line format."""
+        return functools.partial(self._queue, line_format(kind, key, labels))
 
     def _push(self, kind: str, key: Sequence[str], value: float, labels: Labels) -> None:
-        head = self._heads.get((kind, key, labels))
-        if head is None:
-            head = flatten_key(key, labels) + ":"
-            if len(self._heads) < _KEY_CACHE_LIMIT:
-                self._heads[(kind, key, labels)] = head
-        self._queued(f"{head}{value:f}|{_SUFFIX[kind]}\n")
+        line = self._formats.get((kind, key, labels))
+        if line is None:
+            line = line_format(kind, key, labels)
+            if len(self._formats) < _KEY_CACHE_LIMIT:
+                self._formats[(kind, key, labels)] = line
+        self._queue(line, value, self._clock())
 
     def incr_counter(self, key: Sequence[str], value: float, labels: Labels) -> None:
         """Queue ``key:value|c``."""
@@ -511,17 +536,27 @@ class _LineSink:
         """Queue ``key:value|ms``."""
         self._push(SAMPLE, key, value, labels)
 
-    def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if not self.connected:
-            return  # kept (bounded) until the connection is up
-        lines, self._lines = self._lines, []
-        if not lines:
-            return
+    def _text(self, batch: list[Any]) -> str:
+        """The batch's lines: one ``%`` for all of them (a value that is not a number is
+        dropped, with its line)."""
         try:
-            self._send(lines)
+            return "".join(batch[0::2]) % tuple(batch[1::2])
+        except (TypeError, ValueError):
+            lines = []
+            for line, value in zip(batch[0::2], batch[1::2], strict=True):
+                try:
+                    lines.append(line % value)
+                except (TypeError, ValueError):
+                    self.dropped += 1
+            return "".join(lines)
+
+    def _flush(self) -> None:
+        batch = self._batch
+        if not self.connected or not batch:
+            return  # kept (bounded) until the connection is up
+        self._batch = []
+        try:
+            self._send(self._text(batch))
         except OSError as exc:
             log.error("agent: metrics: Error writing to %s! Err: %s", self.address, exc)
             self.connected = False
@@ -532,7 +567,7 @@ class _LineSink:
     async def _connect(self) -> None:
         raise NotImplementedError
 
-    def _send(self, lines: list[str]) -> None:
+    def _send(self, text: str) -> None:
         raise NotImplementedError
 
     def _disconnect(self) -> None:
@@ -542,21 +577,23 @@ class _LineSink:
 class StatsiteSink(_LineSink):
     """go-metrics' statsite sink: lines over one TCP connection."""
 
-    def __init__(self, address: Address) -> None:
-        super().__init__(address)
+    def __init__(
+        self, address: Address, *, flush_interval: float = 1.0, max_delay: float = 2.0
+    ) -> None:
+        super().__init__(address, flush_interval=flush_interval, max_delay=max_delay)
         self._writer: asyncio.StreamWriter | None = None
 
     async def _connect(self) -> None:
         _, self._writer = await asyncio.open_connection(self.address.host, self.address.port)
 
-    def _send(self, lines: list[str]) -> None:
+    def _send(self, text: str) -> None:
         writer = self._writer
         if writer is None or writer.is_closing():
             raise ConnectionResetError("statsite connection closed")
         if writer.transport.get_write_buffer_size() > _WRITE_BUFFER_LIMIT:
-            self.dropped += len(lines)  # the server is not reading: drop, as Go's full queue
+            self.dropped += text.count("\n")  # the server is not reading: drop, as Go's full queue
             return
-        writer.write("".join(lines).encode())
+        writer.write(text.encode())
 
     def _disconnect(self) -> None:
         if self._writer is not None:
@@ -567,8 +604,10 @@ class StatsiteSink(_LineSink):
 class StatsdSink(_LineSink):
     """go-metrics' statsd sink: lines packed into UDP datagrams of at most 1400 bytes."""
 
-    def __init__(self, address: Address) -> None:
-        super().__init__(address)
+    def __init__(
+        self, address: Address, *, flush_interval: float = 1.0, max_delay: float = 2.0
+    ) -> None:
+        super().__init__(address, flush_interval=flush_interval, max_delay=max_delay)
         self._sock: socket.socket | None = None
 
     async def _connect(self) -> None:
@@ -578,24 +617,27 @@ class StatsdSink(_LineSink):
         sock.connect((self.address.host, self.address.port))
         self._sock = sock
 
-    def _send(self, lines: list[str]) -> None:
-        text = "".join(lines)
-        if len(text) <= _STATSD_MAX_LEN:  # the usual case: one datagram
-            self._datagram(text)
+    def _send(self, text: str) -> None:
+        data = text.encode()
+        if len(data) <= _STATSD_MAX_LEN:  # the usual case: one datagram
+            self._datagram(data)
             return
-        buf = ""
-        for line in lines:
-            if buf and len(buf) + len(line) > _STATSD_MAX_LEN:
-                self._datagram(buf)
-                buf = ""
-            buf += line
-        if buf:
-            self._datagram(buf)
+        # Go's packing: a line that would take the packet over 1400 bytes sends the packet
+        # first; a line longer than that goes alone (Go would send an empty datagram before
+        # it when nothing was queued; we do not)
+        packet = b""
+        for line in data[:-1].split(b"\n"):
+            if packet and len(packet) + len(line) + 1 > _STATSD_MAX_LEN:
+                self._datagram(packet)
+                packet = b""
+            packet += line + b"\n"
+        if packet:
+            self._datagram(packet)
 
-    def _datagram(self, text: str) -> None:
+    def _datagram(self, data: bytes) -> None:
         assert self._sock is not None
         try:
-            self._sock.send(text.encode())
+            self._sock.send(data)
         except (BlockingIOError, ConnectionRefusedError):
             pass
 

@@ -10,7 +10,15 @@ import urllib.request
 import pytest
 
 from serf.address import Address
-from serf.metrics import InmemSink, Metrics, StatsdSink, StatsiteSink, flatten_key, format_line
+from serf.metrics import (
+    InmemSink,
+    Metrics,
+    StatsdSink,
+    StatsiteSink,
+    flatten_key,
+    format_line,
+    line_format,
+)
 from serf.telemetry import COUNTER, GAUGE, SAMPLE, TIMER, MetricSample
 
 
@@ -28,6 +36,10 @@ def test_lines_are_go_metrics_lines() -> None:
         "memberlist.node.instances.alive"
     )
     assert flatten_key(("serf", "events", "a b:c")) == "serf.events.a_b_c"
+    # the cached line format: the key with '%' doubled, the value's place as '%f'
+    for kind, key, value in ((COUNTER, ("serf", "events", "50%"), 1.0), (SAMPLE, ("t",), 0.1)):
+        assert line_format(kind, key) % value == format_line(kind, key, value)
+    assert format_line(COUNTER, ("serf", "events", "50%"), 1) == "serf.events.50%:1.000000|c\n"
 
 
 def test_metrics_prefix_host_and_timers() -> None:
@@ -220,67 +232,190 @@ def test_inmem_text_is_go_metrics_text() -> None:
     assert all(line.startswith(f"[{stamp}][") for line in lines)
 
 
-def test_line_sinks_batch_lines_without_a_wakeup_per_batch() -> None:
-    """A line finding the batch 100 ms old sends it at once; a lone batch goes out by a
-    timer 1 s after its first line; a batch younger than 100 ms waits."""
+async def _connected_statsd(**kw: float) -> tuple[StatsdSink, socket.socket]:
+    """A started StatsdSink, connected, and the socket that receives its datagrams."""
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.setblocking(False)
+    sink = StatsdSink(Address("127.0.0.1", rx.getsockname()[1]), **kw)
+    sink.start()
+    for _ in range(500):
+        if sink.connected:
+            break
+        await asyncio.sleep(0.01)
+    assert sink.connected
+    return sink, rx
+
+
+def _pending(rx: socket.socket) -> list[bytes]:
+    out = []
+    while True:
+        try:
+            out.append(rx.recv(65535))
+        except BlockingIOError:
+            return out
+
+
+def test_line_sinks_batch_lines_without_a_timer_per_batch() -> None:
+    """A line finding the batch flush_interval old sends it at once; a guard armed by a
+    batch's first line sends what is queued max_delay later; a send leaves the guard armed
+    (no cancel), and the next batch uses it instead of arming another."""
     now = [100.0]
 
-    async def main() -> list[tuple[str, list[str]]]:
-        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        rx.bind(("127.0.0.1", 0))
-        rx.setblocking(False)
-        sink = StatsdSink(Address("127.0.0.1", rx.getsockname()[1]))
-        sink._clock = lambda: now[0]
-        sink.start()
+    async def main() -> list[tuple[str, object]]:
+        sink, rx = await _connected_statsd(flush_interval=1.0, max_delay=0.3)
         loop = asyncio.get_running_loop()
-        for _ in range(500):
-            if sink.connected:
-                break
-            await asyncio.sleep(0.01)
-        m = Metrics([sink], service_name="s")
-        seen: list[tuple[str, list[str]]] = []
-
-        def pending() -> list[str]:
-            try:
-                return rx.recv(65535).decode().splitlines()
-            except BlockingIOError:
-                return []
-
+        m = Metrics([sink], service_name="s", clock=lambda: now[0])
+        seen: list[tuple[str, object]] = []
         try:
             for i in range(3):
                 m.incr_counter(("a",), float(i))
-            now[0] += 0.05
+            guard = sink._guard
+            seen.append(("guard armed by the first line", guard is not None))
+            now[0] += 0.5
             m.set_gauge(("b",), 1.0)
-            await asyncio.sleep(0.05)
-            seen.append(("young batch", pending()))
-            assert sink._timer is not None  # armed once, for the batch
-            now[0] += 0.06
-            m.add_sample(("c",), 2.5)  # the batch is 110 ms old: this call sends it
-            seen.append(("old batch", pending()))
-            seen.append(("timer", [] if sink._timer is None else ["armed"]))
-            m.incr_counter(("d",), 1.0)  # alone: the timer sends it about 1 s later
-            start = loop.time()
+            await asyncio.sleep(0)
+            seen.append(("young batch", _pending(rx)))
+            now[0] += 0.5
+            m.add_sample(("c",), 2.5)  # the batch is 1 s old: this call sends it
+            seen.append(("old batch", [d.decode().splitlines() for d in _pending(rx)]))
+            seen.append(("guard kept", sink._guard is guard))
+            m.incr_counter(("d",), 1.0)  # the next batch: the same guard sends it
+            seen.append(("no second guard", sink._guard is guard))
+            got = await asyncio.wait_for(loop.sock_recv(rx, 65535), 5)
+            seen.append(("by the guard", got.decode().splitlines()))
+            seen.append(("guard spent", sink._guard is None))
+            m.incr_counter(("e",), 1.0)
+            assert sink._guard is not None
+            seen.append(("guard due max_delay after it was armed", sink._guard.when()))
+            armed = loop.time()
             got = await asyncio.wait_for(loop.sock_recv(rx, 65535), 5)
             seen.append(("lone line", got.decode().splitlines()))
-            seen.append(("after", ["at least 0.9 s"] if loop.time() - start >= 0.9 else []))
         finally:
             sink.close()
             rx.close()
+        seen[-2] = (seen[-2][0], round(float(seen[-2][1]) - armed, 1))  # type: ignore[arg-type]
         return seen
 
     assert asyncio.run(main()) == [
+        ("guard armed by the first line", True),
         ("young batch", []),
         (
             "old batch",
             [
-                "s.a:0.000000|c",
-                "s.a:1.000000|c",
-                "s.a:2.000000|c",
-                "s.b:1.000000|g",
-                "s.c:2.500000|ms",
+                [
+                    "s.a:0.000000|c",
+                    "s.a:1.000000|c",
+                    "s.a:2.000000|c",
+                    "s.b:1.000000|g",
+                    "s.c:2.500000|ms",
+                ]
             ],
         ),
-        ("timer", []),
-        ("lone line", ["s.d:1.000000|c"]),
-        ("after", ["at least 0.9 s"]),
+        ("guard kept", True),
+        ("no second guard", True),
+        ("by the guard", ["s.d:1.000000|c"]),
+        ("guard spent", True),
+        ("guard due max_delay after it was armed", 0.3),
+        ("lone line", ["s.e:1.000000|c"]),
     ]
+
+
+def _go_packets(lines: list[bytes], max_len: int = 1400) -> list[bytes]:
+    """go-metrics' statsd packing: a line that would take the buffer over max_len sends the
+    buffer first (Go sends an empty buffer too, as an empty datagram: left out here)."""
+    out: list[bytes] = []
+    buf = b""
+    for line in lines:
+        if len(line) + len(buf) > max_len and buf:
+            out.append(buf)
+            buf = b""
+        buf += line
+    if buf:
+        out.append(buf)
+    return out
+
+
+def test_statsd_packs_lines_into_packets_as_go_and_sends_an_overlong_line_alone() -> None:
+    keys = [("k" * 40, str(i)) for i in range(40)]  # 40 lines of about 55 bytes: 2 packets
+    long_key = ("x" * 1500,)  # one line over 1400 bytes: a datagram of its own
+
+    async def main() -> list[bytes]:
+        sink, rx = await _connected_statsd()
+        m = Metrics([sink], clock=lambda: 0.0)  # one batch: nothing is sent before close
+        try:
+            for key in keys[:30]:
+                m.incr_counter(key, 1.0)
+            m.set_gauge(long_key, 2.0)
+            for key in keys[30:]:
+                m.incr_counter(key, 1.0)
+            await asyncio.sleep(0)
+            assert _pending(rx) == []
+        finally:
+            sink.close()  # sends the batch
+        try:
+            return _pending(rx)
+        finally:
+            rx.close()
+
+    lines = [format_line(COUNTER, k, 1.0).encode() for k in keys[:30]]
+    lines.append(format_line(GAUGE, long_key, 2.0).encode())
+    lines += [format_line(COUNTER, k, 1.0).encode() for k in keys[30:]]
+    datagrams = asyncio.run(main())
+    assert datagrams == _go_packets(lines)
+    assert [len(d) > 1400 for d in datagrams] == [False, False, True, False]
+
+
+def test_line_sinks_send_what_is_queued_when_closed() -> None:
+    async def main() -> tuple[list[bytes], str]:
+        sink, rx = await _connected_statsd()
+        received = bytearray()
+        eof = asyncio.Event()
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while chunk := await reader.read(4096):
+                received.extend(chunk)
+            eof.set()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        statsite = StatsiteSink(Address("127.0.0.1", server.sockets[0].getsockname()[1]))
+        statsite.start()
+        for _ in range(500):
+            if statsite.connected:
+                break
+            await asyncio.sleep(0.01)
+        m = Metrics([sink, statsite], service_name="s")
+        m.incr_counter(("serf", "member", "left"), 1.0)
+        m.set_gauge(("memberlist", "health", "score"), 0.0)
+        await asyncio.sleep(0)
+        assert _pending(rx) == [] and not received  # a young batch: queued
+        m.close()
+        await asyncio.wait_for(eof.wait(), 5)  # the sink closed its connection after the lines
+        server.close()
+        await server.wait_closed()
+        try:
+            return _pending(rx), received.decode()
+        finally:
+            rx.close()
+
+    datagrams, stream = asyncio.run(main())
+    expected = "s.serf.member.left:1.000000|c\ns.memberlist.health.score:0.000000|g\n"
+    assert datagrams == [expected.encode()]
+    assert stream == expected
+
+
+def test_a_value_that_is_not_a_number_drops_only_its_line() -> None:
+    async def main() -> list[bytes]:
+        sink, rx = await _connected_statsd()
+        m = Metrics([sink], clock=lambda: 0.0)
+        m.incr_counter(("a",), 1.0)
+        m.incr_counter(("b",), "many")  # type: ignore[arg-type]
+        m.add_sample(("c",), 0.5)
+        sink.close()
+        try:
+            return _pending(rx)
+        finally:
+            rx.close()
+
+    assert asyncio.run(main()) == [b"a:1.000000|c\nc:0.500000|ms\n"]
