@@ -254,7 +254,11 @@ def test_hostile_clients_do_not_disturb_others(monkeypatch: pytest.MonkeyPatch) 
                 assert [m.name for m in await asyncio.wait_for(good.members(), 5)] == ["n0"]
                 await asyncio.sleep(0.2)
             await asyncio.wait_for(flood_task, 20)  # the server dropped the flooder
-            assert len(a.rpc.conns) <= 2  # the stalled client and the good one
+            # the stalled client and the good one remain. The server forgets a connection
+            # when its handler ends, after it reads the aborted streamer's reset or its write
+            # timeout drops the flooder: that can come after the client side saw the end, so
+            # this waits (bounded) for the server's side rather than asserting at once
+            await until(lambda: len(a.rpc.conns) <= 2, 10)
             await good.close()
             w2.close()
 
