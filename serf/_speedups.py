@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # the types of the lazily loaded twins: the pure twins' modules
     from serf.memberlist import broadcast as broadcast
+    from serf.memberlist import skim as skim
     from serf.memberlist import suspicion as suspicion
     from serf.wire import lpe as lpe
     from serf.wire import lzw as lzw
@@ -37,6 +38,7 @@ __all__ = [
     "broadcast",
     "suspicion",
     "lzw",
+    "skim",
     "LAZY_TWINS",
 ]
 
@@ -46,6 +48,7 @@ TWIN_MODULES: dict[str, str] = {
     "broadcast": "serf.memberlist.broadcast",
     "suspicion": "serf.memberlist.suspicion",
     "lzw": "serf.wire.lzw",
+    "skim": "serf.memberlist.skim",
     "go": "serf.wire.go",
 }
 #: twins that may be missing from a compiled build without making the whole set pure
@@ -89,7 +92,7 @@ _ACTIVE: dict[str, ModuleType] = {}
 
 
 def load(short: str) -> ModuleType:
-    """The active twin of ``short`` ("lpe", "broadcast", "suspicion", "lzw", "go"),
+    """The active twin of ``short`` ("lpe", "broadcast", "suspicion", "lzw", "skim", "go"),
     imported on first use."""
     module = _ACTIVE.get(short)
     if module is not None:

@@ -347,6 +347,10 @@ class MemberlistCore:
         self._cidrs = tuple(
             ipaddress.ip_network(c, strict=False) for c in (config.cidrs_allowed or ())
         )
+        #: leaves known gossip undecoded (lpe only; cidrs_allowed checks every alive)
+        self._split = (
+            self.state.compound_splitter() if config.codec == "lpe" and not self._cidrs else None
+        )
         self._gossip_parked: float | None = None
         self._tick_pending = False
         #: called with the nodes forgotten at each probe-list wrap (for invariant checkers)
@@ -1248,7 +1252,7 @@ class MemberlistCore:
         self.stats["packets_received"] += 1
         self._out.append(MetricSample(COUNTER, _UDP_RECEIVED, float(len(data))))
         try:
-            decoded = self.framer.decode_packet(data)
+            decoded = self.framer.decode_packet(data, self._split)
         except DecodeError as exc:
             self._drop(str(exc), source)
             return

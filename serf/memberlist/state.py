@@ -53,7 +53,10 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import partial
+from typing import TYPE_CHECKING
 
+from serf import _speedups
 from serf.telemetry import (
     COUNTER,
     ERR,
@@ -66,6 +69,9 @@ from serf.telemetry import (
     memberlist_line,
 )
 from serf.wire.messages import Alive, Dead, PushNodeState, Suspect
+
+if TYPE_CHECKING:
+    from serf.wire.framing import CompoundSplitter
 
 __all__ = [
     "NodeState",
@@ -335,6 +341,15 @@ class StateTable:
             and node.addr == (alive.addr or b"")
             and alive.node != self.local_name
         )
+
+    def compound_splitter(self) -> CompoundSplitter | None:
+        """A ``split`` for :meth:`PacketFramer.decode_packet
+        <serf.wire.framing.PacketFramer.decode_packet>` that leaves out the ``lpe`` alive
+        parts :meth:`ignores_alive` would ignore, undecoded (``serf.memberlist.skim``); None
+        with an Alive delegate (it reads every alive). Use it only with the ``lpe`` codec."""
+        if self._alive_filter is not None:
+            return None
+        return partial(_speedups.skim.split_unknown, self._nodes, self.local_name)
 
     def handle_alive(self, alive: Alive, now: float, bootstrap: bool = False) -> list[Effect]:
         """Apply an alive message; ``bootstrap`` marks our own alive from Create/UpdateNode."""

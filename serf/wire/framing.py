@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,7 @@ __all__ = [
     "COMPOUND_MSG",
     "COMPOUND_PART_OVERHEAD",
     "COMPRESS_MSG",
+    "CompoundSplitter",
     "HAS_CRC_MSG",
     "HAS_LABEL_MSG",
     "LABEL_MAX_SIZE",
@@ -104,6 +105,9 @@ PACKET_TYPES = frozenset({0, 1, 2, 3, 4, 5, 7, 8, 9, 11})
 _PLAIN_PACKET_TYPES = PACKET_TYPES - {COMPOUND_MSG, COMPRESS_MSG}
 
 _CRC_HEADER_SIZE = 5
+
+#: ``split(compound) -> (parts, truncated, skipped)``: see :meth:`PacketFramer.decode_packet`.
+CompoundSplitter = Callable[[bytes], tuple[list[bytes], int, int]]
 
 
 # ------------------------------------------------------------------------------------------
@@ -249,7 +253,8 @@ class DecodedPacket:
     ``messages`` are in packet order. ``truncated`` counts compound parts cut off by the end of
     their buffer; ``dropped`` counts parts inside a compound that could not be decoded, with the
     reason for each in ``errors``. ``label`` is the label the datagram was accepted under and
-    ``decrypted`` says whether it was encrypted.
+    ``decrypted`` says whether it was encrypted. ``skipped`` counts the parts the ``split`` of
+    :meth:`PacketFramer.decode_packet` left out.
     """
 
     messages: list[MemberlistMessage] = field(default_factory=list)
@@ -258,6 +263,7 @@ class DecodedPacket:
     errors: list[str] = field(default_factory=list)
     label: bytes = b""
     decrypted: bool = False
+    skipped: int = 0
 
 
 class _Budget:
@@ -400,8 +406,15 @@ class PacketFramer:
         """:meth:`encode_packet` of ``codec.encode(message)``."""
         return self.encode_packet(self.codec.encode(message), crc=crc)
 
-    def decode_packet(self, datagram: Buffer) -> DecodedPacket:
+    def decode_packet(
+        self, datagram: Buffer, split: CompoundSplitter | None = None
+    ) -> DecodedPacket:
         """Unwrap one datagram: label -> decrypt -> CRC -> messages.
+
+        ``split`` replaces :func:`split_compound` for the packet's own compound message (not
+        for one nested in it): ``split(buf) -> (parts, truncated, skipped)``, where the parts
+        it leaves out (counted in ``skipped``) are not decoded; the memberlist core passes
+        one that leaves out gossip it already knows (``serf.memberlist.skim``).
 
         Raises :class:`DecodeError` when the datagram as a whole is unusable:
 
@@ -439,11 +452,17 @@ class PacketFramer:
                 # As memberlist: without verification, treat it as plaintext.
         if len(buf) >= _CRC_HEADER_SIZE and buf[0] == HAS_CRC_MSG:
             buf = strip_crc(buf)
-        self._dispatch(buf, result, _Budget(self.max_decompressed_bytes), 0, True)
+        self._dispatch(buf, result, _Budget(self.max_decompressed_bytes), 0, True, split)
         return result
 
     def _dispatch(
-        self, buf: bytes, result: DecodedPacket, budget: _Budget, depth: int, top: bool
+        self,
+        buf: bytes,
+        result: DecodedPacket,
+        budget: _Budget,
+        depth: int,
+        top: bool,
+        split: CompoundSplitter | None = None,
     ) -> None:
         try:
             if not buf:
@@ -455,7 +474,11 @@ class PacketFramer:
                         f"packet nests more than {self.max_nesting} compound/compress layers"
                     )
                 if kind == COMPOUND_MSG:
-                    parts, truncated = split_compound(buf)
+                    if split is not None and top:
+                        parts, truncated, skipped = split(buf)
+                        result.skipped += skipped
+                    else:
+                        parts, truncated = split_compound(buf)
                     result.truncated += truncated
                     decode = self.codec.decode
                     messages = result.messages
@@ -473,7 +496,7 @@ class PacketFramer:
                     inner = self._decompress(buf, budget.left)
                     budget.left -= len(inner)
                     # The decompressed bytes stand in for this message (top-level or not).
-                    self._dispatch(inner, result, budget, depth + 1, top)
+                    self._dispatch(inner, result, budget, depth + 1, top, split)
                 return
             if kind not in PACKET_TYPES:
                 raise DecodeError(f"message type {kind} is not supported in packets")

@@ -1,0 +1,186 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Skimming a compound packet for gossip that changes nothing (compiled twin of
+``serf.memberlist.skim``).
+
+How this works: exactly as the pure twin (read its module comment), in one pass over the
+packet's bytes: the compound header and each part's length as ``split_compound`` reads them,
+an alive part's fields by the ``lpe`` codec's rules, and only the kept parts copied out.
+Nothing is built for a part that is left out but the node name (the table's key).
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_GetItem
+from cpython.object cimport PyObject
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdint cimport uint64_t
+from libc.string cimport memcmp
+
+from serf.wire.errors import DecodeError
+from serf.wire.framing import COMPOUND_MSG as _COMPOUND_MSG, COMPRESS_MSG as _COMPRESS_MSG
+from serf.wire.messages import MessageType
+
+__all__ = ["alive_fields", "split_unknown"]
+
+cdef int ALIVE = int(MessageType.ALIVE)
+cdef int COMPOUND = _COMPOUND_MSG
+cdef int COMPRESS = _COMPRESS_MSG
+
+
+cdef inline Py_ssize_t _uvarint(const unsigned char *p, Py_ssize_t pos, Py_ssize_t end,
+                                uint64_t *out) noexcept:
+    """The lpe codec's uvarint (at most 10 bytes, fits 64 bits); the position after it, or
+    -1 where the codec raises."""
+    cdef uint64_t result = 0
+    cdef unsigned int shift = 0
+    cdef unsigned char b
+    while True:
+        if pos >= end:
+            return -1
+        b = p[pos]
+        pos += 1
+        if shift == 63:
+            if b > 1:
+                return -1
+            out[0] = result | (<uint64_t>b << 63)
+            return pos
+        result |= (<uint64_t>(b & 0x7F)) << shift
+        if b < 0x80:
+            out[0] = result
+            return pos
+        shift += 7
+
+
+cdef struct AliveFields:
+    uint64_t incarnation
+    Py_ssize_t name
+    Py_ssize_t name_len
+    Py_ssize_t addr      # -1: no address (None)
+    Py_ssize_t addr_len
+    uint64_t port
+
+
+cdef inline bint _alive(const unsigned char *p, Py_ssize_t start, Py_ssize_t end,
+                        AliveFields *f) noexcept:
+    """Read the alive part p[start:end]; False when it is none or the codec refuses it."""
+    cdef Py_ssize_t pos
+    cdef uint64_t n
+    cdef int i
+    if end - start < 2 or p[start] != ALIVE or p[start + 1] == 0:
+        return False
+    pos = _uvarint(p, start + 2, end, &n)
+    if pos < 0 or n != <uint64_t>(end - pos):
+        return False
+    pos = _uvarint(p, pos, end, &f.incarnation)
+    if pos < 0 or f.incarnation > 0xFFFFFFFF:
+        return False
+    pos = _uvarint(p, pos, end, &n)
+    if pos < 0 or n > <uint64_t>(end - pos):
+        return False
+    f.name = pos
+    f.name_len = <Py_ssize_t>n
+    pos += <Py_ssize_t>n
+    pos = _uvarint(p, pos, end, &n)
+    if pos < 0:
+        return False
+    if n == 0:
+        f.addr = -1
+        f.addr_len = 0
+    else:
+        if n - 1 > <uint64_t>(end - pos):
+            return False
+        f.addr = pos
+        f.addr_len = <Py_ssize_t>(n - 1)
+        pos += <Py_ssize_t>(n - 1)
+    pos = _uvarint(p, pos, end, &f.port)
+    if pos < 0 or f.port > 0xFFFF:
+        return False
+    for i in range(2):  # meta, vsn: optional bytes, read only to check them
+        pos = _uvarint(p, pos, end, &n)
+        if pos < 0:
+            return False
+        if n != 0:
+            if n - 1 > <uint64_t>(end - pos):
+                return False
+            pos += <Py_ssize_t>(n - 1)
+    return True
+
+
+def alive_fields(part):
+    """``(incarnation, node, addr, port)`` of an ``lpe`` alive message that the codec decodes
+    without error, else None (not an alive, or one the codec refuses)."""
+    cdef bytes data = part if type(part) is bytes else bytes(part)
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(data)
+    cdef AliveFields f
+    if not _alive(p, 0, PyBytes_GET_SIZE(data), &f):
+        return None
+    name = PyUnicode_DecodeUTF8(<const char *>p + f.name, f.name_len, "surrogateescape")
+    addr = None
+    if f.addr >= 0:
+        addr = PyBytes_FromStringAndSize(<const char *>p + f.addr, f.addr_len)
+    return f.incarnation, name, addr, f.port
+
+
+cdef inline bint _ignored(object node, const unsigned char *p, AliveFields *f) except -1:
+    """``StateTable.ignores_alive`` for a known entry (the name checks are the caller's)."""
+    if f.incarnation > node.incarnation or f.port != node.port:
+        return False
+    addr = node.addr
+    if type(addr) is bytes:
+        return (PyBytes_GET_SIZE(addr) == f.addr_len
+                and memcmp(PyBytes_AS_STRING(addr), p + f.addr, f.addr_len) == 0)
+    return addr == PyBytes_FromStringAndSize(<const char *>p + f.addr, f.addr_len)
+
+
+def split_unknown(nodes, local_name, buf):
+    """``split_compound(buf)`` without the alive parts that change nothing (module comment):
+    ``(parts, truncated, skipped)``. ``nodes`` is the receiver's member table by name and
+    ``local_name`` the receiver's own name (first, for ``functools.partial``). Raises
+    :class:`DecodeError` as :func:`~serf.wire.framing.split_compound` does."""
+    cdef bytes data = buf if type(buf) is bytes else bytes(buf)
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(data)
+    cdef Py_ssize_t total = PyBytes_GET_SIZE(data)
+    cdef Py_ssize_t n, i, offset, end, size
+    cdef Py_ssize_t skipped = 0
+    cdef bint trusted = True
+    cdef bint is_dict = type(nodes) is dict
+    cdef AliveFields f
+    cdef PyObject *found
+    cdef list kept = []
+    cdef set touched = None
+    if total == 0 or p[0] != COMPOUND:
+        raise DecodeError("not a compound message")
+    if total < 2:
+        raise DecodeError("missing compound length byte")
+    n = p[1]
+    offset = 2 + 2 * n
+    if total < offset:
+        raise DecodeError("truncated compound length table")
+    for i in range(n):
+        size = (<Py_ssize_t>p[2 + 2 * i] << 8) | p[3 + 2 * i]
+        end = offset + size
+        if end > total:
+            return kept, n - i, skipped
+        if size:
+            if p[offset] == COMPOUND or p[offset] == COMPRESS:
+                trusted = False
+            elif p[offset] == ALIVE and _alive(p, offset, end, &f):
+                name = PyUnicode_DecodeUTF8(<const char *>p + f.name, f.name_len,
+                                            "surrogateescape")
+                if trusted and (touched is None or name not in touched):
+                    if (f.addr >= 0 and (f.addr_len == 4 or f.addr_len == 16)
+                            and name != local_name):
+                        if is_dict:
+                            found = PyDict_GetItem(nodes, name)
+                            node = <object>found if found is not NULL else None
+                        else:
+                            node = nodes.get(name)
+                        if node is not None and _ignored(node, p, &f):
+                            skipped += 1
+                            offset = end
+                            continue
+                if touched is None:
+                    touched = set()
+                touched.add(name)
+        kept.append(PyBytes_FromStringAndSize(<const char *>p + offset, size))
+        offset = end
+    return kept, 0, skipped
