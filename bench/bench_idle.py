@@ -1,237 +1,243 @@
-"""Idle cost of a node: CPU seconds and resident memory per node of an 8-node loopback cluster.
+"""Idle CPU and wake-ups per agent: N Go serf v0.11.0 agents and N pyserf agents at rest,
+measured in the same windows.
 
-Run: ``python bench/bench_idle.py [--nodes 8] [--window 20] [--write-docs]``.
+Run: ``python bench/bench_idle.py [--sizes 16 64] [--windows 6] [--window 20] [--write-docs]``.
 
-How this works: every node runs in its own process (this script with ``--node``), so the
-kernel's per-process accounting (``/proc/<pid>/stat`` utime + stime, ``/proc/<pid>/status``
-VmRSS) gives per-node figures directly. pyserf nodes use the ``local()`` preset, bind
-127.0.0.<i+1> and join node 0. After a warm-up (the cluster converges), CPU time is sampled at
-the start and end of a fixed wall-clock window; RSS is read at the end.
+How this works: for each size N, two clusters run at once on loopback: N Go ``serf agent``
+processes and N ``python -m serf.cli.main agent`` processes, default flags (the LAN profile;
+``-log-level=info``), each agent joined through agent 0 of its kind. After every agent lists
+N alive members and a warm-up, the two clusters are sampled in the same windows (paired: the
+shared machine's load falls on both alike), ``--windows`` windows of ``--window`` seconds:
 
-Baselines measured in the same run, the same way: an idle asyncio (uvloop) process that
-imported the same modules (the interpreter's floor), and, when ``go`` is installed, 8 Go serf
-agents (``-profile=local``) in a cluster. Go serf runs the serf layer on top of memberlist
-(tags, Lamport clocks, coordinates, reaping), so it does more work per node than a bare
-pyserf Memberlist. Linux only (``/proc``).
+* CPU: the sum over each process's threads of ``/proc/<pid>/task/<tid>/schedstat``'s run
+  time (nanoseconds; utime + stime in ``/proc/<pid>/stat`` count 10 ms ticks, too coarse
+  for an idle agent), as milliseconds per agent per minute;
+* wake-ups: voluntary context switches summed over the threads (``voluntary_ctxt_switches``
+  in ``/proc/<pid>/task/<tid>/status``: each is a thread that went to sleep, so each is
+  followed by a wake-up), per agent per second.
+
+Printed per window with the ratio pyserf / Go, then the median ratio and its spread over the
+windows. ``--write-docs`` replaces the "Idle CPU per agent" section of docs/performance.md.
+Linux only (``/proc``). A thread that exits within a window takes its time with it (Go
+keeps its threads; a pyserf agent at rest has one).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import dataclasses
 import os
+import platform
 import re
+import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from serf.testing.gopeer import GoSerfAgent
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "performance.md"
-HEADING = "## Real sockets"
+HEADING = "## Idle CPU per agent"
+KINDS = ("go", "py")
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` in seconds."""
+    """utime + stime of ``pid`` in seconds (10 ms ticks; bench/multihost_scale.py uses it)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def rss_mib(pid: int) -> float:
-    """Resident set size of ``pid`` in MiB."""
-    text = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"VmRSS:\s+(\d+) kB", text)
-    return int(match.group(1)) / 1024 if match else float("nan")
-
-
-# -- the node processes --------------------------------------------------------------------
-
-
-async def _node_main(index: int, port: int, seed: str | None, idle: bool) -> None:
-    import uvloop  # noqa: F401 - imported so the floor includes it
-
-    from serf.config import local
-    from serf.runtime.memberlist import Memberlist
-
-    if idle:
-        print("ready", flush=True)
-        await asyncio.Event().wait()
-        return
-    config = dataclasses.replace(
-        local(f"node{index}"), bind_addr=f"127.0.0.{index + 1}", bind_port=port
-    )
-    node = await Memberlist.create(config)
-    if seed is not None:
-        await node.join([seed])
-    print("ready", flush=True)
-    await asyncio.Event().wait()
-
-
-def _run_node(args: argparse.Namespace) -> None:
+def _threads(pid: int) -> list[str]:
     try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:
-        runner = asyncio.Runner()
-    with runner, contextlib.suppress(KeyboardInterrupt):
-        runner.run(_node_main(args.node, args.port, args.seed, args.idle))
+        return os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
 
 
-# -- the measurement -----------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Figures:
-    """Per-process figures over one window."""
-
-    label: str
-    processes: int
-    cpu_per_node: float  # CPU seconds per node over the window
-    rss_per_node: float  # MiB
-    window: float
-
-    def line(self) -> str:
-        pct = 100 * self.cpu_per_node / self.window
-        return (
-            f"| {self.label} | {self.processes} | {self.cpu_per_node:.3f} s ({pct:.2f} % of a "
-            f"core) | {self.rss_per_node:.1f} MiB |"
-        )
-
-
-def _measure(label: str, pids: list[int], window: float) -> Figures:
-    start = [cpu_seconds(p) for p in pids]
-    time.sleep(window)
-    end = [cpu_seconds(p) for p in pids]
-    rss = [rss_mib(p) for p in pids]
-    n = len(pids)
-    return Figures(
-        label, n, sum(e - s for s, e in zip(start, end, strict=True)) / n, sum(rss) / n, window
-    )
-
-
-def _spawn_py(nodes: int, idle: bool) -> list[subprocess.Popen[str]]:
-    from serf.testing.gopeer import free_port
-
-    procs: list[subprocess.Popen[str]] = []
-    seed: str | None = None
-    for i in range(nodes):
-        port = free_port(f"127.0.0.{i + 1}")
-        cmd = [sys.executable, __file__, "--node", str(i), "--port", str(port)]
-        if idle:
-            cmd.append("--idle")
-        elif seed is not None:
-            cmd += ["--seed", seed]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-        line = proc.stdout.readline() if proc.stdout else ""
-        if "ready" not in line:
-            raise RuntimeError(f"node {i} did not start")
-        procs.append(proc)
-        if seed is None:
-            seed = f"127.0.0.1:{port}"
-    return procs
-
-
-def _stop(procs: list[subprocess.Popen[str]]) -> None:
-    for proc in procs:
-        proc.kill()
-    for proc in procs:
-        proc.wait(timeout=10)
-
-
-def run(nodes: int, window: float, warmup: float) -> list[Figures]:
-    """Measure pyserf, the idle floor and (if present) Go serf; return the figures."""
-    out: list[Figures] = []
-    procs = _spawn_py(nodes, idle=False)
-    try:
-        time.sleep(warmup)
-        out.append(_measure("pyserf Memberlist, local()", [p.pid for p in procs], window))
-    finally:
-        _stop(procs)
-    procs = _spawn_py(1, idle=True)
-    try:
-        time.sleep(1.0)
-        out.append(_measure("baseline: idle uvloop process, same imports", [procs[0].pid], window))
-    finally:
-        _stop(procs)
-    from serf.testing import gopeer
-
-    if gopeer.go_available():
-        binary = gopeer.install_go_serf()
-        agents = [
-            gopeer.GoSerfAgent(binary=binary, name=f"go{i}", host=f"127.0.0.{i + 1}")
-            for i in range(nodes)
-        ]
+def run_ns(pid: int) -> int:
+    """CPU time of every live thread of ``pid``, nanoseconds (schedstat)."""
+    total = 0
+    for tid in _threads(pid):
         try:
-            for agent in agents:
-                agent.start()
-            for agent in agents[1:]:
-                agent.join(agents[0].bind)
-            time.sleep(warmup)
-            pids = [a.proc.pid for a in agents if a.proc is not None]
-            out.append(
-                _measure(
-                    f"baseline: Go serf {gopeer.GO_SERF_VERSION} agent, -profile=local",
-                    pids,
-                    window,
-                )
-            )
-        finally:
-            for agent in agents:
-                agent.stop()
+            total += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # the thread exited
+    return total
+
+
+def voluntary_switches(pid: int) -> int:
+    """Voluntary context switches of every live thread of ``pid`` (its sleeps)."""
+    total = 0
+    for tid in _threads(pid):
+        try:
+            text = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"^voluntary_ctxt_switches:\s+(\d+)", text, re.M)
+        if match:
+            total += int(match.group(1))
+    return total
+
+
+@dataclass
+class Window:
+    """One paired window: per kind, CPU ms per agent per minute and wake-ups per agent per s."""
+
+    cpu: dict[str, float] = field(default_factory=dict)
+    wakeups: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.cpu["py"] / self.cpu["go"] if self.cpu["go"] > 0 else float("inf")
+
+
+def _sample(pids: dict[str, list[int]]) -> dict[str, tuple[int, int]]:
+    return {k: (sum(map(run_ns, v)), sum(map(voluntary_switches, v))) for k, v in pids.items()}
+
+
+def measure(pids: dict[str, list[int]], windows: int, seconds: float) -> list[Window]:
+    """``windows`` paired windows of ``seconds`` over both clusters."""
+    out = []
+    for i in range(windows):
+        start, t0 = _sample(pids), time.monotonic()
+        time.sleep(seconds)
+        end, wall = _sample(pids), time.monotonic() - t0
+        w = Window()
+        for kind, group in pids.items():
+            n = len(group)
+            w.cpu[kind] = (end[kind][0] - start[kind][0]) / 1e6 / n / wall * 60
+            w.wakeups[kind] = (end[kind][1] - start[kind][1]) / n / wall
+        out.append(w)
+        print(
+            f"  window {i}: CPU ms/agent/min Go {w.cpu['go']:.1f} pyserf {w.cpu['py']:.1f} "
+            f"(ratio {w.ratio:.2f}); wake-ups/agent/s Go {w.wakeups['go']:.1f} "
+            f"pyserf {w.wakeups['py']:.1f}",
+            file=sys.stderr,
+            flush=True,
+        )
     return out
 
 
-def _table(figures: list[Figures], nodes: int, window: float) -> str:
-    import platform
+def run_size(size: int, windows: int, seconds: float, warmup: float) -> list[Window]:
+    """Start both clusters of ``size`` agents, measure, stop them."""
+    from serf.testing.gopeer import PYSERF_COMMAND, GoSerfAgent, install_go_serf
 
-    from serf import _speedups
+    go = install_go_serf()
+    agents = {
+        kind: [
+            GoSerfAgent(
+                name=f"{kind}{i}",
+                binary=go,
+                command=PYSERF_COMMAND if kind == "py" else None,
+                profile=None,
+                extra_args=("-log-level=info",),
+            )
+            for i in range(size)
+        ]
+        for kind in KINDS
+    }
+    everyone = agents["go"] + agents["py"]
+    try:
+        # four at a time: dozens of interpreters starting at once on two cores would starve
+        # the probes that wait for them
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda a: a.start(300.0, 30.0), everyone))
+        for group in agents.values():
+            seed = group[0].bind
+            with ThreadPoolExecutor(4) as pool:
+                cmds = [[str(go), "join", f"-rpc-addr={a.rpc_addr}", seed] for a in group[1:]]
+                list(pool.map(lambda c: subprocess.run(c, capture_output=True, check=True), cmds))
+        for kind, group in agents.items():
+            _converge(str(go), group, size, kind)
+        time.sleep(warmup)
+        pids = {k: [a.proc.pid for a in g if a.proc is not None] for k, g in agents.items()}
+        return measure(pids, windows, seconds)
+    finally:
+        for agent in everyone:
+            agent.stop()
 
-    head = [
-        f"Idle cost per node, {nodes}-node cluster on loopback (127.0.0.1..{nodes}), one",
-        f"process per node, CPU over a {window:.0f} s wall window after a warm-up; measured by",
-        f"`python bench/bench_idle.py` on {platform.machine()}, Python",
-        f"{platform.python_version()}, twins: {_speedups.IMPLEMENTATION}.",
-        "",
-        "| what | processes | CPU per node over the window | RSS per node |",
-        "|---|---|---|---|",
+
+def _converge(go: str, group: list[GoSerfAgent], size: int, kind: str) -> None:
+    """Wait (at most 120 s) until every agent of ``group`` lists ``size`` alive members."""
+    end = time.monotonic() + 120
+    for agent in group:
+        while True:
+            out = subprocess.run(
+                [go, "members", f"-rpc-addr={agent.rpc_addr}", "-status=alive"],
+                capture_output=True,
+                text=True,
+            ).stdout
+            if len(out.strip().splitlines()) == size:
+                break
+            if time.monotonic() > end:
+                raise RuntimeError(f"{kind} cluster of {size} did not converge")
+            time.sleep(0.5)
+
+
+def table(results: dict[int, list[Window]], seconds: float) -> str:
+    """The markdown table: medians and spreads per size."""
+    lines = [
+        "| N | Go: CPU per agent | pyserf: CPU per agent | pyserf / Go: median (min-max) "
+        "| wake-ups per agent per s: Go / pyserf |",
+        "|---|---|---|---|---|",
     ]
-    return "\n".join(head + [f.line() for f in figures]) + "\n"
+    for size, ws in results.items():
+        go = statistics.median(w.cpu["go"] for w in ws)
+        py = statistics.median(w.cpu["py"] for w in ws)
+        ratios = [w.ratio for w in ws]
+        wake_go = statistics.median(w.wakeups["go"] for w in ws)
+        wake_py = statistics.median(w.wakeups["py"] for w in ws)
+        lines.append(
+            f"| {size} | {go:.0f} ms/min | {py:.0f} ms/min | {statistics.median(ratios):.2f} "
+            f"({min(ratios):.2f}-{max(ratios):.2f}, {len(ws)} windows of {seconds:.0f} s) "
+            f"| {wake_go:.1f} / {wake_py:.1f} |"
+        )
+    return "\n".join(lines)
 
 
-def _write_docs(table: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else "# Performance\n"
-    section = f"{HEADING}\n\n{table}"
+def write_docs(text: str, preamble: str) -> None:
+    doc = DOCS.read_text()
+    section = f"{HEADING}\n\n{preamble}\n\n{text}\n"
     pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section + "\n", text, count=1)
+    if pattern.search(doc):
+        doc = pattern.sub(lambda _m: section + "\n", doc, count=1)
     else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOCS.write_text(text.rstrip("\n") + "\n")
+        doc = doc.rstrip("\n") + "\n\n" + section
+    DOCS.write_text(doc.rstrip("\n") + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--nodes", type=int, default=8)
-    parser.add_argument("--window", type=float, default=20.0)
-    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[16])
+    parser.add_argument("--windows", type=int, default=6)
+    parser.add_argument("--window", type=float, default=20.0, help="seconds per window")
+    parser.add_argument("--warmup", type=float, default=20.0)
     parser.add_argument("--write-docs", action="store_true")
-    parser.add_argument("--node", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--seed", help=argparse.SUPPRESS)
-    parser.add_argument("--idle", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.node is not None:
-        _run_node(args)
-        return
-    figures = run(args.nodes, args.window, args.warmup)
-    table = _table(figures, args.nodes, args.window)
-    print(table)
+    results: dict[int, list[Window]] = {}
+    for size in args.sizes:
+        print(f"== N={size}", file=sys.stderr, flush=True)
+        results[size] = run_size(size, args.windows, args.window, args.warmup)
+    text = table(results, args.window)
+    print(text)
     if args.write_docs:
-        _write_docs(table)
+        from serf import _speedups
+
+        preamble = (
+            f"`python bench/bench_idle.py --write-docs`, {time.strftime('%Y-%m-%d')}: N Go serf "
+            "v0.11.0 agents and N pyserf agents at once on loopback, default flags, sampled "
+            "in the same windows (see the script's docstring); CPU is per agent per minute "
+            "of wall time, the median over the windows. "
+            f"{platform.machine()}, Python {platform.python_version()}, twins: "
+            f"{_speedups.IMPLEMENTATION}, the shared 2-core machine."
+        )
+        write_docs(text, preamble)
 
 
 if __name__ == "__main__":
