@@ -196,6 +196,9 @@ class SerfCore:
             advertise=advertise,
             node_effects=False,  # the Membership delegate takes the news: one path
         )
+        # memberlist's gossip ticker parks while serf's queues and its own are empty (an idle
+        # agent then wakes for probes only); handle() wakes it after each input
+        self.memberlist.delegate_queued = self.broadcasts.has_queued
         self.codec = self.memberlist.framer.codec
         s.codec = self.codec
         # clocks: incremented once at start, then witnessing the snapshot (reference 3.1)
@@ -358,6 +361,7 @@ class SerfCore:
         else:
             handler(inp)
         self._drain()
+        self.memberlist.wake_gossip(now)
         return out
 
     def _drain(self) -> None:

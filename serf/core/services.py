@@ -254,6 +254,12 @@ class Broadcasts:
             self._s.emit(MetricSample(SAMPLE, _MSGS_SENT, float(len(m))))
         return msgs
 
+    def has_queued(self) -> bool:
+        """Whether any of the three queues holds a message."""
+        return bool(
+            self.intents.num_queued() or self.events.num_queued() or self.queries.num_queued()
+        )
+
     def limit(self) -> int:
         """The depth a queue is pruned to (Go's MinQueueDepth, else MaxQueueDepth)."""
         cfg = self._s.config

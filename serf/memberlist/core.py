@@ -185,6 +185,7 @@ class _Probe:
         "seq",
         "tcp_ok",
         "tcp_pending",
+        "timer",
         "waiting_tcp",
     )
 
@@ -198,6 +199,7 @@ class _Probe:
         self.nacks = 0
         self.tcp_ok = False
         self.tcp_pending = 0
+        self.timer = 0  # the token of its pending PROBE_TIMEOUT or PROBE_END timer
         self.waiting_tcp = False
 
 
@@ -352,6 +354,11 @@ class MemberlistCore:
             self.state.compound_splitter() if config.codec == "lpe" and not self._cidrs else None
         )
         self._gossip_parked: float | None = None
+        #: set by a layer above whose delegate lives in this core (serf): whether that
+        #: delegate holds broadcasts. That layer calls :meth:`wake_gossip` after every input.
+        #: Without it the gossip ticker never parks while a delegate is set (a user's
+        #: delegate queues outside the core, and Go's Delegate has no such question)
+        self.delegate_queued: Callable[[], bool] | None = None
         self._tick_pending = False
         #: called with the nodes forgotten at each probe-list wrap (for invariant checkers)
         self.on_reap: Callable[[list[Node]], None] | None = None
@@ -510,7 +517,7 @@ class MemberlistCore:
             elif kind == TimerKind.PROBE_END:
                 self._probe_end(payload)
             elif kind == TimerKind.GOSSIP:
-                if self.queue.num_queued() or self.delegate.delegate is not None:
+                if self.queue.num_queued() or self._delegate_may_gossip():
                     self._schedule(
                         _next_tick(when, self.config.gossip_interval, now), TimerKind.GOSSIP
                     )
@@ -727,12 +734,29 @@ class MemberlistCore:
 
     def _queue(self, data: bytes, name: str, finished: Callable[[], None] | None) -> None:
         self.queue.queue_broadcast(data, name, on_finished=finished)
+        if self._gossip_parked is not None:
+            self._unpark_gossip(self._now)
+
+    def wake_gossip(self, now: float) -> None:
+        """Resume the parked gossip ticker if the delegate queued a broadcast (its layer
+        calls this after every input it handles: it queues outside :meth:`handle` too)."""
+        if self._gossip_parked is not None and self._delegate_may_gossip():
+            self._unpark_gossip(now)
+
+    def _delegate_may_gossip(self) -> bool:
+        if self.delegate.delegate is None:
+            return False
+        queued = self.delegate_queued
+        return True if queued is None else queued()
+
+    def _unpark_gossip(self, now: float) -> None:
+        """The gossip ticker resumes on its original grid, at the first tick after ``now``."""
         parked = self._gossip_parked
-        if parked is not None:
-            self._gossip_parked = None
-            interval = self.config.gossip_interval
-            ticks = max(1, math.ceil((self._now - parked) / interval))
-            self._schedule(parked + ticks * interval, TimerKind.GOSSIP)
+        assert parked is not None
+        self._gossip_parked = None
+        interval = self.config.gossip_interval
+        ticks = max(1, math.ceil((now - parked) / interval))
+        self._schedule(parked + ticks * interval, TimerKind.GOSSIP)
 
     def _list_node(self, name: str) -> None:
         """Put a newly known node at a random place in the probe list (Go's aliveNode)."""
@@ -901,11 +925,17 @@ class MemberlistCore:
             raw = make_compound([self._codec.encode(ping), self._codec.encode(suspect)])
             crc = len(node.vsn) >= 2 and node.vsn[1] >= 5
             self._send(dest, self.framer.encode_packet(raw, crc=crc))
-        self._schedule(now + self.config.probe_timeout, TimerKind.PROBE_TIMEOUT, probe)
+        probe.timer = self._schedule(
+            now + self.config.probe_timeout, TimerKind.PROBE_TIMEOUT, probe
+        )
 
     def _probe_success(self, probe: _Probe, payload: bytes | None, direct: bool) -> None:
         probe.acked = True
         self._probe = None
+        # differs from Go (same result): the probe's timeout timer is cancelled; Go's select
+        # returns on the ack and leaves its time.After to fire unread. A timer that fired
+        # with nothing to do would wake the process once per probe interval
+        self._live.pop(probe.timer, None)
         self._probe_timer(probe)
         self._awareness_delta(-1)
         if direct:
@@ -960,7 +990,7 @@ class MemberlistCore:
             self._out.append(io.OpenStream(sid, self._addr_of(node), data, True, timeout))
             self._streams[sid] = _PingStream(probe)
             probe.tcp_pending += 1
-        self._schedule(probe.deadline, TimerKind.PROBE_END, probe)
+        probe.timer = self._schedule(probe.deadline, TimerKind.PROBE_END, probe)
 
     def _tcp_only_success(self, probe: _Probe) -> None:
         """The TCP fallback ping answered where UDP did not (Go's warning, then a success)."""

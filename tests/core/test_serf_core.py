@@ -18,12 +18,15 @@ from serf.memberlist.state import Node
 from serf.testing.cores import member_node, serf_core
 from serf.testing.sim import sim_config
 from serf.wire.messages import (
+    AckResp,
+    Alive,
     MessageJoin,
     MessageLeave,
     MessagePushPull,
     MessageQuery,
     MessageQueryResponse,
     MessageUserEvent,
+    Ping,
     UserMsg,
 )
 
@@ -484,3 +487,53 @@ def test_queue_check_warns_and_prunes_to_the_limit() -> None:
     assert core.stats_counters["queue_depth_warnings"] >= 1
     min_cfg = make(queue_check_interval=1.0, min_queue_depth=3)
     assert min_cfg.broadcasts.limit() == 3  # max(min_queue_depth, 2 x 1 member)
+
+
+def _ticks(core: SerfCore, start: float, until: float) -> list[tuple[float, list[Any]]]:
+    """Feed Ticks at every deadline in [start, until], a peer acking each ping at once:
+    (deadline, effects) for each Tick."""
+    out = []
+    while (d := core.next_deadline()) is not None and d <= until:
+        now = max(d, start)
+        effects = core.handle(mio.Tick(), now)
+        out.append((d, effects))
+        for eff in effects_of(effects, mio.SendPacket):
+            for msg in core.framer.decode_packet(eff.data).messages:
+                if isinstance(msg, Ping):
+                    ack = core.framer.encode_message(AckResp(msg.seq_no, None), crc=False)
+                    core.handle(mio.PacketReceived(ack, eff.dest), now + 0.001)
+    return out
+
+
+def _gossiped(core: SerfCore, effects: list[Any]) -> bool:
+    """Whether ``effects`` gossip a serf message (in a packet that is not a probe's ping)."""
+    return any(
+        isinstance(m, UserMsg) and not any(isinstance(p, Ping) for p in msgs)
+        for e in effects_of(effects, mio.SendPacket)
+        for msgs in [core.framer.decode_packet(e.data).messages]
+        for m in msgs
+    )
+
+
+def test_an_idle_core_wakes_for_probes_and_gossips_again_on_its_grid() -> None:
+    core = make()
+    peer = Address("10.0.0.2", 7946)
+    alive = Alive(1, "b", peer.ip_bytes(), 7946, b"", bytes([1, 5, 2, 2, 5, 4]))
+    core.handle(mio.PacketReceived(core.framer.encode_message(alive, crc=False), peer), 0.0)
+    gossip = core.memberlist.config.gossip_interval
+    probe = core.memberlist.config.probe_interval
+    _ticks(core, 0.0, 1.0)
+    # a first event's gossip rounds show the ticker's grid
+    core.handle(sio.UserEventRequest(1, "deploy", b"v0"), 1.03)
+    grid = [d for d, eff in _ticks(core, 1.03, 5.0) if _gossiped(core, eff)]
+    assert len(grid) >= 2 and grid[1] - grid[0] == pytest.approx(gossip)
+    # at rest (queues empty): one wake per probe (its ack is a packet), no gossip ticks
+    quiet = _ticks(core, 5.0, 25.0)
+    assert len(quiet) <= 20 / probe + 2
+    assert not any(serf_sends(core, eff) for _, eff in quiet)
+    # a user event wakes the ticker: it goes out at the grid's next tick
+    now = 25.03
+    core.handle(sio.UserEventRequest(2, "deploy", b"v1"), now)
+    sent = [d for d, eff in _ticks(core, now, now + gossip) if _gossiped(core, eff)]
+    assert sent and now < sent[0] <= now + gossip
+    assert (sent[0] - grid[0]) / gossip == pytest.approx(round((sent[0] - grid[0]) / gossip))

@@ -580,3 +580,12 @@ def test_stream_reader_finds_one_request() -> None:
     reader = core.stream_reader(listener=True)
     got = reader.feed(data) or reader.feed_eof()
     assert got.message == Ping(3, "me", b"", "p2", 0)
+
+
+def test_an_acked_probe_leaves_no_timer_behind() -> None:
+    # the probe timeout's timer is cancelled by the ack: an idle node wakes for its probe
+    # ticks, not also half a probe interval after each one
+    core = started(1, gossip_interval=0.0, push_pull_interval=0.0)
+    t, _, ping = _first_ping(core, 2.0)
+    core.handle(packet(AckResp(ping.seq_no, None), peer(2)), t + 0.01)
+    assert core.next_deadline() == pytest.approx(t + core.config.probe_interval)
