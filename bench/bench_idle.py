@@ -1,7 +1,7 @@
 """Idle CPU and wake-ups per agent: N Go serf v0.11.0 agents and N pyserf agents at rest,
 measured in the same windows.
 
-Run: ``python bench/bench_idle.py [--sizes 16 64] [--windows 6] [--window 20] [--write-docs]``.
+Run: ``python bench/bench_idle.py [--sizes 16 64] [--windows 6] [--window 20]``.
 
 How this works: for each size N, two clusters run at once on loopback: N Go ``serf agent``
 processes and N ``python -m serf.cli.main agent`` processes, default flags (the LAN profile;
@@ -17,16 +17,15 @@ shared machine's load falls on both alike), ``--windows`` windows of ``--window`
   followed by a wake-up), per agent per second.
 
 Printed per window with the ratio pyserf / Go, then the median ratio and its spread over the
-windows. ``--write-docs`` replaces the "Idle CPU per agent" section of docs/performance.md.
-Linux only (``/proc``). A thread that exits within a window takes its time with it (Go
-keeps its threads; a pyserf agent at rest has one).
+windows, as the markdown table of docs/performance.md's "Idle CPU per agent" section. Linux
+only (``/proc``). A thread that exits within a window takes its time with it (Go keeps its
+threads; a pyserf agent at rest has one).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -42,8 +41,6 @@ if TYPE_CHECKING:
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "performance.md"
-HEADING = "## Idle CPU per agent"
 KINDS = ("go", "py")
 
 
@@ -201,24 +198,12 @@ def table(results: dict[int, list[Window]], seconds: float) -> str:
     return "\n".join(lines)
 
 
-def write_docs(text: str, preamble: str) -> None:
-    doc = DOCS.read_text()
-    section = f"{HEADING}\n\n{preamble}\n\n{text}\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(doc):
-        doc = pattern.sub(lambda _m: section + "\n", doc, count=1)
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + section
-    DOCS.write_text(doc.rstrip("\n") + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", type=int, nargs="+", default=[16])
     parser.add_argument("--windows", type=int, default=6)
     parser.add_argument("--window", type=float, default=20.0, help="seconds per window")
     parser.add_argument("--warmup", type=float, default=20.0)
-    parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     results: dict[int, list[Window]] = {}
     for size in args.sizes:
@@ -226,18 +211,6 @@ def main() -> None:
         results[size] = run_size(size, args.windows, args.window, args.warmup)
     text = table(results, args.window)
     print(text)
-    if args.write_docs:
-        from serf import _speedups
-
-        preamble = (
-            f"`python bench/bench_idle.py --write-docs`, {time.strftime('%Y-%m-%d')}: N Go serf "
-            "v0.11.0 agents and N pyserf agents at once on loopback, default flags, sampled "
-            "in the same windows (see the script's docstring); CPU is per agent per minute "
-            "of wall time, the median over the windows. "
-            f"{platform.machine()}, Python {platform.python_version()}, twins: "
-            f"{_speedups.IMPLEMENTATION}, the shared 2-core machine."
-        )
-        write_docs(text, preamble)
 
 
 if __name__ == "__main__":
