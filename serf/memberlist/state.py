@@ -50,6 +50,7 @@ Incarnations are Python ints and do not wrap at 2**32 as Go's uint32 does.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -223,6 +224,23 @@ _MSG_SUSPECT = MetricSample(COUNTER, ("memberlist", "msg", "suspect"), 1.0)
 _MSG_DEAD = MetricSample(COUNTER, ("memberlist", "msg", "dead"), 1.0)
 
 
+# One object for equal addresses, metas and version bytes in every table of the process, and
+# one str per name (sys.intern): a simulation holds N views of the same N members, and each
+# decoded message brings its own copies (about 130 of a member entry's ~740 bytes). Bounded:
+# cleared when full (an agent's table holds far fewer distinct values).
+_SHARED_MAX = 1 << 16
+_shared: dict[bytes, bytes] = {}
+
+
+def _share(value: bytes) -> bytes:
+    found = _shared.get(value)
+    if found is None:
+        if len(_shared) >= _SHARED_MAX:
+            _shared.clear()
+        _shared[value] = found = value
+    return found
+
+
 def _snapshot(node: Node) -> Node:
     # spelled out: dataclasses.replace is ~10x slower, and simulations snapshot every member of
     # every view on each invariant scan
@@ -375,7 +393,13 @@ class StateTable:
         updates_node = False
         if node is None:
             # step 3: a placeholder, DEAD at incarnation 0 that changed state "never"
-            node = Node(alive.node, addr, alive.port, meta, vsn=vsn if len(vsn) >= 6 else b"")
+            node = Node(
+                sys.intern(alive.node),
+                _share(addr),
+                alive.port,
+                _share(meta),
+                vsn=_share(vsn) if len(vsn) >= 6 else b"",
+            )
             self._nodes[alive.node] = node
         elif node.addr != addr or node.port != alive.port:
             # step 4: another address for a known name (dead-node reclaim, reference 1.4.7)
@@ -432,10 +456,10 @@ class StateTable:
             return effects
         effects.append(Broadcast(alive.node, alive))
         if len(vsn) >= 6:
-            node.vsn = vsn
+            node.vsn = _share(vsn)
         node.incarnation = alive.incarnation
-        node.meta = meta
-        node.addr = addr
+        node.meta = _share(meta)
+        node.addr = _share(addr)
         node.port = alive.port
         if node.state is not NodeState.ALIVE:
             if node.state is not NodeState.SUSPECT:

@@ -767,3 +767,17 @@ def test_ignores_alive_only_without_an_alive_delegate() -> None:
     assert not t.ignores_alive(alive("b", 1))
     vetoing = with_alive_a(5, alive_filter=lambda node: True)
     assert not vetoing.ignores_alive(alive("a", 5))
+
+
+def test_tables_share_one_object_per_equal_name_address_meta_and_vsn() -> None:
+    # a simulation holds N views of the same members: each view must not keep its own copies
+    # of what every decoded message brings anew
+    def fresh() -> Alive:
+        return Alive(5, "".join(["no", "de"]), bytes(IP_A), 7946, b"m" * 3, bytes(VSN))
+
+    first, second = table(), table()
+    first.handle_alive(fresh(), 1.0)
+    second.handle_alive(fresh(), 1.0)
+    a, b = first.get("node"), second.get("node")
+    assert a is not None and b is not None
+    assert a.name is b.name and a.addr is b.addr and a.meta is b.meta and a.vsn is b.vsn
