@@ -66,6 +66,7 @@ from serf.wire.lpe import (
 
 __all__ = list(_pure.__all__)
 
+from serf._fast.varint cimport read_uvarint
 from serf._fast.slots cimport (
     lpe_alloc,
     lpe_ascii_data,
@@ -237,24 +238,12 @@ def _fast_path_classes():
 
 cdef Py_ssize_t _uvarint_slow(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end,
                               uint64_t *out) except -1:
-    cdef uint64_t result = 0
-    cdef unsigned int shift = 0
-    cdef unsigned char c
-    while True:
-        if pos >= end:
-            raise DecodeError("truncated varint")
-        c = b[pos]
-        pos += 1
-        if shift == 63:
-            if c > 1:
-                raise DecodeError("varint overflows 64 bits")
-            out[0] = result | (<uint64_t>c << 63)
-            return pos
-        result |= (<uint64_t>(c & 0x7F)) << shift
-        if c < 0x80:
-            out[0] = result
-            return pos
-        shift += 7
+    cdef Py_ssize_t after = read_uvarint(b, pos, end, out)
+    if after == -1:
+        raise DecodeError("truncated varint")
+    if after == -2:
+        raise DecodeError("varint overflows 64 bits")
+    return after
 
 
 cdef inline Py_ssize_t _uvarint(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end,

@@ -15,6 +15,8 @@ from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint64_t
 from libc.string cimport memcmp
 
+from serf._fast.varint cimport read_uvarint
+
 from serf.wire.errors import DecodeError
 from serf.wire.framing import COMPOUND_MSG as _COMPOUND_MSG, COMPRESS_MSG as _COMPRESS_MSG
 from serf.wire.messages import MessageType
@@ -24,30 +26,6 @@ __all__ = ["alive_fields", "split_unknown"]
 cdef int ALIVE = int(MessageType.ALIVE)
 cdef int COMPOUND = _COMPOUND_MSG
 cdef int COMPRESS = _COMPRESS_MSG
-
-
-cdef inline Py_ssize_t _uvarint(const unsigned char *p, Py_ssize_t pos, Py_ssize_t end,
-                                uint64_t *out) noexcept:
-    """The lpe codec's uvarint (at most 10 bytes, fits 64 bits); the position after it, or
-    -1 where the codec raises."""
-    cdef uint64_t result = 0
-    cdef unsigned int shift = 0
-    cdef unsigned char b
-    while True:
-        if pos >= end:
-            return -1
-        b = p[pos]
-        pos += 1
-        if shift == 63:
-            if b > 1:
-                return -1
-            out[0] = result | (<uint64_t>b << 63)
-            return pos
-        result |= (<uint64_t>(b & 0x7F)) << shift
-        if b < 0x80:
-            out[0] = result
-            return pos
-        shift += 7
 
 
 cdef struct AliveFields:
@@ -67,19 +45,19 @@ cdef inline bint _alive(const unsigned char *p, Py_ssize_t start, Py_ssize_t end
     cdef int i
     if end - start < 2 or p[start] != ALIVE or p[start + 1] == 0:
         return False
-    pos = _uvarint(p, start + 2, end, &n)
+    pos = read_uvarint(p, start + 2, end, &n)
     if pos < 0 or n != <uint64_t>(end - pos):
         return False
-    pos = _uvarint(p, pos, end, &f.incarnation)
+    pos = read_uvarint(p, pos, end, &f.incarnation)
     if pos < 0 or f.incarnation > 0xFFFFFFFF:
         return False
-    pos = _uvarint(p, pos, end, &n)
+    pos = read_uvarint(p, pos, end, &n)
     if pos < 0 or n > <uint64_t>(end - pos):
         return False
     f.name = pos
     f.name_len = <Py_ssize_t>n
     pos += <Py_ssize_t>n
-    pos = _uvarint(p, pos, end, &n)
+    pos = read_uvarint(p, pos, end, &n)
     if pos < 0:
         return False
     if n == 0:
@@ -91,11 +69,11 @@ cdef inline bint _alive(const unsigned char *p, Py_ssize_t start, Py_ssize_t end
         f.addr = pos
         f.addr_len = <Py_ssize_t>(n - 1)
         pos += <Py_ssize_t>(n - 1)
-    pos = _uvarint(p, pos, end, &f.port)
+    pos = read_uvarint(p, pos, end, &f.port)
     if pos < 0 or f.port > 0xFFFF:
         return False
     for i in range(2):  # meta, vsn: optional bytes, read only to check them
-        pos = _uvarint(p, pos, end, &n)
+        pos = read_uvarint(p, pos, end, &n)
         if pos < 0:
             return False
         if n != 0:
