@@ -8,6 +8,12 @@ the CPU of one join storm (N nodes join through one seed at t=0, until all see a
 
     python bench/bench_sim.py --storm 1000
 
+the fingerprints that show a change kept every outcome (run before and after; each line must
+match: seeds 0-7 of tests/sim/test_sweep.py, 100- and 300-node storms with a crash, 60-node
+storms with compression, the go codec, and encryption with a label)::
+
+    python bench/bench_sim.py --fingerprint
+
 or the throughput benchmark with pytest-benchmark::
 
     pytest bench/bench_sim.py
@@ -27,14 +33,18 @@ loss), printed beside the reference model's figures (shared/reference/anchors.md
 
 from __future__ import annotations
 
+import hashlib
 import os
 import statistics
 import sys
 import time
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from serf.memberlist.state import NodeState
-from serf.testing.sim import Simulation
+from serf.testing.sim import Simulation, sim_config
+from serf.wire.keyring import Keyring
 
 ANCHOR_CONVERGENCE = {10: 1.6, 100: 2.0, 1000: 2.2, 5000: 2.5}
 ANCHOR_DETECTION = {10: "~7", 100: "11-13", 1000: "15-17", 5000: "~17-19"}
@@ -117,7 +127,68 @@ def storm(n: int, seed: int = 1) -> str:
     return f"storm of {n} nodes, seed {seed}: {cpu:.1f} s CPU, {took:.1f} s virtual, RSS {rss} KiB"
 
 
+def fingerprint(sim: Simulation) -> str:
+    """A hash of everything a run produced: trace, packet and event counts, every node's stats
+    and view, log and metric counts."""
+    h = hashlib.sha256()
+    h.update(repr(sim.trace).encode())
+    h.update(repr((sim.packets_sent, sim.packets_lost, sim.events_processed)).encode())
+    for name in sorted(sim.nodes):
+        node = sim.nodes[name]
+        if node.core is None:
+            continue
+        view = [
+            (m.name, m.addr, m.port, m.meta, m.incarnation, int(m.state), m.state_change, m.vsn)
+            for m in node.core.state.members()
+        ]
+        h.update(repr((name, node.up, sorted(node.core.stats.items()), view)).encode())
+    h.update(repr(sorted(sim.log_counts.items())).encode())
+    h.update(repr(sorted(sim.metric_counts.items())).encode())
+    return h.hexdigest()[:16]
+
+
+def _storm_then_crash(n: int, seed: int, config: Any = None, keyring: bool = False) -> Simulation:
+    sim = Simulation(seed)
+    for i in range(n):
+        name = f"n{i}"
+        ring = Keyring([b"k" * 16]) if keyring else None
+        cfg = config(name) if config is not None else None
+        sim.add_node(name, cfg, keyring=ring, join=["n0"] if i else ())
+    sim.run_until_converged(
+        lambda s: all(x.core.num_members() == n for x in s.live_nodes()), 300.0, 0.1
+    )
+    sim.crash("n1")
+    sim.run_for(30.0)
+    return sim
+
+
+def fingerprints() -> list[str]:
+    """One line per scenario (see the module comment)."""
+    rows = []
+    sweep = Path(__file__).resolve().parent.parent / "tests" / "sim"
+    if (sweep / "test_sweep.py").exists():
+        sys.path.insert(0, str(sweep))
+        from test_sweep import run_seed
+
+        for seed in range(8):
+            rows.append(f"sweep seed {seed}: {fingerprint(run_seed(seed)[0])}")
+    for n in (100, 300):
+        rows.append(f"storm {n}: {fingerprint(_storm_then_crash(n, 1))}")
+    configs = {
+        "compression": (lambda nm: replace(sim_config(nm), enable_compression=True), False),
+        "go codec": (lambda nm: sim_config(nm, codec="go"), False),
+        "encryption + label": (lambda nm: sim_config(nm, label="lab"), True),
+    }
+    for seed, (what, (config, keyring)) in enumerate(configs.items(), start=2):
+        rows.append(f"{what}: {fingerprint(_storm_then_crash(60, seed, config, keyring))}")
+    return rows
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--fingerprint"]:
+        for line in fingerprints():
+            print(line, flush=True)
+        raise SystemExit(0)
     if sys.argv[1:2] == ["--storm"]:
         print(storm(int(sys.argv[2])), flush=True)
         raise SystemExit(0)
