@@ -12,6 +12,9 @@ push/pull, which catches up a node that gossip missed.
 These tests pin that down: every node that receives a query sends it exactly the retransmit
 limit times, a node receives a query if and only if some packet carrying it was addressed to
 it, and nobody receives one twice. A node that misses a query is one nobody sent it to.
+At N = 8 (limit 4) about 5 % of queries miss a node (4.7 % of 4000 simulated; real agents, Go's
+and ours: docs/agent.md): every receiver sends to 3.55 distinct peers on average, as Go's rule
+(3 fresh gossip targets, then 1 more of 7) gives 3 + 4/7.
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ def _run(n: int, seed: int, mult: int, count: int) -> tuple[int, int]:
     return missed_queries, missed_pairs
 
 
-@pytest.mark.parametrize("n", [5, 6])
+@pytest.mark.parametrize("n", [5, 6, 8])
 def test_every_receiver_relays_a_query_retransmit_limit_times_and_only_untargeted_nodes_miss(
     n: int,
 ) -> None:
