@@ -18,8 +18,11 @@ timeout, a dial to a crashed node is refused after one latency.
 
 Faults: :meth:`Simulation.crash` (the node stops; traffic to it is dropped),
 :meth:`Simulation.restart` (a new core, same name and address, incarnation from scratch),
-:meth:`Simulation.stall` (Lifeguard's slow node: its inbound packets and streams queue and are
-handled when the stall ends, while its own timers keep running, as a starved receive path).
+:meth:`Simulation.stall` (a slow receive path: its inbound packets and streams queue and are
+handled when the stall ends, while its own timers keep running), :meth:`Simulation.freeze`
+(Lifeguard's CPU-starved member, slow at everything: for the stall nothing of the node runs,
+no timer fires, nothing is read or sent; then it resumes as a SIGCONTed process does, its
+overdue timers first, then the backlog in arrival order).
 
 Everything random comes from one master seed, so the same seed gives the same
 :attr:`Simulation.trace` (a list of ``(time, node, event)`` tuples).
@@ -90,12 +93,14 @@ class SimNode:
         "core",
         "delegate",
         "events",
+        "frozen_until",
         "generation",
         "keyring",
         "name",
         "open_streams",
         "restarts",
         "stalled_until",
+        "tick_deferred",
         "token",
         "up",
     )
@@ -112,6 +117,8 @@ class SimNode:
         self.armed: float | None = None
         self.token = 0
         self.stalled_until = -1.0
+        self.frozen_until = -1.0
+        self.tick_deferred = False
         self.backlog: list[Callable[[], None]] = []
         self.open_streams: dict[int, bool] = {}
         self.events: list[tuple[float, str, object]] = []
@@ -206,6 +213,8 @@ class Simulation:
         node.generation += 1
         node.armed = None
         node.stalled_until = -1.0
+        node.frozen_until = -1.0
+        node.tick_deferred = False
         node.backlog = []
         node.open_streams = {}
         self._record(node, "start")
@@ -256,6 +265,17 @@ class Simulation:
         node.stalled_until = max(node.stalled_until, self.now + duration)
         self._push(node.stalled_until, _UNSTALL, node, node.generation)
 
+    def freeze(self, name: str, duration: float) -> None:
+        """Starve the node of CPU for ``duration`` seconds, as SIGSTOP does: no timer fires,
+        nothing is read (packets and streams queue) and so nothing is sent. When the freeze
+        ends its overdue timers fire first (one Tick at the resume time; a resumed Go runtime
+        runs expired timers at once, while one reader drains the socket), then the backlog
+        is handled in arrival order."""
+        node = self.nodes[name]
+        node.frozen_until = max(node.frozen_until, self.now + duration)
+        node.stalled_until = max(node.stalled_until, node.frozen_until)
+        self._push(node.frozen_until, _UNSTALL, node, node.generation)
+
     def partition(self, *groups: Iterable[str]) -> None:
         """Only nodes in the same group can talk; nodes in no group talk to everyone."""
         self.group_of = {n: i for i, g in enumerate(groups) for n in g}
@@ -303,16 +323,18 @@ class Simulation:
                 node: SimNode = a
                 if node.up and b == node.token:
                     node.armed = None
-                    self._feed(node, io.Tick())
+                    if node.frozen_until > when:
+                        node.tick_deferred = True  # fired when the freeze ends
+                    else:
+                        self._feed(node, io.Tick())
             elif kind == _STREAM_REQ:
                 self._stream_request(*a)
             elif kind == _STREAM_REPLY:
                 self._stream_reply(*a)
             elif kind == _STREAM_TIMEOUT:
-                # the dialer's own deadline: it fires even while the node is stalled
-                client, gen, sid = a
-                if client.up and client.generation == gen and client.open_streams.pop(sid, False):
-                    self._feed(client, io.StreamResult(sid, error="i/o timeout"))
+                # the dialer's own deadline: it fires even while the node is stalled (not
+                # while it is frozen)
+                self._stream_timeout(*a)
             elif kind == _UNSTALL:
                 self._unstall(a, b)
             else:
@@ -444,13 +466,25 @@ class Simulation:
         self._feed(node, pkt)
 
     def _unstall(self, node: SimNode, generation: int) -> None:
-        if node.generation != generation or node.stalled_until > self.now:
+        if node.generation != generation or node.frozen_until > self.now:
+            return
+        if node.tick_deferred:
+            node.tick_deferred = False
+            self._feed(node, io.Tick())
+        if node.stalled_until > self.now:
             return
         backlog, node.backlog = node.backlog, []
         for deferred in backlog:
             deferred()
 
     # streams: a dial is a request event at the listener; its StreamRespond a reply event
+
+    def _stream_timeout(self, client: SimNode, gen: int, sid: int) -> None:
+        if client.frozen_until > self.now and client.up and client.generation == gen:
+            client.backlog.append(lambda: self._stream_timeout(client, gen, sid))
+            return
+        if client.up and client.generation == gen and client.open_streams.pop(sid, False):
+            self._feed(client, io.StreamResult(sid, error="i/o timeout"))
 
     def _open_stream(self, client: SimNode, eff: io.OpenStream) -> None:
         gen = client.generation
