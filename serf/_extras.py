@@ -3,7 +3,8 @@ missing.
 
 ``pip install pyserf`` is the library and the agent over UDP + TCP. ``pyserf[quic]`` adds
 the QUIC transport (aioquic), ``pyserf[mdns]`` the agent's mDNS discovery (zeroconf),
-``pyserf[uvloop]`` the faster event loop the agent and CLI use when it is installed,
+``pyserf[uvloop]`` the event loop ``serf agent`` runs on when it is installed (unless
+``SERF_EVENT_LOOP=asyncio``; the CLI's one-shot commands stay on asyncio's),
 ``pyserf[http]`` the agent's HTTP API and status page (aiohttp), ``pyserf[trio]`` the trio
 runtime (:mod:`serf.runtime.trio_serf`), and ``pyserf[all]`` all of them.
 """

@@ -1,19 +1,31 @@
 """A default ``serf agent`` imports only what its configuration uses (issue 14 item 1).
 
 Each module an agent imports costs resident memory in every agent process (docs/performance.md,
-"Memory per agent"). This starts a real agent with default flags (loopback ports only) and
-reads its ``sys.modules``: the optional transports, mDNS, encryption, the HTTP API, the RPC
-client and the other CLI subcommands must be absent; the RPC server and the cores, which the
-default agent does use, must be there (so that a probe that saw nothing cannot pass).
+"Memory per agent"). This starts a real agent with default flags (loopback ports only) on
+asyncio's loop and reads its ``sys.modules``: the optional transports, mDNS, encryption, the
+HTTP API, the RPC client, the other CLI subcommands and ``ssl`` must be absent; the RPC server
+and the cores, which the default agent does use, must be there (so that a probe that saw nothing
+cannot pass). A TLS agent on asyncio's loop has ``ssl`` and joins another TLS agent. The event
+loop's choice (``SERF_EVENT_LOOP``; unset: uvloop when installed) is checked whether or not
+uvloop is installed here.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from serf._extras import MissingExtraError
+from serf.agent import run, runner
 from serf.testing.agent_probe import probe_agent
+from serf.testing.certs import TestCA
+from serf.testing.gopeer import PYSERF_COMMAND, GoSerfAgent
+
+ON_ASYNCIO = {run.EVENT_LOOP_ENV: "asyncio"}
 
 #: what a default agent does not use, with the flag or feature that would bring it in
 NOT_USED = {
@@ -34,6 +46,8 @@ NOT_USED = {
     "tempfile": "TLS certificates given as PEM text (and with it shutil, bz2, lzma)",
     "hmac": "secrets (os.urandom is the same source)",
     "trio": "the trio runtime",
+    "ssl": "-transport=tls|quic, or uvloop (asyncio imports it unless the agent hides it)",
+    "uvloop": "SERF_EVENT_LOOP=uvloop (or unset, with uvloop installed)",
 }
 
 #: what a default agent does use: the probe saw a running agent
@@ -44,7 +58,7 @@ USED = ("serf.agent.rpc_server", "serf.agent.agent", "serf.core.serf", "serf.mem
 @pytest.mark.integration
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_default_agent_imports_only_what_it_uses() -> None:
-    probe = probe_agent()
+    probe = probe_agent(env=ON_ASYNCIO)
     missing = [m for m in USED if m not in probe.modules]
     assert not missing, f"the probe did not see a running agent: {missing}"
     loaded = {
@@ -53,3 +67,90 @@ def test_default_agent_imports_only_what_it_uses() -> None:
         if any(x == m or x.startswith(m + ".") for x in probe.modules)
     }
     assert not loaded, f"a default agent imported modules it does not use: {loaded}"
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_tls_agent_on_asyncio_has_ssl_and_joins(tmp_path: Path) -> None:
+    ca = TestCA()
+    files = []
+    for name in ("a", "b"):
+        ca_file, cert, key = ca.write(tmp_path, name)
+        files.append([f"-tls-ca-file={ca_file}", f"-tls-cert-file={cert}", f"-tls-key-file={key}"])
+    with GoSerfAgent(
+        name="tls-a", command=PYSERF_COMMAND, profile=None, extra_args=("-transport=tls", *files[0])
+    ) as first:
+        # start_join fails (exit 1, no RPC) unless the TLS handshake and push/pull work
+        probe = probe_agent(["-transport=tls", *files[1], f"-join={first.bind}"], env=ON_ASYNCIO)
+        assert "ssl" in probe.modules
+        # the probe was killed since: its name stays (failed) for the reconnect timeout
+        assert {m.name for m in first.members()} == {"tls-a", "probe1"}
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_agent_runs_on_uvloop_when_installed() -> None:
+    probe = probe_agent()  # SERF_EVENT_LOOP unset
+    installed = importlib.util.find_spec("uvloop") is not None
+    assert ("uvloop" in probe.modules) == installed
+
+
+def test_event_loop_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    installed = importlib.util.find_spec("uvloop") is not None
+    assert run.event_loop({}) == ("uvloop" if installed else "asyncio")
+    assert run.event_loop({run.EVENT_LOOP_ENV: "asyncio"}) == "asyncio"
+    assert run.event_loop({run.EVENT_LOOP_ENV: ""}) == run.event_loop({})
+    with pytest.raises(ValueError, match="expected asyncio or uvloop"):
+        run.event_loop({run.EVENT_LOOP_ENV: "trio"})
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "uvloop" else real_find_spec(name, *a),
+    )
+    assert run.event_loop({}) == "asyncio"  # as without pyserf[uvloop]
+    with pytest.raises(MissingExtraError, match=r"pyserf\[uvloop\]"):
+        run.event_loop({run.EVENT_LOOP_ENV: "uvloop"})
+
+
+def test_loop_factory() -> None:
+    assert runner.loop_factory("asyncio") is None  # asyncio.run's own loop
+    with pytest.raises(ValueError, match="unknown event loop"):
+        runner.loop_factory("trio")
+    if importlib.util.find_spec("uvloop") is None:
+        return
+    import uvloop
+
+    assert runner.loop_factory("uvloop") is uvloop.new_event_loop
+
+
+def test_ssl_is_hidden_from_asyncio_only_while_it_loads() -> None:
+    """In a fresh interpreter: asyncio loaded with ssl hidden holds ``ssl = None`` and refuses
+    TLS; ``import ssl`` afterwards works."""
+    code = """
+import sys
+from serf.agent.run import import_asyncio
+assert import_asyncio(hide_ssl=True) is True
+assert "ssl" not in sys.modules, "hidden"
+import asyncio, asyncio.base_events, asyncio.selector_events, asyncio.sslproto
+assert asyncio.base_events.ssl is None and asyncio.sslproto.ssl is None
+assert asyncio.selector_events.ssl is None
+import ssl  # works again: only asyncio's modules saw it missing
+async def main():
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        await asyncio.open_connection("127.0.0.1", port, ssl=ssl.create_default_context())
+    except RuntimeError as exc:
+        print("refused:", exc)
+    server.close()
+asyncio.run(main())
+assert import_asyncio(hide_ssl=True) is False  # already imported: nothing to hide
+"""
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "refused: " in done.stdout and "ssl" in done.stdout

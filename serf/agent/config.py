@@ -481,7 +481,7 @@ def _apply(cfg: AgentConfig, part: Mapping[str, Any]) -> None:
 
 def validate(cfg: AgentConfig) -> AgentConfig:
     """Check cross-field rules (Go's texts) and clamp intervals; returns ``cfg``."""
-    from serf.agent.handlers import HandlerSpecError, parse_handlers
+    from serf.agent.handler_spec import HandlerSpecError, parse_handlers
 
     if cfg.tags_file and cfg.tags:
         raise ConfigError("Tags config not allowed while using tag files")

@@ -1,224 +1,77 @@
-"""``serf agent``: load the configuration, run an :class:`~serf.agent.agent.Agent`, handle signals.
+"""``serf agent``: read the configuration, choose the event loop, then run the agent.
 
 How this works: :func:`main` parses the flags and config files (one-line error and exit 1 on
-a problem), sets up logging through a :class:`~serf.agent.agent.LogBroker` (stderr at the
-configured level, every level buffered for ``monitor``), then runs :func:`run` on a fresh
-event loop. :func:`run` starts the agent, the RPC server, the HTTP API and status page
-(``-http-addr``, when set) and ``start_join`` (exit 1 when no address works), prints Go's
-startup banner, starts ``retry_join`` and waits for a signal or for the agent to end
-(``leave`` over RPC: exit 0; ``retry_join`` exhausted: exit 1).
+a problem) before anything imports asyncio, chooses the event loop (:func:`event_loop`:
+uvloop when it is installed, ``pyserf[uvloop]``, unless ``SERF_EVENT_LOOP`` says otherwise),
+imports asyncio (:func:`import_asyncio`) and hands over to :mod:`serf.agent.runner`, which
+runs the agent, its RPC server and signal handling on a fresh loop of that kind.
 
-Signals as Go's agent: SIGINT leaves gracefully unless ``skip_leave_on_interrupt``; SIGTERM
-leaves only with ``leave_on_terminate`` (otherwise exit 1 at once); the graceful leave has
-3 s, and a second signal meanwhile forces exit 1; a completed leave exits 0. SIGHUP reloads
-the config files and flags and applies the log level, event handlers and tags. SIGUSR1 writes
-the in-memory metrics to stderr (go-metrics' dump, as Go's agent).
+Why the order: asyncio imports ``ssl`` at its own import, which maps OpenSSL's libraries
+into the process (about 4.5 MiB of RSS per agent, docs/performance.md "Memory per agent").
+An agent whose configuration uses no TLS (``-transport=net``, the default) on asyncio's
+loop imports asyncio with ``ssl`` hidden, so asyncio's modules see no ``ssl``; that agent
+then cannot make TLS connections through asyncio, which nothing in it does (its transport,
+RPC and HTTP API are plain TCP; a reload cannot change the transport). With ``tls`` or
+``quic``, or on uvloop (which imports ``ssl`` itself), asyncio is imported as usual.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import signal
+import importlib.util
+import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
 
-from serf._extras import MissingExtraError
-from serf.agent.agent import Agent, AgentError, LogBroker, python_level
+from serf._extras import MissingExtraError, missing_extra
 from serf.agent.config import AgentConfig, ConfigError, load_config
 from serf.agent.flags import FlagError, HelpRequested
-from serf.agent.rpc_server import RpcServer
 
-if TYPE_CHECKING:
-    from serf.agent.http_api import HttpApi
+__all__ = ["EVENT_LOOP_ENV", "event_loop", "import_asyncio", "main", "uses_tls"]
 
-__all__ = ["main", "run", "GRACEFUL_TIMEOUT"]
-
-log = logging.getLogger("serf.agent")
-
-#: how long a graceful leave on a signal may take
-GRACEFUL_TIMEOUT = 3.0
+#: the environment variable that picks the agent's event loop: ``asyncio`` or ``uvloop``
+#: (unset or empty: uvloop when installed, else asyncio)
+EVENT_LOOP_ENV = "SERF_EVENT_LOOP"
 
 
-def _banner(agent: Agent, rpc_addr: str, http_addr: str = "") -> str:
-    cfg = agent.config
-    serf = agent.serf
-    local = serf.local_member
-    bind = str(agent.bind_address) if agent.bind_address else cfg.bind  # [v6]:port as Go
-    # as Go's banner: labels right-aligned to "Message Compression Enabled" under a 4-space
-    # indent; Go leaves "Advertise addr" unaligned, and so do we (scripts match it as it is)
-    rows = [("Node name", f"'{agent.node_name}'"), ("Bind addr", f"'{bind}'")]
-    if cfg.advertise:
-        rows.append(("Advertise addr", f"'{local.address}'"))
-    rows += [
-        ("RPC addr", f"'{rpc_addr}'"),
-        *([("HTTP addr", f"'{http_addr}'")] if http_addr else []),
-        ("Encrypted", "true" if agent.keyring is not None else "false"),
-        ("Snapshot", "true" if cfg.snapshot_path else "false"),
-        ("Profile", cfg.profile),
-        ("Message Compression Enabled", "true" if cfg.enable_compression else "false"),
-    ]
-    if cfg.discover:
-        rows.append(("mDNS cluster", cfg.discover))
-    width = len("Message Compression Enabled")
-    lines = ["==> Serf agent running!"]
-    for label, value in rows:
-        shown = label if label == "Advertise addr" else label.rjust(width)
-        lines.append(f"    {shown}: {value}")
-    lines += ["", "==> Log data will now stream in as it occurs:", ""]
-    return "\n".join(lines)
+def event_loop(environ: Mapping[str, str] = os.environ) -> str:
+    """The agent's event loop, ``"uvloop"`` or ``"asyncio"``: ``SERF_EVENT_LOOP`` when set,
+    else uvloop if it is installed. ValueError for another name; MissingExtraError when
+    uvloop is asked for and not installed."""
+    wanted = environ.get(EVENT_LOOP_ENV, "").strip().lower()
+    if wanted not in ("", "asyncio", "uvloop"):
+        raise ValueError(f"{EVENT_LOOP_ENV}={wanted!r}: expected asyncio or uvloop")
+    if wanted == "asyncio":
+        return "asyncio"
+    if importlib.util.find_spec("uvloop") is not None:
+        return "uvloop"
+    if wanted == "uvloop":
+        raise missing_extra("uvloop", "uvloop", f"{EVENT_LOOP_ENV}=uvloop")
+    return "asyncio"
 
 
-def _setup_logging(cfg: AgentConfig) -> LogBroker:
-    broker = LogBroker(stream=sys.stdout)  # as Go's agent: log lines go to stdout
-    broker.stream_level = python_level(cfg.log_level)
-    broker.gated = True
-    logging.getLogger("serf").propagate = False  # the agent attaches the broker
-    return broker
+def uses_tls(cfg: AgentConfig) -> bool:
+    """Whether the configuration makes TLS connections (``-transport=tls`` or ``quic``)."""
+    return cfg.transport != "net"
 
 
-async def run(cfg: AgentConfig, args: Sequence[str], broker: LogBroker) -> int:
-    """Run the agent until a signal or its end; the exit status."""
-    if cfg.discover:
-        from serf.agent import mdns
+def import_asyncio(*, hide_ssl: bool) -> bool:
+    """Import asyncio; with ``hide_ssl``, with ``ssl`` hidden from it (its modules then hold
+    ``ssl = None``, as on a Python built without ssl, and refuse TLS with a RuntimeError).
 
-        try:
-            mdns.check_available()
-        except mdns.MDNSUnavailable as exc:
-            print(str(exc), file=sys.stderr)
-            return 1
-    for warning in cfg.warnings:
-        print(f"==> {warning}", file=sys.stderr)
-    if cfg.enable_syslog:
-        print("==> Warning: syslog is not supported by pyserf; ignoring -syslog", file=sys.stderr)
-    print("==> Starting Serf agent...", flush=True)
-    agent = Agent(cfg, broker)
+    ``ssl`` is hidden only while asyncio's modules load: a later ``import ssl`` anywhere
+    works as usual. Nothing is hidden when asyncio or ssl is already imported (the
+    in-process tests, a startup hook). Returns whether ssl was hidden.
+    """
+    if not hide_ssl or "asyncio" in sys.modules or "ssl" in sys.modules:
+        import asyncio
+
+        return False
+    sys.modules["ssl"] = None  # type: ignore[assignment]  # import ssl -> ImportError
     try:
-        await agent.start()
-    except AgentError as exc:
-        print(f"Failed to start the Serf agent: {exc}", file=sys.stderr)
-        return 1
-    print("==> Starting Serf agent RPC...", flush=True)
-    rpc = RpcServer(agent, cfg.rpc_addr, cfg.rpc_auth)
-    try:
-        bound = await rpc.start()
-    except (OSError, ValueError) as exc:
-        print(f"Error starting RPC listener: {exc}", file=sys.stderr)
-        await agent.shutdown()
-        return 1
-    http: HttpApi | None = None
-    if cfg.http_addr:
-        from serf.agent.http_api import HttpApi  # imported only when asked for
-
-        http = HttpApi(agent, cfg.http_addr, cfg.rpc_auth)
-        try:
-            await http.start()
-        except (MissingExtraError, OSError, ValueError) as exc:
-            print(f"Error starting HTTP listener: {exc}", file=sys.stderr)
-            await rpc.stop()
-            await agent.shutdown()
-            return 1
-    discovery = None
-    try:
-        await agent.start_join()
-        if cfg.discover:
-            from serf.agent import mdns
-
-            discovery = mdns.Discovery(agent, cfg)
-            try:
-                await discovery.start()
-            except Exception as exc:  # zeroconf's errors: one line, exit 1
-                await discovery.stop()
-                discovery = None
-                raise AgentError(f"Error starting mDNS listener: {exc}") from None
-    except AgentError as exc:
-        print(str(exc), file=sys.stderr)
-        if http is not None:
-            await http.stop()
-        await rpc.stop()
-        await agent.shutdown()
-        return 1
-    # the handlers go in before the banner: a script that waits for the banner and then
-    # signals gets the signal handled (Go installs its handlers after the banner, so a
-    # signal in between kills its agent at once: docs/compatibility.md)
-    loop = asyncio.get_running_loop()
-    signals: asyncio.Queue[int] = asyncio.Queue()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(sig, signals.put_nowait, sig)
-    loop.add_signal_handler(signal.SIGUSR1, _dump_metrics, agent)  # as Go's InmemSignal
-    try:
-        http_bound = str(http.bound) if http is not None else ""
-        print(_banner(agent, str(bound), http_bound), flush=True)
-        broker.open_gate()
-        agent.start_retry_join()
-        code = await _wait(agent, cfg, args, signals)
+        import asyncio  # noqa: F401
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
-            loop.remove_signal_handler(sig)
-        if discovery is not None:
-            await discovery.stop()
-        if http is not None:
-            await http.stop()
-        await rpc.stop()
-        await agent.shutdown()
-    return code
-
-
-def _dump_metrics(agent: Agent) -> None:
-    """SIGUSR1: the in-memory metrics to stderr in go-metrics' dump format, as Go's agent."""
-    if agent.sinks is not None:
-        sys.stderr.write(agent.sinks.inmem.go_dump())
-        sys.stderr.flush()
-
-
-async def _wait(
-    agent: Agent, cfg: AgentConfig, args: Sequence[str], signals: asyncio.Queue[int]
-) -> int:
-    while True:
-        sig_task: asyncio.Future[Any] = asyncio.ensure_future(signals.get())
-        end_task: asyncio.Future[Any] = asyncio.ensure_future(agent.shutdown_event.wait())
-        done, _ = await asyncio.wait({sig_task, end_task}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (sig_task, end_task):
-            if task not in done:
-                task.cancel()
-        if end_task in done:
-            return agent.exit_code
-        sig = sig_task.result()
-        if sig == signal.SIGHUP:
-            print("==> Caught signal: hangup", flush=True)
-            try:
-                new_cfg = load_config(args)
-                await agent.reload(new_cfg)
-                cfg = new_cfg
-            except (ConfigError, FlagError, AgentError, ValueError) as exc:
-                log.error("agent: failed to reload configuration: %s", exc)
-            continue
-        name = "interrupt" if sig == signal.SIGINT else "terminated"
-        print(f"==> Caught signal: {name}", flush=True)
-        graceful = (sig == signal.SIGINT and not cfg.skip_leave_on_interrupt) or (
-            sig == signal.SIGTERM and cfg.leave_on_terminate
-        )
-        if not graceful:
-            return 1
-        print("Gracefully shutting down agent...", flush=True)
-        leave = asyncio.ensure_future(agent.leave())
-        second = asyncio.ensure_future(signals.get())
-        # FIRST_COMPLETED: the leave's end, a second signal or the limit, whichever is first
-        # (waiting for both tasks would always take the full limit)
-        done, _ = await asyncio.wait(
-            {leave, second}, timeout=GRACEFUL_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
-        )
-        second.cancel()
-        if leave in done and leave.exception() is None:
-            return 0
-        if leave in done:
-            print(f"Error: {leave.exception()}", file=sys.stderr)
-        leave.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await leave
-        return 1
+        del sys.modules["ssl"]
+    return True
 
 
 def main(args: Sequence[str]) -> int:
@@ -232,10 +85,12 @@ def main(args: Sequence[str]) -> int:
     except (ConfigError, FlagError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    broker = _setup_logging(cfg)
     try:
-        return asyncio.run(run(cfg, args, broker))
-    except KeyboardInterrupt:  # pragma: no cover - signals are handled in the loop
+        loop = event_loop()
+    except (ValueError, MissingExtraError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
         return 1
-    finally:
-        broker.open_gate()  # a start that failed before the banner still shows its lines
+    import_asyncio(hide_ssl=loop == "asyncio" and not uses_tls(cfg))
+    from serf.agent import runner  # after asyncio: it imports the agent and asyncio
+
+    return runner.start(cfg, args, loop)

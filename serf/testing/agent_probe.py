@@ -19,13 +19,13 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from serf.testing.gopeer import GoSerfAgent
 
-__all__ = ["AgentProbe", "probe_agent", "rss_mib"]
+__all__ = ["AgentProbe", "Memory", "memory_mib", "probe_agent", "rss_mib"]
 
 _WRAPPER = """
 import sys
@@ -63,19 +63,55 @@ def rss_mib(pid: int) -> float:
     return int(match.group(1)) / 1024
 
 
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """A process's memory in MiB: resident (RSS), proportional (PSS: each page shared with
+    other processes counted as its share), unique (USS: pages no other process maps) and
+    anonymous (its heap and stacks, not backed by a file: what no other agent can share;
+    ``rss - anon`` is the mapped files, the executable and its libraries)."""
+
+    rss: float
+    pss: float
+    uss: float
+    anon: float
+
+
+def memory_mib(pid: int) -> Memory:
+    """RSS, PSS and USS of process ``pid`` in MiB, from ``/proc/<pid>/smaps_rollup``.
+
+    USS is ``Private_Clean + Private_Dirty``: what ending the process would give back. PSS
+    depends on what else runs on the host (a page shared with one other process counts half).
+    """
+    fields = dict(
+        (m.group(1), int(m.group(2)))
+        for m in re.finditer(
+            r"^(\w+):\s+(\d+) kB", Path(f"/proc/{pid}/smaps_rollup").read_text(), re.M
+        )
+    )
+    uss = fields["Private_Clean"] + fields["Private_Dirty"]
+    return Memory(
+        fields["Rss"] / 1024, fields["Pss"] / 1024, uss / 1024, fields["Anonymous"] / 1024
+    )
+
+
 def probe_agent(
-    extra_args: Sequence[str] = (), *, settle: float = 0.0, timeout: float = 60.0
+    extra_args: Sequence[str] = (),
+    *,
+    settle: float = 0.0,
+    timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
 ) -> AgentProbe:
-    """Start ``serf agent`` (loopback bind and RPC ports, ``extra_args``), wait for its RPC,
-    then ``settle`` seconds; return its modules and RSS. The agent is killed afterwards."""
+    """Start ``serf agent`` (loopback bind and RPC ports, ``extra_args``, ``env`` added to
+    its environment), wait for its RPC, then ``settle`` seconds; return its modules and RSS.
+    The agent is killed afterwards."""
     with tempfile.TemporaryDirectory(prefix="serf-probe-") as tmp:
         wrapper = Path(tmp) / "serf_probe.py"
         wrapper.write_text(_WRAPPER)
         trigger = Path(tmp) / "trigger"
         out = Path(tmp) / "modules.txt"
-        saved = {k: os.environ.get(k) for k in ("SERF_PROBE_TRIGGER", "SERF_PROBE_OUT")}
-        os.environ["SERF_PROBE_TRIGGER"] = str(trigger)
-        os.environ["SERF_PROBE_OUT"] = str(out)
+        added = {"SERF_PROBE_TRIGGER": str(trigger), "SERF_PROBE_OUT": str(out), **(env or {})}
+        saved = {k: os.environ.get(k) for k in added}
+        os.environ.update(added)
         agent = GoSerfAgent(
             name="probe1",
             command=(sys.executable, "-P", str(wrapper)),

@@ -34,9 +34,8 @@ import contextlib
 import errno
 import logging
 import socket
-import ssl
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from serf.transport.base import (
     DEFAULT_STREAM_TIMEOUT,
@@ -48,6 +47,9 @@ from serf.transport.base import (
     UdpEndpoint,
 )
 from serf.transport.tls import RefusalLog, TlsConfig, describe_tls_error
+
+if TYPE_CHECKING:
+    import ssl  # imported where TLS is used: a plain agent never loads it (memory per agent)
 
 __all__ = ["NetStream", "NetTransport", "TlsStream", "install_uvloop"]
 
@@ -280,6 +282,8 @@ class TlsStream(BufferedReads, NetStream):
         server_hostname: str | None = None,
         timeout: float | None = DEFAULT_STREAM_TIMEOUT,
     ) -> None:
+        import ssl  # on use: see the TYPE_CHECKING import
+
         super().__init__(reader, writer, timeout)
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
@@ -297,6 +301,8 @@ class TlsStream(BufferedReads, NetStream):
     async def handshake(self, timeout: float | None) -> None:
         """Run the TLS handshake. `ssl.SSLError` when the peer fails verification (or
         refuses us), TimeoutError after ``timeout``, ConnectionResetError if it hangs up."""
+        import ssl
+
         async with asyncio.timeout(timeout):
             while True:
                 try:
@@ -321,6 +327,8 @@ class TlsStream(BufferedReads, NetStream):
 
     async def _fill(self) -> None:
         """Decrypt more bytes and move one whole chunk to the payload buffer (or mark EOF)."""
+        import ssl
+
         while True:
             chunk = next_chunk(self._plain, self._remote)
             if chunk is not None:
@@ -353,6 +361,8 @@ class TlsStream(BufferedReads, NetStream):
         self._send(frame_chunks(data))
 
     def _send(self, plain: bytes) -> None:
+        import ssl
+
         if self._writer.is_closing():
             return  # as a closed TCP socket: drain reports it
         try:
@@ -481,6 +491,8 @@ class NetTransport(TransportBase):
             self._stats.streams_opened += 1
             return NetStream(reader, writer, self._stream_timeout)
         assert self._tls is not None
+        import ssl  # the TLS path only (see the TYPE_CHECKING import)
+
         loop = asyncio.get_running_loop()
         deadline = None if limit is None else loop.time() + limit
         async with asyncio.timeout_at(deadline):
@@ -581,6 +593,8 @@ class NetTransport(TransportBase):
                 writer.close()
                 return
             if isinstance(stream, TlsStream):
+                import ssl  # the TLS path only (see the TYPE_CHECKING import)
+
                 try:
                     await stream.handshake(self._stream_timeout or DEFAULT_STREAM_TIMEOUT)
                 except asyncio.CancelledError:  # the transport is closing

@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import logging
 import os
-import ssl
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from serf.address import Address
+
+if TYPE_CHECKING:
+    # imported where a context is built or a TLS error read: an agent without TLS never
+    # loads ssl (and OpenSSL's libraries), docs/performance.md "Memory per agent"
+    import ssl
 
 __all__ = ["RefusalLog", "TlsConfig", "TlsConfigError"]
 
@@ -119,6 +123,8 @@ class TlsConfig:
     def server_context(self) -> ssl.SSLContext:
         """The listener's context: presents our certificate; requires the dialer's when
         ``mutual``. TlsConfigError when a file or PEM text cannot be loaded."""
+        import ssl
+
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         self._load_chain(ctx)
@@ -130,6 +136,8 @@ class TlsConfig:
     def client_context(self) -> ssl.SSLContext:
         """The dialer's context: checks the listener against the CA (and ``server_name``);
         presents our certificate (a mutual listener asks for it)."""
+        import ssl
+
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.check_hostname = self.server_name is not None
@@ -139,6 +147,8 @@ class TlsConfig:
         return ctx
 
     def _load_ca(self, ctx: ssl.SSLContext) -> None:
+        import ssl
+
         try:
             if self.ca_file is not None:
                 ctx.load_verify_locations(cafile=self.ca_file)
@@ -148,6 +158,8 @@ class TlsConfig:
             raise TlsConfigError(f"cannot load the TLS CA: {exc}") from exc
 
     def _load_chain(self, ctx: ssl.SSLContext) -> None:
+        import ssl
+
         try:
             if self.cert_file is not None:
                 assert self.key_file is not None
@@ -207,6 +219,8 @@ class TlsConfig:
 
 def describe_tls_error(exc: BaseException) -> str:
     """A short reason for a failed handshake (``certificate has expired``, ...)."""
+    import ssl
+
     if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
         return str(exc.verify_message)
     if isinstance(exc, ssl.SSLError) and exc.reason:

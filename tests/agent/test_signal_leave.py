@@ -1,4 +1,4 @@
-"""The agent's signal handling (``serf.agent.run._wait``) in-process, with a stand-in agent.
+"""The agent's signal handling (``serf.agent.runner._wait``) in-process, with a stand-in agent.
 
 The graceful leave on SIGINT ends as soon as the leave does (Go's agent selects on the leave,
 a second signal and its 3 s limit); a second signal during the leave ends it at once with
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from serf.agent import run
+from serf.agent import runner
 
 HANG_GUARD = 30.0  # far above any real leave, far below the raised limit
 
@@ -43,7 +43,7 @@ def _cfg(**kw: Any) -> Any:
 
 @pytest.fixture(autouse=True)
 def long_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(run, "GRACEFUL_TIMEOUT", 3600.0)
+    monkeypatch.setattr(runner, "GRACEFUL_TIMEOUT", 3600.0)
 
 
 def test_sigint_leave_returns_when_the_leave_ends() -> None:
@@ -53,7 +53,7 @@ def test_sigint_leave_returns_when_the_leave_ends() -> None:
         agent = StandInAgent(done)
         signals: asyncio.Queue[int] = asyncio.Queue()
         signals.put_nowait(signal.SIGINT)
-        code = await asyncio.wait_for(run._wait(agent, _cfg(), [], signals), HANG_GUARD)  # type: ignore[arg-type]
+        code = await asyncio.wait_for(runner._wait(agent, _cfg(), [], signals), HANG_GUARD)  # type: ignore[arg-type]
         assert agent.leaves == 1
         return code
 
@@ -65,7 +65,7 @@ def test_second_signal_during_leave_exits_1_at_once() -> None:
         agent = StandInAgent(asyncio.Event())  # a leave that never ends by itself
         signals: asyncio.Queue[int] = asyncio.Queue()
         signals.put_nowait(signal.SIGINT)
-        waiting = asyncio.ensure_future(run._wait(agent, _cfg(), [], signals))  # type: ignore[arg-type]
+        waiting = asyncio.ensure_future(runner._wait(agent, _cfg(), [], signals))  # type: ignore[arg-type]
         while agent.leaves == 0:
             await asyncio.sleep(0)
         signals.put_nowait(signal.SIGINT)
@@ -79,7 +79,7 @@ def test_sigterm_without_leave_on_terminate_exits_1_without_leaving() -> None:
         agent = StandInAgent(asyncio.Event())
         signals: asyncio.Queue[int] = asyncio.Queue()
         signals.put_nowait(signal.SIGTERM)
-        code = await asyncio.wait_for(run._wait(agent, _cfg(), [], signals), HANG_GUARD)  # type: ignore[arg-type]
+        code = await asyncio.wait_for(runner._wait(agent, _cfg(), [], signals), HANG_GUARD)  # type: ignore[arg-type]
         return code, agent.leaves
 
     assert asyncio.run(main()) == (1, 0)
