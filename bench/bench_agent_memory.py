@@ -1,39 +1,65 @@
-"""Memory of one agent at rest: pyserf's ``serf agent`` with default flags against Go serf's.
+"""Memory of agents at rest: pyserf's ``serf agent`` with default flags against Go serf's.
 
 Run::
 
-    python bench/bench_agent_memory.py            # the table
+    python bench/bench_agent_memory.py            # the table (a few minutes)
     python bench/bench_agent_memory.py --modules  # also the modules the running agent loaded
+    python bench/bench_agent_memory.py --variant before:PYTHONPATH=/tmp/old-tree \\
+        --variant uvloop:SERF_EVENT_LOOP=uvloop   # other agents beside ours, same run
 
-Steps, each a fresh process (RSS from ``/proc/<pid>/status`` VmRSS, median of ``--runs``):
+Three figures per process, in MiB (:func:`serf.testing.agent_probe.memory_mib`): RSS (every
+page it maps and has in memory, shared or not), PSS (each page divided by the number of
+processes mapping it), USS (pages only it maps: what ending it gives back) and anonymous
+memory (heap and stacks, backed by no file: no other agent can share it, whatever runs on the
+host; RSS minus it is the executable and libraries, which agents on one host share).
+
+Steps, each a fresh process (median of ``--runs``):
 
 * ``python -c pass``: the interpreter alone (``-P``, the same flags as the agent);
-* ``import asyncio``: the event loop's standard library;
-* ``import serf.cli.main, serf.agent.run``: what the agent imports before it reads its flags;
-* ``serf agent`` (default flags, only ``-node``, ``-bind`` and ``-rpc-addr`` set to loopback
-  ports), once its RPC answers and after ``--settle`` seconds;
-* Go serf v0.11.0's ``serf agent`` with the same flags, measured the same way in the same run
-  (when Go serf is installed or installable, see :mod:`serf.testing.gopeer`).
+* ``import asyncio``: the event loop's standard library, and the same with ``ssl`` hidden
+  (as a ``serf agent`` without TLS on asyncio's loop imports it, :mod:`serf.agent.run`);
+* the agent's modules (``serf.cli.main``, ``serf.agent.runner`` and what they import) with
+  asyncio imported that way, and with uvloop (which imports ``ssl``);
+* agents, ``serf agent`` with default flags (only ``-node``, ``-bind``, ``-rpc-addr`` and
+  ``-log-level`` set, loopback ports), one kind at a time: 1 agent (median of ``--runs``),
+  then ``--fleet`` agents running at once (median over the agents); each is read once every
+  agent of the group answers RPC and ``--settle`` seconds later. Kinds: ours (on the loop
+  :func:`serf.agent.run.event_loop` picks here; ``SERF_EVENT_LOOP`` chooses), each
+  ``--variant`` (ours with extra environment variables) and Go serf v0.11.0's, when Go serf
+  is installed or installable (see :mod:`serf.testing.gopeer`).
 
-The running agent is started and read by :func:`serf.testing.agent_probe.probe_agent` (its
-``sys.modules`` through a small wrapper around ``serf.cli.main``, the same process).
+Agents on one host share the pages of their executable and shared libraries (for Go one
+static binary; for pyserf the interpreter, ``libpython``, the C extensions and OpenSSL when
+loaded), never their anonymous memory. PSS and USS count a page as shared with any process
+on the host that maps the same file, other Python processes or Go agents not started here
+included, so they depend on the host; the anonymous column does not.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from serf.testing.agent_probe import probe_agent, rss_mib
-from serf.testing.gopeer import GO_SERF_VERSION, GoSerfAgent, GoSerfError, install_go_serf
+from serf.agent.run import event_loop
+from serf.testing.agent_probe import Memory, memory_mib, probe_agent
+from serf.testing.gopeer import (
+    GO_SERF_VERSION,
+    PYSERF_COMMAND,
+    GoSerfAgent,
+    GoSerfError,
+    install_go_serf,
+)
 
 
-def rss_after(code: str) -> float:
-    """RSS of a fresh ``python -P -c code`` that then waits on stdin."""
+def memory_after(code: str) -> Memory:
+    """Memory of a fresh ``python -P -c code`` that then waits on stdin."""
     script = code + "\nimport sys; print('ok', flush=True); sys.stdin.read()"
     proc = subprocess.Popen(
         [sys.executable, "-P", "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE
@@ -41,35 +67,84 @@ def rss_after(code: str) -> float:
     assert proc.stdout is not None and proc.stdin is not None
     line = proc.stdout.readline()
     assert line.strip() == b"ok", line
-    rss = rss_mib(proc.pid)
+    mem = memory_mib(proc.pid)
     proc.stdin.close()
     proc.wait(timeout=10)
-    return rss
+    return mem
 
 
-def go_agent_rss(go_bin: Path, settle: float) -> float:
-    """RSS of Go's ``serf agent`` (same flags as :func:`probe_agent`) after RPC + settle."""
-    agent = GoSerfAgent(name="probe1", binary=go_bin, profile=None)
+@contextmanager
+def environment(env: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``env`` added, restored afterwards (the agents inherit it)."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
-        agent.start(timeout=60.0, probe_timeout=10.0)
-        time.sleep(settle)
-        assert agent.proc is not None
-        return rss_mib(agent.proc.pid)
+        yield
     finally:
-        agent.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
+def fleet_memory(
+    count: int, command: Sequence[str] | None, env: Mapping[str, str], settle: float
+) -> list[Memory]:
+    """Start ``count`` agents of one kind (``command``: None is Go's), wait for all RPCs and
+    ``settle`` seconds, read each one's memory, stop them."""
+    agents = [GoSerfAgent(name=f"mem{i}", command=command, profile=None) for i in range(count)]
+    try:
+        with environment(env):
+            for agent in agents:
+                agent.start(timeout=120.0, probe_timeout=20.0)
+        time.sleep(settle)
+        pids = [agent.proc.pid for agent in agents if agent.proc is not None]
+        return [memory_mib(pid) for pid in pids]
+    finally:
+        for agent in agents:
+            agent.stop()
+
+
+def median(values: Sequence[Memory]) -> Memory:
+    """The median of each figure."""
+    return Memory(
+        statistics.median(m.rss for m in values),
+        statistics.median(m.pss for m in values),
+        statistics.median(m.uss for m in values),
+        statistics.median(m.anon for m in values),
+    )
+
+
+_HIDDEN = "from serf.agent.run import import_asyncio; import_asyncio(hide_ssl=True)"
 STEPS = (
     ("python -c pass", "pass"),
     ("import asyncio", "import asyncio"),
-    ("import serf.cli.main, serf.agent.run", "import serf.cli.main, serf.agent.run"),
+    ("import asyncio with ssl hidden", "import sys; sys.modules['ssl'] = None; import asyncio"),
+    ("the agent's modules, ssl hidden", f"{_HIDDEN}; import serf.cli.main, serf.agent.runner"),
+    ("the agent's modules and uvloop", "import uvloop, serf.cli.main, serf.agent.runner"),
 )
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    """``label:KEY=VALUE,KEY=VALUE`` -> (label, env)."""
+    label, _, assignments = text.partition(":")
+    env = dict(item.split("=", 1) for item in assignments.split(",") if item)
+    return label, env
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--settle", type=float, default=3.0)
+    parser.add_argument("--fleet", type=int, default=16, help="agents of each kind at once")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL:KEY=VALUE,...",
+        help="also our agent with these environment variables (repeatable)",
+    )
     parser.add_argument("--modules", action="store_true", help="print the agent's modules")
     args = parser.parse_args()
     try:
@@ -77,31 +152,46 @@ def main() -> None:
     except (GoSerfError, subprocess.TimeoutExpired) as exc:
         print(f"Go serf not measured: {exc}", file=sys.stderr)
         go_bin = None
-    figures: dict[str, list[float]] = {what: [] for what, _ in STEPS}
-    agent_row = "serf agent, default flags"
-    go_row = f"Go serf {GO_SERF_VERSION} agent, default flags"
-    figures[agent_row] = []
+    rows: dict[str, Memory] = {}
+    for what, code in STEPS:
+        rows[what] = median([memory_after(code) for _ in range(args.runs)])
+    kinds: list[tuple[str, Sequence[str] | None, dict[str, str]]] = [
+        (f"pyserf ({event_loop()})", PYSERF_COMMAND, {})
+    ]
+    kinds += [(label, PYSERF_COMMAND, env) for label, env in map(parse_variant, args.variant)]
     if go_bin is not None:
-        figures[go_row] = []
-    names: list[str] = []
-    for _ in range(args.runs):
-        for what, code in STEPS:
-            figures[what].append(rss_after(code))
-        probe = probe_agent(settle=args.settle)
-        figures[agent_row].append(probe.rss_mib)
-        names = sorted(probe.modules)
-        if go_bin is not None:
-            figures[go_row].append(go_agent_rss(go_bin, args.settle))
-    go = statistics.median(figures[go_row]) if go_bin is not None else None
-    print(f"Python {sys.version.split()[0]}, {len(names)} modules in the running agent")
-    print("| step | RSS (MiB, median) | vs Go |")
-    print("|---|---|---|")
-    for what, values in figures.items():
-        med = statistics.median(values)
-        ratio = f"{med / go:.2f}x" if go else "-"
-        print(f"| {what} | {med:.1f} | {ratio} |")
+        kinds.append((f"Go serf {GO_SERF_VERSION}", (str(go_bin),), {}))
+    go_rows: dict[int, Memory] = {}
+    agent_rows: list[tuple[str, int, Memory]] = []
+    for count in (1, args.fleet):
+        for label, command, env in kinds:
+            runs = args.runs if count == 1 else 1
+            samples = [
+                m for _ in range(runs) for m in fleet_memory(count, command, env, args.settle)
+            ]
+            mem = median(samples)
+            agent_rows.append((label, count, mem))
+            if command is not None and command[0] == str(go_bin):
+                go_rows[count] = mem
+    probe = probe_agent(settle=args.settle)
+    print(f"Python {sys.version.split()[0]}, {len(probe.modules)} modules in the running agent")
+    print("| step | agents at once | RSS | PSS | USS | anonymous (MiB per agent, median) |")
+    print("|---|---|---|---|---|---|")
+    for what, mem in rows.items():
+        print(f"| `{what}` | 1 | {mem.rss:.1f} | {mem.pss:.1f} | {mem.uss:.1f} | {mem.anon:.1f} |")
+    for label, count, mem in agent_rows:
+        go = go_rows.get(count)
+        cells = [
+            f"{value:.1f} ({value / base:.2f}x)" if go else f"{value:.1f}"
+            for value, base in zip(
+                (mem.rss, mem.pss, mem.uss, mem.anon),
+                (go.rss, go.pss, go.uss, go.anon) if go else (1.0,) * 4,
+                strict=True,
+            )
+        ]
+        print(f"| {label} agent | {count} | {' | '.join(cells)} |")
     if args.modules:
-        print(" ".join(names))
+        print(" ".join(sorted(probe.modules)))
 
 
 if __name__ == "__main__":
