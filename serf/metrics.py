@@ -96,6 +96,10 @@ class Metrics:
         # (kind, key, labels) -> one recorder per sink: a sample is a dict lookup and a call
         # per sink, with the key's prefix, flattened name and line format worked out once
         self._routes: dict[tuple[str, tuple[str, ...], Labels], tuple[_Recorder, ...]] = {}
+        #: the driver's samples, ``(sample, now)``, queued by a plain ``list.append`` during
+        #: its batch and recorded by :meth:`poll` at the batch's end
+        self.pending: list[tuple[MetricSample, float]] = []
+        self._pollers: tuple[Any, ...] = tuple(s for s in self._sinks if hasattr(s, "poll"))
 
     @property
     def sinks(self) -> tuple[MetricsSink, ...]:
@@ -104,7 +108,9 @@ class Metrics:
 
     @sinks.setter
     def sinks(self, sinks: Iterable[MetricsSink]) -> None:
+        self._record(self.pending)  # the queued samples go where they were meant to
         self._sinks = tuple(sinks)
+        self._pollers = tuple(s for s in self._sinks if hasattr(s, "poll"))
         self._routes.clear()
 
     def _key(self, kind: str, key: tuple[str, ...]) -> tuple[str, ...]:
@@ -129,25 +135,59 @@ class Metrics:
         return tuple(route)
 
     def emit(self, sample: MetricSample, now: float | None = None) -> None:
-        """Route one sample from a core; ``now`` is the driver's clock (for timers, and for
-        the line sinks' batching: no clock call per sample)."""
+        """Route one sample (from outside a driver's batch); ``now`` is the caller's clock
+        (for timers, and for the line sinks' batching: no clock call per sample)."""
         if now is None:
             now = self._clock()
-        kind = sample.kind
-        value = sample.value
-        if kind == TIMER:
-            elapsed = now - value
-            value = (elapsed if elapsed > 0.0 else 0.0) * 1000.0
-            kind = SAMPLE
-        try:
-            route = self._routes[kind, sample.key, sample.labels]
-        except KeyError:
-            route = self._route(kind, sample.key, sample.labels)
-        for record in route:
+        pending = self.pending
+        pending.append((sample, now))  # after the driver's queued samples, in order
+        self._record(pending)
+        for sink in self._pollers:
             try:
-                record(value, now)
+                sink.settle(now)
+            except Exception:  # a sink must never break its caller
+                log.debug("metrics sink %r failed", sink, exc_info=True)
+
+    def poll(self, now: float, wake: float | None) -> None:
+        """The end of a driver's batch: record the samples it queued in :attr:`pending`, and
+        tell the sinks that batch lines (statsite, statsd) the time and when the driver wakes
+        next (``wake``; None: it will not, e.g. it stopped). Those sinks send what is due now
+        and rely on the driver's next wake-up for the rest instead of an event-loop timer of
+        their own when that wake-up comes in time (see :class:`_LineSink`).
+
+        The driver's side (:meth:`serf.runtime.driver.MemberlistDriver._carry_out`) is a
+        ``metrics.pending.append((sample, now))`` per sample, with the time the core was given:
+        no call into this class, no clock call, per sample."""
+        if self.pending:
+            self._record(self.pending)
+        for sink in self._pollers:
+            try:
+                sink.poll(now, wake)
             except Exception:  # a sink must never break the driver
-                log.debug("metrics sink %r failed", record, exc_info=True)
+                log.debug("metrics sink %r failed", sink, exc_info=True)
+
+    def _record(self, pending: list[tuple[MetricSample, float]]) -> None:
+        """Hand every sample in ``pending`` to its key's recorders (and empty it): a timer
+        becomes milliseconds; a dict lookup on the kind, key and labels gives the recorders."""
+        samples = pending.copy()
+        pending.clear()
+        routes = self._routes
+        for sample, now in samples:
+            kind = sample.kind
+            value = sample.value
+            if kind == TIMER:
+                elapsed = now - value
+                value = (elapsed if elapsed > 0.0 else 0.0) * 1000.0
+                kind = SAMPLE
+            try:
+                route = routes[kind, sample.key, sample.labels]
+            except KeyError:
+                route = self._route(kind, sample.key, sample.labels)
+            for record in route:
+                try:
+                    record(value, now)
+                except Exception:  # a sink must never break the driver
+                    log.debug("metrics sink %r failed", record, exc_info=True)
 
     def incr_counter(self, key: Sequence[str], value: float = 1.0, labels: Labels = ()) -> None:
         """A counter from outside the cores (the agent's own metrics)."""
@@ -163,6 +203,7 @@ class Metrics:
 
     def close(self) -> None:
         """Stop the sinks that hold a connection (they send what they queued first)."""
+        self._record(self.pending)
         for sink in self._sinks:
             closer = getattr(sink, "close", None)
             if closer is not None:
@@ -429,15 +470,18 @@ class _LineSink:
     per sample.
 
     When a batch goes out. Go's flusher sends whatever is queued every 100 ms, waking ten
-    times a second; an asyncio timer is dear for an idle node (arming and cancelling one costs
-    about as much as the node's own work on a packet, and each firing is a wake-up). Here a
-    line that finds the batch ``flush_interval`` (1 s) old sends it, from the call that queued
-    it, and a guard timer sends whatever is queued ``max_delay`` (2 s) after it was armed, so a
-    lone line waits at most 2 s. The guard is armed by a batch's first line when none is armed
-    and never cancelled by a send (it sends what is queued when it fires, or nothing): an idle
-    node (a few lines a second) sends about one datagram a second and arms and fires its guard
-    about once every 2 s. Lines, their order and Go's 1400-byte packing are Go's; they go out
-    later than Go's (at most ``max_delay``). :meth:`close` sends what is queued.
+    times a second; a wake-up is dear for an idle node (each one costs about as much as the
+    node's own work on a packet, and an asyncio timer costs about as much again to arm and
+    drop). Here a batch goes out when it is ``flush_interval`` (1 s) old, at the first
+    chance: a line that finds it that old, or a node's driver, which polls its sinks at the
+    end of every batch of inputs (:meth:`poll`, through :meth:`Metrics.poll`) and says when
+    it wakes next. A batch goes out at most ``max_delay`` (2 s) after its oldest line: by the
+    driver's next poll when that comes in time (a node wakes at least every probe interval,
+    1 s), else by a guard timer due then, armed only in that case (no driver polls, or one
+    that stopped or sleeps longer) and never cancelled by a send (it sends what is queued
+    when it fires, or nothing). An idle node sends about one datagram a second and arms no
+    timer for it. Lines, their order and Go's 1400-byte packing are Go's; they go
+    out later than Go's (at most ``max_delay``). :meth:`close` sends what is queued.
     """
 
     def __init__(
@@ -455,6 +499,8 @@ class _LineSink:
         self._guard: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._formats: dict[tuple[str, Sequence[str], Labels], str] = {}
+        #: when a driver that polls this sink wakes next (:meth:`poll`); None: no driver will
+        self._wake: float | None = None
 
     def start(self) -> None:
         """Connect (in the background, retrying every 5 s) on the running loop."""
@@ -505,8 +551,27 @@ class _LineSink:
         batch.append(line)
         batch.append(value)
         self._oldest = now
-        if self._guard is None and self._loop is not None and self.connected:
-            self._guard = self._loop.call_later(self.max_delay, self._guard_fired)
+
+    def poll(self, now: float, wake: float | None) -> None:
+        """A driver's batch ended at ``now`` and it wakes next at ``wake`` (None: it will
+        not, or there is no driver): :meth:`settle`."""
+        self._wake = wake
+        self.settle(now)
+
+    def settle(self, now: float) -> None:
+        """After lines were queued (by a driver's batch or a call from elsewhere): send the
+        batch when it is ``flush_interval`` old; otherwise make sure it goes out at most
+        ``max_delay`` after its oldest line: at the driver's next wake-up when that comes
+        in time, else by the guard timer."""
+        if not self._batch:
+            return
+        if now - self._oldest >= self.flush_interval:
+            self._flush()
+        elif self._guard is None and self._loop is not None and self.connected:
+            due = self._oldest + self.max_delay
+            wake = self._wake
+            if wake is None or wake > due:
+                self._guard = self._loop.call_later(max(due - now, 0.0), self._guard_fired)
 
     def _guard_fired(self) -> None:
         self._guard = None
@@ -522,7 +587,9 @@ class _LineSink:
             line = line_format(kind, key, labels)
             if len(self._formats) < _KEY_CACHE_LIMIT:
                 self._formats[(kind, key, labels)] = line
-        self._queue(line, value, self._clock())
+        now = self._clock()
+        self._queue(line, value, now)
+        self.settle(now)
 
     def incr_counter(self, key: Sequence[str], value: float, labels: Labels) -> None:
         """Queue ``key:value|c``."""

@@ -419,3 +419,102 @@ def test_a_value_that_is_not_a_number_drops_only_its_line() -> None:
             rx.close()
 
     assert asyncio.run(main()) == [b"a:1.000000|c\nc:0.500000|ms\n"]
+
+
+def test_a_polled_line_sink_sends_on_the_drivers_wake_ups_and_arms_no_timer() -> None:
+    """A driver queues its samples in ``Metrics.pending`` and polls at the end of each batch
+    with the time it wakes next: a batch ``flush_interval`` old goes out at a poll; no guard
+    timer while the next wake-up comes within ``max_delay`` of the batch's oldest line; a
+    guard due ``max_delay`` after that line when it does not (or when no driver will poll)."""
+
+    async def main() -> list[tuple[str, object]]:
+        sink, rx = await _connected_statsd(flush_interval=1.0, max_delay=2.0)
+        loop = asyncio.get_running_loop()
+        m = Metrics([sink], service_name="s")
+        seen: list[tuple[str, object]] = []
+        t = loop.time()
+        try:
+            m.pending.append((MetricSample(COUNTER, ("a",), 1.0), t))
+            m.pending.append((MetricSample(TIMER, ("b",), t - 0.25), t))
+            m.poll(t, t + 0.5)
+            seen.append(("recorded", m.pending == []))
+            seen.append(("young batch: kept, no guard", (_pending(rx), sink._guard)))
+            m.pending.append((MetricSample(GAUGE, ("c",), 2.0), t + 0.5))
+            m.poll(t + 0.5, t + 2.0)  # the next wake-up is 2 s after the oldest line: in time
+            seen.append(("still no guard", sink._guard))
+            m.poll(t + 1.0, t + 1.5)
+            seen.append(("a second old: sent", [d.decode() for d in _pending(rx)]))
+            m.pending.append((MetricSample(COUNTER, ("d",), 1.0), t + 1.1))
+            m.poll(t + 1.6, t + 3.2)  # wakes 2.1 s after the line: too late, a guard
+            assert sink._guard is not None  # due 2 s after the line: 0.5 s before the poll's
+            delay = sink._guard.when() - loop.time()
+            seen.append(("guard due max_delay after the line", round(delay, 1)))
+            sink._guard.cancel()
+            sink._guard = None
+            m.poll(t + 1.2, None)  # the driver stopped: a guard
+            seen.append(("no driver: guard", sink._guard is not None))
+            m.incr_counter(("e",), 1.0)  # from outside a batch, with no driver: a guard kept
+            got = await asyncio.wait_for(loop.sock_recv(rx, 65535), 5)
+            seen.append(("by the guard", got.decode()))
+        finally:
+            sink.close()
+            rx.close()
+        return seen
+
+    assert asyncio.run(main()) == [
+        ("recorded", True),
+        ("young batch: kept, no guard", ([], None)),
+        ("still no guard", None),
+        ("a second old: sent", ["s.a:1.000000|c\ns.b:250.000000|ms\ns.c:2.000000|g\n"]),
+        ("guard due max_delay after the line", 1.5),
+        ("no driver: guard", True),
+        ("by the guard", "s.d:1.000000|c\ns.e:1.000000|c\n"),
+    ]
+
+
+def test_a_nodes_statsd_lines_go_out_on_its_own_wake_ups() -> None:
+    """A node's driver polls its metrics at the end of each batch: its statsd lines go out
+    with no timer of the sink's (the node wakes at least every probe interval, well within
+    the sink's max_delay), in order, and the in-memory sink has the same samples; once the
+    node stops, a guard sends what is left."""
+    from serf.config import SerfConfig, loopback
+    from serf.runtime.serf import Serf
+
+    fired: list[float] = []
+
+    class Counted(StatsdSink):
+        def _guard_fired(self) -> None:
+            fired.append(1.0)
+            super()._guard_fired()
+
+    async def main() -> tuple[list[str], float, bool]:
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rx.bind(("127.0.0.1", 0))
+        rx.setblocking(False)
+        sink = Counted(Address("127.0.0.1", rx.getsockname()[1]), max_delay=2.0)
+        sink.start()
+        inmem = InmemSink()
+        loop = asyncio.get_running_loop()
+        a = await Serf.create(SerfConfig("a", memberlist=loopback("a")))
+        b = await Serf.create(
+            SerfConfig("b", memberlist=loopback("b")), metrics=Metrics([sink, inmem])
+        )
+        lines: list[str] = []
+        guard_seen = False
+        try:
+            await b.join([a.local_member.address])
+            while sum(".probeNode:" in x for x in lines) < 3:  # three probes and their sends
+                got = await asyncio.wait_for(loop.sock_recv(rx, 65535), 10)
+                lines += got.decode().splitlines()
+                guard_seen = guard_seen or sink._guard is not None
+        finally:
+            await b.shutdown()
+            await a.shutdown()
+            sink.close()
+            rx.close()
+        return lines, inmem.value("memberlist.probeNode"), guard_seen
+
+    lines, probes, guard_seen = asyncio.run(main())
+    assert fired == [] and not guard_seen
+    assert any(x.startswith("memberlist.udp.sent:") for x in lines)
+    assert probes >= 3

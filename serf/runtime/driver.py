@@ -235,6 +235,8 @@ class MemberlistDriver:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._owner
         self._cancel_timer()
+        if self.metrics is not None:  # no more wake-ups: the sinks send without them
+            self.metrics.poll(self._now(), None)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -365,18 +367,22 @@ class MemberlistDriver:
             # Register waiters for streams before their tasks can finish.
             if waiter is not None and not waiter.done():
                 waiter.set_result(effects)
-            self._carry_out(effects)
+            self._carry_out(effects, now)
+        metrics = self.metrics
+        if metrics is not None:  # the batch's samples, and when this driver wakes next
+            metrics.poll(clock(), core.next_deadline() if self._running else None)
 
-    def _carry_out(self, effects: Sequence[Effect | SerfEffect]) -> None:
+    def _carry_out(self, effects: Sequence[Effect | SerfEffect], now: float) -> None:
+        """Carry out ``effects`` of an input the core handled at ``now``."""
         for effect in effects:
             self.stats.effects += 1
             try:
                 match effect:
                     case SendPacket():
                         self.transport.send_packet(effect.dest, effect.data)
-                    case MetricSample():
+                    case MetricSample():  # recorded at the batch's end (Metrics.poll)
                         if self.metrics is not None:
-                            self.metrics.emit(effect, self._now())
+                            self.metrics.pending.append((effect, now))
                     case LogLine():
                         logger = self._loggers.get(effect.logger)
                         if logger is None:
