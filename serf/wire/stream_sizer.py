@@ -222,13 +222,15 @@ def sizer_for(codec: object, limit: int) -> StreamSizer | None:
     if callable(own):
         sizer: StreamSizer = own(limit)
         return sizer
-    from serf import _speedups
-    from serf.wire.lpe import LpeCodec
-
-    # a GoCodec exists only if serf.wire.go was imported (it needs msgpack; the cores don't)
-    go = sys.modules.get("serf.wire.go")
+    # a codec's class is defined by a module that is already imported, so the twins are
+    # looked up in sys.modules, never imported here: an agent speaking the go codec once
+    # imported the pure lpe twin at its first stream (~90 ms of compiling on a host without
+    # bytecode caches, paid inside every fresh agent's join)
+    go = sys.modules.get("serf.wire.go")  # the compiled GoCodec subclasses this one
     if go is not None and isinstance(codec, go.GoCodec):
         return GoStreamSizer(limit)
-    if isinstance(codec, LpeCodec | _speedups.lpe.LpeCodec):
-        return LpeStreamSizer(limit)
+    for name in ("serf._fast.lpe", "serf.wire.lpe"):
+        lpe = sys.modules.get(name)
+        if lpe is not None and isinstance(codec, lpe.LpeCodec):
+            return LpeStreamSizer(limit)
     return None
