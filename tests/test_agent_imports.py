@@ -48,6 +48,8 @@ NOT_USED = {
     "trio": "the trio runtime",
     "ssl": "-transport=tls|quic, or uvloop (asyncio imports it unless the agent hides it)",
     "uvloop": "SERF_EVENT_LOOP=uvloop (or unset, with uvloop installed)",
+    "json": "-config-file, -tags-file, -keyring-file (the RPC speaks msgpack)",
+    "platform": "serf info (stats.runtime: arch and Python version)",
 }
 
 #: what a default agent does use: the probe saw a running agent

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
-import platform
 import re
 import socket
 import sys
@@ -105,8 +103,18 @@ _GOARCH = {
 
 def go_arch(machine: str | None = None) -> str:
     """This machine's architecture as Go's GOARCH names it (``amd64``, ``arm64``, ...)."""
-    name = (machine if machine is not None else platform.machine()).lower()
+    if machine is None:
+        import platform  # json and platform: imported on use (memory per agent)
+
+        machine = platform.machine()
+    name = machine.lower()
     return _GOARCH.get(name, name)
+
+
+def _python_version() -> str:
+    import platform
+
+    return platform.python_version()
 
 
 def go_os(plat: str | None = None) -> str:
@@ -208,6 +216,8 @@ def _read_tags_file(path: str) -> dict[str, str]:
         return {}
     except OSError as exc:
         raise AgentError(f"Failed to read tags file: {exc}") from None
+    import json
+
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -219,6 +229,8 @@ def _read_tags_file(path: str) -> dict[str, str]:
 
 def write_tags_file(path: str, tags: Mapping[str, str]) -> None:
     """Write ``tags`` pretty-printed, mode 0600 (as Go's agent)."""
+    import json
+
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -531,7 +543,7 @@ class Agent:
             "runtime": {
                 "os": go_os(),
                 "arch": go_arch(),
-                "version": f"python{platform.python_version()}",
+                "version": f"python{_python_version()}",
                 "max_procs": str(os.cpu_count() or 1),
                 "goroutines": str(len(asyncio.all_tasks())),
                 "cpu_count": str(os.cpu_count() or 1),

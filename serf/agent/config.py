@@ -37,7 +37,6 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -259,6 +258,8 @@ def decode_config(data: Any, source: str) -> dict[str, Any]:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
+    import json  # on use: an agent without config files never loads it (memory per agent)
+
     source = f"config file {path}"
     try:
         text = path.read_text(encoding="utf-8")

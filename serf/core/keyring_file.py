@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Iterable
 
 __all__ = ["KEY_SIZES", "KeyringFileError", "format_keyring", "parse_keyring"]
@@ -29,6 +28,8 @@ def format_keyring(keys: Iterable[bytes]) -> str:
     encoded = [base64.b64encode(bytes(key)).decode("ascii") for key in keys]
     if not encoded:
         return "[]"  # Go's json.MarshalIndent of an empty slice
+    import json  # on use: an agent without a keyring file never loads it (memory per agent)
+
     return json.dumps(encoded, indent=2)
 
 
@@ -51,6 +52,8 @@ def parse_keyring(text: str) -> list[bytes]:
     ``Failed to restore keyring: key size must be 16, 24 or 32 bytes`` (bad key length),
     ``Failed to restore keyring: empty primary key not allowed`` (first key empty).
     """
+    import json
+
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
