@@ -287,6 +287,26 @@ def test_stream_buffer_is_bounded() -> None:
     run(body())
 
 
+def test_stream_records_keep_their_order_written_now_or_queued() -> None:
+    async def body() -> None:
+        async with cluster(1) as (a,), await a.client() as c:
+            stream = await c.stream("*")
+            conn = next(iter(a.rpc.conns))
+            sub = next(iter(conn.streams.values()))
+            sub.push({"Event": "user", "Name": "e0"})
+            assert sub.queue.qsize() == 0  # nothing queued or being written: sent at once
+            async with conn.write_lock:  # as while a reply is being written
+                sub.push({"Event": "user", "Name": "e1"})
+                sub.push({"Event": "user", "Name": "e2"})
+                assert sub.queue.qsize() == 2
+            sub.push({"Event": "user", "Name": "e3"})  # behind the queued two
+            assert sub.queue.qsize() == 3
+            names = [(await asyncio.wait_for(anext(stream), 5))["Name"] for _ in range(4)]
+            assert names == ["e0", "e1", "e2", "e3"]
+
+    run(body())
+
+
 def test_keyring_file_is_rewritten(tmp_path: Path) -> None:
     keyring = tmp_path / "keyring.json"
     keyring.write_text(json.dumps([KEY1]))
