@@ -163,6 +163,8 @@ class LogBroker(logging.Handler):
         #: as Go's gated writer: stream lines are held until the banner is out
         self.gated = False
         self._held: list[str] = []
+        self._stamp_second = -1
+        self._stamp = ""
 
     def open_gate(self) -> None:
         """Write the held lines and stream from now on."""
@@ -178,7 +180,11 @@ class LogBroker(logging.Handler):
 
     def format_line(self, record: logging.LogRecord) -> str:
         """``2006/01/02 15:04:05 [LEVEL] logger: message``."""
-        stamp = time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(record.created))
+        second = int(record.created)
+        if second != self._stamp_second:  # one strftime a second, not one a line
+            self._stamp = time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(second))
+            self._stamp_second = second
+        stamp = self._stamp
         msg = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
             msg += f": {record.exc_info[1]!r}"
