@@ -93,3 +93,26 @@ def test_lifeguard_removes_the_false_positives_of_a_slow_receive_path() -> None:
         lifeguard = _false_dead(seed, lifeguard=True)
         assert swim >= 10, (seed, swim)
         assert lifeguard * 20 <= swim, (seed, lifeguard, swim)
+
+
+def test_a_frozen_member_blames_nobody_and_is_declared_dead_itself() -> None:
+    # SWIM timings (no Lifeguard): n3 freezes 16 s of every 22 s for 3 minutes. Its failure
+    # detector is frozen with it, so it never declares a healthy node dead (at resume the
+    # overdue probe timeout fires before the queued ack is read, but the ack still counts
+    # until the probe's end); the others hear nothing from it for 16 s, longer than probe +
+    # suspicion (1 + 4 s), so they declare it dead (and it refutes when it resumes).
+    config = lambda name: sim_config(  # noqa: E731
+        name, awareness_max_multiplier=1, suspicion_max_timeout_mult=1
+    )
+    sim, _ = build_cluster(10, seed=4, config=config, scan_interval=0)
+    for node in sim.nodes.values():
+        node.core.buddy_system = False
+    start = sim.now
+    for k in range(9):
+        sim.at(start + 22.0 * k, lambda: sim.freeze("n3", 16.0))
+    sim.run_for(9 * 22.0)
+    healthy = {f"n{i}" for i in range(10)} - {"n3"}
+    assert dead_declarations(sim, healthy) == []
+    by_view = {obs for _, obs, _ in dead_declarations(sim, {"n3"})}
+    assert by_view == healthy
+    assert sim.all_alive()  # it refuted after its last freeze
