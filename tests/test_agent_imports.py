@@ -80,14 +80,18 @@ def test_tls_agent_on_asyncio_has_ssl_and_joins(tmp_path: Path) -> None:
     for name in ("a", "b"):
         ca_file, cert, key = ca.write(tmp_path, name)
         files.append([f"-tls-ca-file={ca_file}", f"-tls-cert-file={cert}", f"-tls-key-file={key}"])
-    with GoSerfAgent(
+    first = GoSerfAgent(
         name="tls-a", command=PYSERF_COMMAND, profile=None, extra_args=("-transport=tls", *files[0])
-    ) as first:
+    )
+    try:
+        first.start(timeout=60.0, probe_timeout=10.0)  # the probe's limits: CI runs loaded
         # start_join fails (exit 1, no RPC) unless the TLS handshake and push/pull work
         probe = probe_agent(["-transport=tls", *files[1], f"-join={first.bind}"], env=ON_ASYNCIO)
         assert "ssl" in probe.modules
         # the probe was killed since: its name stays (failed) for the reconnect timeout
-        assert {m.name for m in first.members()} == {"tls-a", "probe1"}
+        assert {m.name for m in first.members(timeout=60.0)} == {"tls-a", "probe1"}
+    finally:
+        first.stop()
 
 
 @pytest.mark.slow
