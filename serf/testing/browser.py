@@ -6,7 +6,9 @@ chose from that directory's ``DevToolsActivePort`` file, and opens the first pag
 WebSocket with aiohttp (the ``http`` extra). Through it a test navigates, evaluates
 JavaScript (:meth:`~HeadlessChromium.evaluate`, :meth:`~HeadlessChromium.wait_for`) and
 captures PNG screenshots. Every wait is bounded; :meth:`~HeadlessChromium.close` kills the
-browser. :func:`png_colours` counts the distinct colours of a PNG (a blank page has one).
+browser's whole process group (its renderer and helper processes write to the profile
+directory until they die, so the directory is removed only after they are gone).
+:func:`png_colours` counts the distinct colours of a PNG (a blank page has one).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -24,7 +28,14 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BrowserError", "HeadlessChromium", "chromium_path", "png_colours", "png_pixels"]
+__all__ = [
+    "BrowserError",
+    "HeadlessChromium",
+    "chromium_path",
+    "group_alive",
+    "png_colours",
+    "png_pixels",
+]
 
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -179,14 +190,35 @@ class HeadlessChromium:
             await self._session.close()
             self._session = None
         if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.kill()
+            pgid = self._proc.pid  # start_new_session: the browser leads its own group
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=10)
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 10
+            while group_alive(pgid) and loop.time() < end:
+                await asyncio.sleep(0.05)
             self._proc = None
         if self._profile is not None:
             self._profile.cleanup()
             self._profile = None
+
+
+def group_alive(pgid: int) -> list[int]:
+    """The processes of group ``pgid`` that are still running (zombies excluded), from /proc."""
+    alive = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # state ppid pgrp ...
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            alive.append(int(entry))
+    return alive
 
 
 class _Masks(dict[int, int]):

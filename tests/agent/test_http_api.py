@@ -31,6 +31,7 @@ from serf.testing.browser import (
     BrowserError,
     HeadlessChromium,
     chromium_path,
+    group_alive,
     png_colours,
     png_pixels,
 )
@@ -322,6 +323,28 @@ def _need_chromium() -> None:
         if os.environ.get("SERF_REQUIRE_BROWSER", "").strip() not in ("", "0"):
             pytest.fail("SERF_REQUIRE_BROWSER=1 but chromium is not installed")
         pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+
+
+@pytest.mark.integration
+def test_browser_close_leaves_no_process_and_no_profile() -> None:
+    """close() ends every process of the browser (renderer and helpers too) before it removes
+    the profile directory: once a helper still writing there made the removal fail in CI
+    ("Directory not empty: 'Default'")."""
+    _need_chromium()
+
+    async def main() -> Path:
+        browser = HeadlessChromium()
+        await browser.start()
+        assert browser._proc is not None and browser._profile is not None
+        pgid, profile = browser._proc.pid, Path(browser._profile.name)
+        await browser.goto("data:text/html,<p>hi</p>")
+        assert len(group_alive(pgid)) > 1  # the browser runs helper processes
+        await browser.close()
+        assert group_alive(pgid) == []  # at once, not eventually
+        return profile
+
+    profile = asyncio.run(asyncio.wait_for(main(), 60))
+    assert not profile.exists()
 
 
 _ROW_STATUS = "document.querySelector('#members tr[data-node=\"{0}\"]')?.dataset.status"

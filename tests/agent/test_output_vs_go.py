@@ -276,6 +276,46 @@ def test_agent_that_hangs_up_as_go(cluster: Cluster) -> None:
     assert (ours.returncode, ours.stdout, ours.stderr) == (go.returncode, closed, go.stderr)
 
 
+def event_blocks(lines: list[str], first: str, last: str) -> list[list[str]]:
+    """``serf monitor`` output's ``Event Info`` blocks after the one holding line ``first``
+    and before the one holding ``last``, each block's field lines sorted.
+
+    A block is its header and the tab-indented lines right after it. Any other line ends it:
+    a log record printed between two events (both CLIs print the log and event streams as
+    they come) may have tab-indented lines of its own, such as a join error's
+    ``\t* failed to join ...``, which belong to the record, not to the event before it."""
+    found: list[list[str]] = []
+    current: list[str] | None = None
+    for line in lines:
+        if line == "Event Info:\n":
+            current = []
+            found.append(current)
+        elif line.startswith("\t") and current is not None:
+            current.append(line.rstrip("\n"))
+        else:
+            current = None
+    start = next(i for i, block in enumerate(found) if first in block)
+    end = next(i for i, block in enumerate(found) if last in block)
+    return [sorted(block) for block in found[start + 1 : end]]
+
+
+def test_event_blocks_end_at_an_interleaved_log_record() -> None:
+    """A multi-line log record between two events is no part of either (seen in CI: the
+    replayed join errors landed inside the event block before them)."""
+    lines = [
+        "Event Info:\n",
+        '\tName: "ready"\n',
+        "Event Info:\n",
+        '\tName: "x"\n',
+        "2026/12/07 20:00:00 [ERR] agent: Error joining: 1 error occurred:\n",
+        "\t* failed to join 127.0.0.1:1: connection refused\n",
+        "\n",
+        "Event Info:\n",
+        '\tName: "done"\n',
+    ]
+    assert event_blocks(lines, '\tName: "ready"', '\tName: "done"') == [['\tName: "x"']]
+
+
 class _Monitor:
     """A ``serf monitor`` child whose ``Event Info`` blocks are read as they come."""
 
@@ -294,15 +334,7 @@ class _Monitor:
     def blocks_between(self, first: str, last: str) -> list[list[str]]:
         """The field lines of each ``Event Info`` block after the one with line ``first`` and
         before the one with ``last``, sorted (Go ranges over a map: its fields in any order)."""
-        found: list[list[str]] = []
-        for line in self.out.lines:
-            if line == "Event Info:\n":
-                found.append([])
-            elif line.startswith("\t") and found:
-                found[-1].append(line.rstrip("\n"))
-        start = next(i for i, block in enumerate(found) if first in block)
-        end = next(i for i, block in enumerate(found) if last in block)
-        return [sorted(block) for block in found[start + 1 : end]]
+        return event_blocks(self.out.lines, first, last)
 
     def stop(self) -> None:
         self.proc.kill()
