@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import gc
 import logging
 import math
@@ -55,9 +54,9 @@ log = logging.getLogger("serf.agent")
 _RETRY_INTERVAL = 5.0
 _STATSD_MAX_LEN = 1400
 _QUEUE_LIMIT = 4096  # lines (Go's queue: a channel of 4096)
-_BATCH_LIMIT = 2 * _QUEUE_LIMIT  # a batch holds a line's format and its value
 _WRITE_BUFFER_LIMIT = 1 << 20
 _KEY_CACHE_LIMIT = 4096  # keys carry event and query names: bound the caches
+_PENDING_LIMIT = 1024  # a driver's samples queued in Metrics.pending before they are recorded
 
 
 class MetricsSink(Protocol):
@@ -93,13 +92,31 @@ class Metrics:
         self.service_name = service_name
         self.host_name = host_name
         self._clock = clock
-        # (kind, key, labels) -> one recorder per sink: a sample is a dict lookup and a call
-        # per sink, with the key's prefix, flattened name and line format worked out once
-        self._routes: dict[tuple[str, tuple[str, ...], Labels], tuple[_Recorder, ...]] = {}
-        #: the driver's samples, ``(sample, now)``, queued by a plain ``list.append`` during
-        #: its batch and recorded by :meth:`poll` at the batch's end
+        # (kind, key, labels) -> the recorders of the sinks that take samples one by one, and
+        # the line format for the line sinks: worked out once per key (a sample is then a
+        # dict lookup and a call per such sink)
+        self._routes: dict[tuple[str, tuple[str, ...], Labels], _Route] = {}
+        #: the driver's samples, ``(sample, now)``, queued by a plain ``list.append`` and
+        #: recorded when :meth:`poll` finds them due, or when a sink is read (:meth:`sync`)
         self.pending: list[tuple[MetricSample, float]] = []
-        self._pollers: tuple[Any, ...] = tuple(s for s in self._sinks if hasattr(s, "poll"))
+        self._wake: float | None = None  # when the driver that polled last wakes next
+        self._unsent = False  # a line sink may hold lines
+        self._use(self._sinks)
+
+    def _use(self, sinks: tuple[MetricsSink, ...]) -> None:
+        """Sort ``sinks`` by how they take the driver's samples: line sinks (statsite,
+        statsd) in batches, sinks that ask for them when read (``add_source``: in memory)
+        whenever, any other (Prometheus, scraped from a thread of its own) at each poll."""
+        self._lines: tuple[_LineSink, ...] = tuple(s for s in sinks if isinstance(s, _LineSink))
+        self._eager = any(
+            not isinstance(s, _LineSink) and not hasattr(s, "add_source") for s in sinks
+        )
+        self._flush_interval = min((s.flush_interval for s in self._lines), default=math.inf)
+        self._max_delay = min((s.max_delay for s in self._lines), default=math.inf)
+        for sink in sinks:
+            add_source = getattr(sink, "add_source", None)
+            if add_source is not None:
+                add_source(self.sync)
 
     @property
     def sinks(self) -> tuple[MetricsSink, ...]:
@@ -110,7 +127,7 @@ class Metrics:
     def sinks(self, sinks: Iterable[MetricsSink]) -> None:
         self._record(self.pending)  # the queued samples go where they were meant to
         self._sinks = tuple(sinks)
-        self._pollers = tuple(s for s in self._sinks if hasattr(s, "poll"))
+        self._use(self._sinks)
         self._routes.clear()
 
     def _key(self, kind: str, key: tuple[str, ...]) -> tuple[str, ...]:
@@ -121,18 +138,21 @@ class Metrics:
             full = (self.service_name, *full)
         return full
 
-    def _route(self, kind: str, key: tuple[str, ...], labels: Labels) -> tuple[_Recorder, ...]:
+    def _route(self, kind: str, key: tuple[str, ...], labels: Labels) -> _Route:
         full = self._key(kind, key)
-        route: list[_Recorder] = []
+        recorders: list[_Recorder] = []
         for sink in self._sinks:
+            if isinstance(sink, _LineSink):
+                continue
             recorder = getattr(sink, "recorder", None)
             if recorder is not None:
-                route.append(recorder(kind, full, labels))
+                recorders.append(recorder(kind, full, labels))
             else:
-                route.append(_Call(sink, kind, full, labels))
+                recorders.append(_Call(sink, kind, full, labels))
+        route = (tuple(recorders), line_format(kind, full, labels) if self._lines else None)
         if len(self._routes) < _KEY_CACHE_LIMIT:
-            self._routes[(kind, key, labels)] = tuple(route)
-        return tuple(route)
+            self._routes[(kind, key, labels)] = route
+        return route
 
     def emit(self, sample: MetricSample, now: float | None = None) -> None:
         """Route one sample (from outside a driver's batch); ``now`` is the caller's clock
@@ -142,36 +162,64 @@ class Metrics:
         pending = self.pending
         pending.append((sample, now))  # after the driver's queued samples, in order
         self._record(pending)
-        for sink in self._pollers:
-            try:
-                sink.settle(now)
-            except Exception:  # a sink must never break its caller
-                log.debug("metrics sink %r failed", sink, exc_info=True)
+        self._poll_lines(now, self._wake)
 
     def poll(self, now: float, wake: float | None) -> None:
-        """The end of a driver's batch: record the samples it queued in :attr:`pending`, and
-        tell the sinks that batch lines (statsite, statsd) the time and when the driver wakes
-        next (``wake``; None: it will not, e.g. it stopped). Those sinks send what is due now
-        and rely on the driver's next wake-up for the rest instead of an event-loop timer of
-        their own when that wake-up comes in time (see :class:`_LineSink`).
+        """The end of a driver's batch at ``now``; the driver wakes next at ``wake`` (None: it
+        will not, e.g. it stopped).
 
         The driver's side (:meth:`serf.runtime.driver.MemberlistDriver._carry_out`) is a
         ``metrics.pending.append((sample, now))`` per sample, with the time the core was given:
-        no call into this class, no clock call, per sample."""
+        no call into this class and no clock call per sample. Here the queued samples are
+        recorded (all of them, in order) when they are due: at once with a sink that is read
+        from another thread (Prometheus); else when the oldest is as old as a line sink's
+        ``flush_interval`` (its batch goes out now), when the driver's next wake-up comes later
+        than a line sink's ``max_delay`` after it, when :data:`_PENDING_LIMIT` are queued, or
+        when an in-memory sink is read (:meth:`sync`). An idle node with the agent's sinks
+        (in memory and statsd) records once a second, when it sends. The line sinks that hold
+        lines hear the time and the next wake-up: they send what is due and rely on that
+        wake-up instead of an event-loop timer of their own when it comes in time (see
+        :class:`_LineSink`)."""
+        self._wake = wake
+        pending = self.pending
+        if pending:
+            since = pending[0][1]
+            if (
+                self._eager
+                or now - since >= self._flush_interval
+                or wake is None
+                or wake > since + self._max_delay
+                or len(pending) >= _PENDING_LIMIT
+            ):
+                self._record(pending)
+        if self._unsent:
+            self._poll_lines(now, wake)
+
+    def _poll_lines(self, now: float, wake: float | None) -> None:
+        unsent = False
+        for sink in self._lines:
+            try:
+                unsent = sink.poll(now, wake) or unsent
+            except Exception:  # a sink must never break its caller
+                log.debug("metrics sink %r failed", sink, exc_info=True)
+        self._unsent = unsent
+
+    def sync(self) -> None:
+        """Record the samples queued in :attr:`pending` now (an in-memory sink's read)."""
         if self.pending:
             self._record(self.pending)
-        for sink in self._pollers:
-            try:
-                sink.poll(now, wake)
-            except Exception:  # a sink must never break the driver
-                log.debug("metrics sink %r failed", sink, exc_info=True)
 
     def _record(self, pending: list[tuple[MetricSample, float]]) -> None:
-        """Hand every sample in ``pending`` to its key's recorders (and empty it): a timer
-        becomes milliseconds; a dict lookup on the kind, key and labels gives the recorders."""
+        """Hand every sample in ``pending`` to its key's recorders and its line to the line
+        sinks (and empty it): a timer becomes milliseconds; a dict lookup on the kind, key
+        and labels gives the recorders and the line format."""
+        if not pending:
+            return
         samples = pending.copy()
         pending.clear()
         routes = self._routes
+        lines: list[str] = []
+        values: list[float] = []
         for sample, now in samples:
             kind = sample.kind
             value = sample.value
@@ -180,14 +228,22 @@ class Metrics:
                 value = (elapsed if elapsed > 0.0 else 0.0) * 1000.0
                 kind = SAMPLE
             try:
-                route = routes[kind, sample.key, sample.labels]
+                recorders, line = routes[kind, sample.key, sample.labels]
             except KeyError:
-                route = self._route(kind, sample.key, sample.labels)
-            for record in route:
+                recorders, line = self._route(kind, sample.key, sample.labels)
+            if line is not None:
+                lines.append(line)
+                values.append(value)
+            for record in recorders:
                 try:
                     record(value, now)
                 except Exception:  # a sink must never break the driver
                     log.debug("metrics sink %r failed", record, exc_info=True)
+        if lines:
+            since = samples[0][1]
+            for sink in self._lines:
+                sink.take(lines, values, since)
+            self._unsent = True
 
     def incr_counter(self, key: Sequence[str], value: float = 1.0, labels: Labels = ()) -> None:
         """A counter from outside the cores (the agent's own metrics)."""
@@ -211,10 +267,12 @@ class Metrics:
                     closer()
 
 
-#: What :class:`Metrics` calls per sample and sink: ``record(value, now)``; a sink with a
-#: ``recorder(kind, key, labels)`` method makes its own (once per key), others get a
-#: :class:`_Call` to their ``MetricsSink`` method.
+#: What :class:`Metrics` calls per sample and sink that takes samples one by one:
+#: ``record(value, now)``; a sink with a ``recorder(kind, key, labels)`` method makes its own
+#: (once per key), others get a :class:`_Call` to their ``MetricsSink`` method.
 _Recorder = Callable[[float, float], None]
+#: A key's recorders and its line format (None: no line sink)
+_Route = tuple[tuple[_Recorder, ...], str | None]
 
 
 class _Call:
@@ -305,18 +363,32 @@ class InmemSink:
     """Keeps one :class:`Aggregate` per flattened key (labels appended, as statsite)."""
 
     def __init__(self) -> None:
-        self.data: dict[str, Aggregate] = {}
+        self._data: dict[str, Aggregate] = {}
         #: wall-clock time the aggregates start from (the dump's interval stamp)
         self.started = time.time()
         self._by_key: dict[tuple[Sequence[str], Labels], Aggregate] = {}
+        self._sources: list[Callable[[], None]] = []
+
+    @property
+    def data(self) -> dict[str, Aggregate]:
+        """Every key's aggregate, by flattened key (with the samples still queued for it)."""
+        for sync in self._sources:
+            sync()
+        return self._data
+
+    def add_source(self, sync: Callable[[], None]) -> None:
+        """``sync`` records what a :class:`Metrics` queued for this sink: called before every
+        read, so a :class:`Metrics` need not record each sample as it comes."""
+        if sync not in self._sources:
+            self._sources.append(sync)
 
     def _agg(self, kind: str, key: Sequence[str], labels: Labels) -> Aggregate:
         agg = self._by_key.get((key, labels))
         if agg is None:
             name = flatten_key(key, labels)
-            agg = self.data.get(name)
+            agg = self._data.get(name)
             if agg is None:
-                agg = self.data[name] = Aggregate(kind, labels=labels)
+                agg = self._data[name] = Aggregate(kind, labels=labels)
             if len(self._by_key) < _KEY_CACHE_LIMIT:
                 self._by_key[(key, labels)] = agg
         return agg
@@ -339,12 +411,14 @@ class InmemSink:
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Every key's aggregate as a dict, sorted by key."""
-        return {k: self.data[k].as_dict() for k in sorted(self.data)}
+        data = self.data
+        return {k: data[k].as_dict() for k in sorted(data)}
 
     def go_section(self) -> dict[str, str]:
         """Every key's :meth:`Aggregate.go_text`: the ``metrics`` section of ``serf info
         -metrics`` (``key = value`` text, as ``serf info``'s other sections)."""
-        return {k: self.data[k].go_text() for k in sorted(self.data)}
+        data = self.data
+        return {k: data[k].go_text() for k in sorted(data)}
 
     def go_dump(self) -> str:
         """What Go's agent writes to stderr on SIGUSR1 (go-metrics' ``InmemSignal``): one
@@ -352,9 +426,10 @@ class InmemSink:
         Ours is one interval, from :attr:`started` (Go's are 10 s each, the last minute)."""
         stamp = time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(self.started))
         out = []
+        data = self.data
         for kind, tag in ((GAUGE, "G"), (COUNTER, "C"), (SAMPLE, "S")):
-            for name in sorted(self.data):
-                agg = self.data[name]
+            for name in sorted(data):
+                agg = data[name]
                 if agg.kind == kind:
                     out.append(f"[{stamp}][{tag}] '{name}': {agg.go_text()}\n")
         return "".join(out)
@@ -492,15 +567,14 @@ class _LineSink:
         self.max_delay = max_delay
         self.dropped = 0
         self.connected = False
-        self._batch: list[Any] = []  # line format, value, line format, value, ...
+        self._lines: list[str] = []  # the batch: each line's format ...
+        self._values: list[Any] = []  # ... and its value
         self._oldest = 0.0  # the time of the batch's oldest line
         self._clock: Callable[[], float] = time.monotonic  # for the MetricsSink methods
         self._loop: asyncio.AbstractEventLoop | None = None
         self._guard: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._formats: dict[tuple[str, Sequence[str], Labels], str] = {}
-        #: when a driver that polls this sink wakes next (:meth:`poll`); None: no driver will
-        self._wake: float | None = None
 
     def start(self) -> None:
         """Connect (in the background, retrying every 5 s) on the running loop."""
@@ -531,55 +605,58 @@ class _LineSink:
                 await asyncio.sleep(_RETRY_INTERVAL)
                 continue
             self.connected = True
-            if self._batch:
+            if self._lines:
                 self._flush()  # what was queued while the connection was down
             return
 
     def _queue(self, line: str, value: float, now: float) -> None:
         """Queue one line (its format and value) at ``now``; send the batch when its oldest
         line is ``flush_interval`` old."""
-        batch = self._batch
-        if batch:
-            if len(batch) >= _BATCH_LIMIT:  # as Go: a full queue drops (only while the
+        lines = self._lines
+        if lines:
+            if len(lines) >= _QUEUE_LIMIT:  # as Go: a full queue drops (only while the
                 self.dropped += 1  # connection is down: a connected sink sends it)
                 return
-            batch.append(line)
-            batch.append(value)
-            if now - self._oldest >= self.flush_interval or len(batch) >= _BATCH_LIMIT:
+            lines.append(line)
+            self._values.append(value)
+            if now - self._oldest >= self.flush_interval or len(lines) >= _QUEUE_LIMIT:
                 self._flush()
             return
-        batch.append(line)
-        batch.append(value)
+        lines.append(line)
+        self._values.append(value)
         self._oldest = now
 
-    def poll(self, now: float, wake: float | None) -> None:
-        """A driver's batch ended at ``now`` and it wakes next at ``wake`` (None: it will
-        not, or there is no driver): :meth:`settle`."""
-        self._wake = wake
-        self.settle(now)
+    def take(self, lines: list[str], values: list[float], since: float) -> None:
+        """Queue a batch of lines (formats and values) from :class:`Metrics`, the oldest
+        recorded at ``since`` (:meth:`poll` decides when they go out)."""
+        queued = self._lines
+        if not queued:
+            self._oldest = since
+        room = _QUEUE_LIMIT - len(queued)
+        if len(lines) > room:  # as Go: a full queue drops
+            self.dropped += len(lines) - room
+            lines, values = lines[:room], values[:room]
+        queued += lines
+        self._values += values
 
-    def settle(self, now: float) -> None:
-        """After lines were queued (by a driver's batch or a call from elsewhere): send the
-        batch when it is ``flush_interval`` old; otherwise make sure it goes out at most
-        ``max_delay`` after its oldest line: at the driver's next wake-up when that comes
-        in time, else by the guard timer."""
-        if not self._batch:
-            return
+    def poll(self, now: float, wake: float | None) -> bool:
+        """At ``now`` (a driver's batch ended, or lines were queued), the driver that polls
+        next at ``wake`` (None: none will): send the batch when it is ``flush_interval`` old;
+        otherwise make sure it goes out at most ``max_delay`` after its oldest line, at that
+        poll when it comes in time, else by the guard timer. True while lines are queued."""
+        if not self._lines:
+            return False
         if now - self._oldest >= self.flush_interval:
             self._flush()
         elif self._guard is None and self._loop is not None and self.connected:
             due = self._oldest + self.max_delay
-            wake = self._wake
             if wake is None or wake > due:
                 self._guard = self._loop.call_later(max(due - now, 0.0), self._guard_fired)
+        return bool(self._lines)
 
     def _guard_fired(self) -> None:
         self._guard = None
         self._flush()
-
-    def recorder(self, kind: str, key: Sequence[str], labels: Labels) -> _Recorder:
-        """The fast path :class:`Metrics` caches per key: queue the key's line format."""
-        return functools.partial(self._queue, line_format(kind, key, labels))
 
     def _push(self, kind: str, key: Sequence[str], value: float, labels: Labels) -> None:
         line = self._formats.get((kind, key, labels))
@@ -589,7 +666,7 @@ class _LineSink:
                 self._formats[(kind, key, labels)] = line
         now = self._clock()
         self._queue(line, value, now)
-        self.settle(now)
+        self.poll(now, None)  # no driver's poll to count on: the guard
 
     def incr_counter(self, key: Sequence[str], value: float, labels: Labels) -> None:
         """Queue ``key:value|c``."""
@@ -603,27 +680,29 @@ class _LineSink:
         """Queue ``key:value|ms``."""
         self._push(SAMPLE, key, value, labels)
 
-    def _text(self, batch: list[Any]) -> str:
+    def _text(self, lines: list[str], values: list[Any]) -> str:
         """The batch's lines: one ``%`` for all of them (a value that is not a number is
         dropped, with its line)."""
         try:
-            return "".join(batch[0::2]) % tuple(batch[1::2])
+            return "".join(lines) % tuple(values)
         except (TypeError, ValueError):
-            lines = []
-            for line, value in zip(batch[0::2], batch[1::2], strict=True):
+            out = []
+            for line, value in zip(lines, values, strict=True):
                 try:
-                    lines.append(line % value)
+                    out.append(line % value)
                 except (TypeError, ValueError):
                     self.dropped += 1
-            return "".join(lines)
+            return "".join(out)
 
     def _flush(self) -> None:
-        batch = self._batch
-        if not self.connected or not batch:
+        lines = self._lines
+        if not self.connected or not lines:
             return  # kept (bounded) until the connection is up
-        self._batch = []
+        values = self._values
+        self._lines = []
+        self._values = []
         try:
-            self._send(self._text(batch))
+            self._send(self._text(lines, values))
         except OSError as exc:
             log.error("agent: metrics: Error writing to %s! Err: %s", self.address, exc)
             self.connected = False

@@ -423,7 +423,8 @@ def test_a_value_that_is_not_a_number_drops_only_its_line() -> None:
 
 def test_a_polled_line_sink_sends_on_the_drivers_wake_ups_and_arms_no_timer() -> None:
     """A driver queues its samples in ``Metrics.pending`` and polls at the end of each batch
-    with the time it wakes next: a batch ``flush_interval`` old goes out at a poll; no guard
+    with the time it wakes next: they are recorded when due, and a batch ``flush_interval``
+    old goes out at a poll; no guard
     timer while the next wake-up comes within ``max_delay`` of the batch's oldest line; a
     guard due ``max_delay`` after that line when it does not (or when no driver will poll)."""
 
@@ -437,7 +438,7 @@ def test_a_polled_line_sink_sends_on_the_drivers_wake_ups_and_arms_no_timer() ->
             m.pending.append((MetricSample(COUNTER, ("a",), 1.0), t))
             m.pending.append((MetricSample(TIMER, ("b",), t - 0.25), t))
             m.poll(t, t + 0.5)
-            seen.append(("recorded", m.pending == []))
+            seen.append(("queued until due", len(m.pending)))
             seen.append(("young batch: kept, no guard", (_pending(rx), sink._guard)))
             m.pending.append((MetricSample(GAUGE, ("c",), 2.0), t + 0.5))
             m.poll(t + 0.5, t + 2.0)  # the next wake-up is 2 s after the oldest line: in time
@@ -462,7 +463,7 @@ def test_a_polled_line_sink_sends_on_the_drivers_wake_ups_and_arms_no_timer() ->
         return seen
 
     assert asyncio.run(main()) == [
-        ("recorded", True),
+        ("queued until due", 2),
         ("young batch: kept, no guard", ([], None)),
         ("still no guard", None),
         ("a second old: sent", ["s.a:1.000000|c\ns.b:250.000000|ms\ns.c:2.000000|g\n"]),
@@ -487,7 +488,7 @@ def test_a_nodes_statsd_lines_go_out_on_its_own_wake_ups() -> None:
             fired.append(1.0)
             super()._guard_fired()
 
-    async def main() -> tuple[list[str], float, bool]:
+    async def main() -> tuple[list[str], float, bool, int]:
         rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         rx.bind(("127.0.0.1", 0))
         rx.setblocking(False)
@@ -507,14 +508,51 @@ def test_a_nodes_statsd_lines_go_out_on_its_own_wake_ups() -> None:
                 got = await asyncio.wait_for(loop.sock_recv(rx, 65535), 10)
                 lines += got.decode().splitlines()
                 guard_seen = guard_seen or sink._guard is not None
+            fired_running = len(fired)  # (a stopped node has no wake-ups: then a guard)
         finally:
             await b.shutdown()
             await a.shutdown()
             sink.close()
             rx.close()
-        return lines, inmem.value("memberlist.probeNode"), guard_seen
+        return lines, inmem.value("memberlist.probeNode"), guard_seen, fired_running
 
-    lines, probes, guard_seen = asyncio.run(main())
-    assert fired == [] and not guard_seen
+    lines, probes, guard_seen, fired_running = asyncio.run(main())
+    assert fired_running == 0 and not guard_seen
     assert any(x.startswith("memberlist.udp.sent:") for x in lines)
     assert probes >= 3
+
+
+def test_the_drivers_samples_reach_an_inmem_sink_when_read_and_other_sinks_at_once() -> None:
+    """With only sinks that can be asked (in memory) and line sinks, a driver's samples wait
+    in ``Metrics.pending`` (bounded) until they are due or read; a sink that cannot be asked
+    (Prometheus, scraped from its own thread; any other MetricsSink) gets them at each poll."""
+    calls: list[tuple[object, ...]] = []
+
+    class Plain:
+        def incr_counter(self, key: object, value: float, labels: object) -> None:
+            calls.append(("c", key, value))
+
+        def set_gauge(self, key: object, value: float, labels: object) -> None:
+            calls.append(("g", key, value))
+
+        def add_sample(self, key: object, value: float, labels: object) -> None:
+            calls.append(("s", key, value))
+
+    inmem = InmemSink()
+    m = Metrics([inmem], service_name="s")
+    m.pending.append((MetricSample(COUNTER, ("a",), 2.0), 10.0))
+    m.pending.append((MetricSample(TIMER, ("t",), 9.5), 10.0))
+    m.poll(10.5, 11.0)
+    assert len(m.pending) == 2  # nothing asked for them yet
+    assert inmem.value("s.a") == 2.0 and m.pending == []  # a read records them first
+    assert inmem.snapshot()["s.t"]["last"] == 500.0  # a timer: ms up to the time it was queued
+    for i in range(1100):  # bounded: recorded at a poll once the queue is long
+        m.pending.append((MetricSample(COUNTER, ("a",), 1.0), 11.0 + i))
+        m.poll(11.0 + i, 12.0 + i)
+        assert len(m.pending) < 1024
+    assert inmem._data["s.a"].sum > 1000.0
+
+    eager = Metrics([Plain(), InmemSink()])  # type: ignore[list-item]
+    eager.pending.append((MetricSample(GAUGE, ("g",), 3.0), 1.0))
+    eager.poll(1.0, 1.5)
+    assert calls == [("g", ("g",), 3.0)] and eager.pending == []
