@@ -41,6 +41,7 @@ __all__ = [
     "TransportBase",
     "UdpEndpoint",
     "DEFAULT_STREAM_TIMEOUT",
+    "LISTEN_BACKLOG",
     "MAX_PACKET_SIZE",
     "Address",
     "AddressLike",
@@ -63,6 +64,12 @@ MAX_PACKET_SIZE = 65_507
 
 #: Default per-operation stream timeout in seconds (memberlist's TCPTimeout is 10 s).
 DEFAULT_STREAM_TIMEOUT = 10.0
+
+#: The backlog of the stream listeners, as Go's ``net.Listen`` asks for: the kernel's maximum
+#: (Go reads ``net.core.somaxconn`` and caps it at 65535; the kernel caps what we ask for at the
+#: same sysctl). asyncio's default of 100 (trio's 128 here) made the connections of a join
+#: storm of 127 agents through one seed wait for SYN retries, some past the 10 s stream timeout.
+LISTEN_BACKLOG = 65535
 
 
 class PacketTooLargeError(ValueError):

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from serf.transport.base import (
     DEFAULT_STREAM_TIMEOUT,
+    LISTEN_BACKLOG,
     MAX_PACKET_SIZE,
     Address,
     AddressLike,
@@ -440,7 +441,9 @@ class NetTransport(TransportBase):
             port = _address_from_sockname(udp.get_extra_info("sockname")).port
             try:
                 listener = _bound_socket(Address(self._bind.host, port), socket.SOCK_STREAM)
-                server = await asyncio.start_server(self._accept, sock=listener)
+                server = await asyncio.start_server(
+                    self._accept, sock=listener, backlog=LISTEN_BACKLOG
+                )
             except OSError as exc:
                 udp.close()
                 await proto.wait_closed()

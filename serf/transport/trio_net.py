@@ -35,6 +35,7 @@ from typing import Any, cast
 from serf._extras import missing_extra
 from serf.transport.base import (
     DEFAULT_STREAM_TIMEOUT,
+    LISTEN_BACKLOG,
     MAX_PACKET_SIZE,
     Address,
     AddressLike,
@@ -309,7 +310,7 @@ class TrioNetTransport(NetTransport):
             port = _address_from_sockname(udp.getsockname()).port
             try:
                 tcp = _bound_socket(Address(self._bind.host, port), socket.SOCK_STREAM)
-                tcp.listen(128)
+                tcp.listen(LISTEN_BACKLOG)
             except OSError as exc:
                 udp.close()
                 last = exc
