@@ -17,7 +17,8 @@ out the effects (:mod:`serf.memberlist.io`):
 * ``Dropped`` -> counted and logged at debug;
 * ``LogLine`` -> the stdlib logger it names (``serf.memberlist``, ``serf.core``);
 * ``MetricSample`` -> :attr:`MemberlistDriver.metrics` (a :class:`serf.metrics.Metrics`;
-  None drops them).
+  None drops them): queued with the time the core was given (``metrics.pending``), and
+  ``metrics.poll(now, next deadline)`` at the end of each batch of inputs.
 
 Inbound streams are read with ``core.stream_reader(listener=True)`` under the TCP timeout and
 enter the core the way packets do: the request as ``StreamRequest``, a framing error as
