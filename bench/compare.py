@@ -1,51 +1,70 @@
 """Go serf v0.11.0 agents and pyserf agents side by side: the same scenarios, one run, ratios.
 
-Run: ``python bench/compare.py [--sizes 16 32] [--rest 60] [--load 20] [--write-docs]``.
+Run: ``python bench/compare.py [--sizes 16 32 64 128] [--rest 60] [--load 20] [--write-docs]``.
 
 How this works: for each cluster size N and each kind (Go's ``serf agent``, then ours), N
 agents start on loopback (127.0.0.1, own ports, LAN profile, ``-log-level=info``, default
-flags otherwise) and every agent joins through agent 0. Then, measured the same way for both:
+flags otherwise), ``--batch`` at a time, each batch waiting until its agents' RPC answers a
+``members``; then the cluster's CPU must settle (under 1% of a core per agent over a second)
+before anything is measured, so start-up costs stay out of every figure. Every agent joins
+through agent 0, all at once (at most ``--join-at-once``, 64, at a time: a pyserf seed serves
+push/pulls one after another, and 127 at once did not all finish within the 10 s stream
+timeout on the shared host). Then, measured the same way for both:
 
-* ``converge``: from the joins to every agent listing N alive members (RPC ``members``);
+* ``converge``: from the joins to every agent having logged ``EventMemberJoin`` for all N
+  members (and no later ``EventMemberFailed``/``Leave``); the agents' log files are read as they
+  grow (every 50 ms), so watching 128 agents costs them nothing, where polling each one's
+  ``members`` would load the very CPU being measured;
+* ``join CPU``: the cluster's CPU from the joins to 5 s after convergence, minus its rest CPU
+  over the same time, per agent; ``join CPU wait``: the time each agent was runnable but
+  waiting for a CPU during convergence (``/proc/<pid>/task/*/schedstat`` run delay), per agent;
 * ``event``: from a user event sent through agent 0 to its arrival on the RPC ``stream`` of
   every agent (the last arrival);
-* ``rest CPU``: CPU seconds per agent per minute over ``--rest`` seconds with nothing to do
-  (``/proc/<pid>/stat`` utime + stime);
-* ``CPU/event``: CPU seconds of the whole cluster per user event while agent 0 sends a steady
-  30 events/s for ``--load`` seconds, minus the cluster's rest CPU over the same time;
+* ``rest CPU``: CPU over ``--rest`` seconds with nothing to do (``/proc/<pid>/stat`` utime +
+  stime), per agent (ms per minute) and for the whole cluster (% of one core);
+* ``load CPU``: the whole cluster's CPU while agent 0 sends a steady 30 user events/s for
+  ``--load`` seconds (% of one core); ``CPU/event``: the cluster's CPU per user event, from the
+  start of the load until the cluster is back at its rest rate (at most 30 s later), minus its
+  rest CPU over the same time;
 * ``RSS``: resident memory per agent (``/proc/<pid>/status`` VmRSS), median;
-* ``detect``: from SIGKILL of agent N-1 to every other agent listing it ``failed``.
+* ``detect``: from SIGKILL of agent N-1 to every other agent having logged it failed.
 
 Printed side by side with the ratio pyserf/Go (below 1 is better for pyserf). ``--write-docs``
-replaces the "Go serf side by side" section of docs/performance.md and writes the plot
-docs/compare.png (matplotlib). Linux only (``/proc``). Timings are wall clock on a shared
-machine: compare the ratios of one run, not figures across runs.
+replaces the "Go serf side by side" table of docs/performance.md (its "Reading" notes below the
+table are kept) and draws one plot per figure against N, docs/compare_<figure>.png (matplotlib).
+Linux only (``/proc``). Timings are wall clock on a shared machine: compare the ratios of one
+run, not figures across runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import glob
 import os
 import re
 import signal
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from serf.cli.rpc_client import RPCClient
+from serf.cli.rpc_client import RPCClient, RPCError
 from serf.testing.gopeer import PYSERF_COMMAND, GoSerfAgent, install_go_serf
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "performance.md"
-PLOT = ROOT / "docs" / "compare.png"
 HEADING = "## Go serf side by side"
+TABLE_END = "<!-- end of the compare.py table -->"
 EVENTS_PER_SECOND = 30
+POLL = 0.05
+#: a member's state as its last ``serf: EventMember...`` log line says (both kinds log these)
+EVENT_LINE = re.compile(rb"\[INFO\] serf: EventMember(Join|Update|Failed|Leave|Reap): (\S+)")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -54,10 +73,77 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def run_delay(pid: int) -> float:
+    """Seconds the threads of ``pid`` spent runnable but waiting for a CPU (schedstat)."""
+    total = 0
+    for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+        try:
+            total += int(Path(path).read_text().split()[1])
+        except (OSError, IndexError, ValueError):  # a thread that just ended
+            pass
+    return total / 1e9
+
+
 def rss_mib(pid: int) -> float:
     """Resident set size of ``pid`` in MiB."""
     match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
     return int(match.group(1)) / 1024 if match else float("nan")
+
+
+class LogWatch:
+    """Follows one agent's log file: each member's state as its last event line says."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.partial = b""
+        self.state: dict[bytes, bytes] = {}
+
+    def poll(self) -> None:
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        self.offset += len(data)
+        lines = (self.partial + data).split(b"\n")
+        self.partial = lines.pop()
+        for line in lines:
+            match = EVENT_LINE.search(line)
+            if match:
+                self.state[match.group(2)] = match.group(1)
+
+    def alive(self) -> int:
+        return sum(v in (b"Join", b"Update") for v in self.state.values())
+
+    def failed(self, name: str) -> bool:
+        return self.state.get(name.encode()) == b"Failed"
+
+
+async def watch(
+    watches: list[LogWatch], done: Callable[[LogWatch], bool], timeout: float
+) -> list[float]:
+    """Poll the logs until ``done`` holds for each; the seconds each took (RuntimeError after
+    ``timeout``). After 5 s the agents not there yet are summed up on stderr."""
+    start = time.monotonic()
+    pending = list(watches)
+    took: list[float] = []
+    told = False
+    while pending:
+        if not told and time.monotonic() - start > 5:
+            told = True
+            counts = Counter(w.alive() for w in pending)
+            print(f"   after 5 s, not there: {len(pending)} agents (members alive: agents "
+                  f"{dict(sorted(counts.items()))})", file=sys.stderr, flush=True)  # fmt: skip
+        for w in pending:
+            w.poll()
+        now = time.monotonic() - start
+        took.extend(now for w in pending if done(w))
+        pending = [w for w in pending if not done(w)]
+        if not pending:
+            break
+        if now > timeout:
+            raise RuntimeError(f"timed out after {timeout}s: {len(pending)} agents not there")
+        await asyncio.sleep(POLL)
+    return took
 
 
 @dataclass
@@ -67,16 +153,6 @@ class Result:
     kind: str
     size: int
     figures: dict[str, float] = field(default_factory=dict)
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> float:
-    """Poll ``check`` until true; the seconds it took (RuntimeError after ``timeout``)."""
-    start = time.monotonic()
-    while not await check():
-        if time.monotonic() - start > timeout:
-            raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - start
 
 
 class Bench:
@@ -95,29 +171,61 @@ class Bench:
         ]
         self.clients: list[RPCClient] = []
 
-    def pids(self, agents: list[GoSerfAgent] | None = None) -> list[int]:
-        return [a.proc.pid for a in (agents or self.agents) if a.proc is not None]
+    def pids(self) -> list[int]:
+        return [a.proc.pid for a in self.agents if a.proc is not None and a.proc.poll() is None]
 
-    def cluster_cpu(self, agents: list[GoSerfAgent] | None = None) -> float:
-        return sum(cpu_seconds(pid) for pid in self.pids(agents))
+    def cluster_cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids())
 
-    async def alive_everywhere(self, n: int, clients: list[RPCClient]) -> bool:
-        views = await asyncio.gather(*(c.members() for c in clients))
-        return all(sum(m.status == "alive" for m in view) == n for view in views)
+    async def cpu_rate(self, seconds: float = 1.0) -> float:
+        """The cluster's CPU over the next ``seconds`` (cores)."""
+        c0, t0 = self.cluster_cpu(), time.monotonic()
+        await asyncio.sleep(seconds)
+        return (self.cluster_cpu() - c0) / (time.monotonic() - t0)
 
-    async def run(self, rest: float, load: float) -> Result:
+    async def start(self, batch: int) -> float:
+        """Start the agents ``batch`` at a time, then wait for the CPU to settle; seconds."""
+        began = time.monotonic()
+        for first in range(0, self.size, batch):
+            group = self.agents[first : first + batch]
+            with ThreadPoolExecutor(len(group)) as pool:
+                list(pool.map(lambda a: a.start(300.0, probe=False), group))
+            for agent in group:
+                client = await RPCClient.connect(agent.rpc_addr)
+                await asyncio.wait_for(client.members(), 120)
+                self.clients.append(client)
+        # settled: under 1% of a core per agent over a second, twice in a row (at most 180 s)
+        calm = 0
+        while calm < 2 and time.monotonic() - began < 180:
+            calm = calm + 1 if await self.cpu_rate() < 0.01 * self.size else 0
+        return time.monotonic() - began
+
+    async def run(self, rest: float, load: float, batch: int, join_at_once: int) -> Result:
         result = Result(self.kind, self.size)
         figures = result.figures
-        # four at a time: 32 Python interpreters starting at once on two cores would starve
-        # the CLI probes that wait for them
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda a: a.start(120.0, 15.0), self.agents))
-        self.clients = [await RPCClient.connect(a.rpc_addr) for a in self.agents]
+        figures["start_s"] = await self.start(batch)
+        watches = [LogWatch(a.log_path) for a in self.agents]
+        for w in watches:
+            w.poll()
+
+        # join through agent 0, all at once
         seed = self.agents[0].bind
-        start = time.monotonic()
-        await asyncio.gather(*(c.join([seed]) for c in self.clients[1:]))
-        await until(lambda: self.alive_everywhere(self.size, self.clients), 120, "all to see all")
-        figures["converge_s"] = time.monotonic() - start
+        pids = self.pids()
+        cpu0, wait0, t0 = self.cluster_cpu(), sum(map(run_delay, pids)), time.monotonic()
+        at_once = asyncio.Semaphore(join_at_once)
+
+        async def join(client: RPCClient) -> None:
+            async with at_once:
+                await client.join([seed])
+
+        joins = asyncio.gather(*(join(c) for c in self.clients[1:]))
+        converge = await watch(watches, lambda w: w.alive() == self.size, 300)
+        await joins
+        figures["converge_s"] = max(converge)
+        figures["converge_median_s"] = statistics.median(converge)
+        figures["join_wait_ms_per_agent"] = (sum(map(run_delay, pids)) - wait0) / self.size * 1e3
+        await asyncio.sleep(5)
+        join_cpu, join_wall = self.cluster_cpu() - cpu0, time.monotonic() - t0
 
         # one user event, timed to its arrival on every agent's stream
         streams = [await c.stream("user") for c in self.clients]
@@ -141,36 +249,35 @@ class Bench:
         await asyncio.sleep(3)  # let the event's gossip and the stream teardown settle
         cpu0, t0 = self.cluster_cpu(), time.monotonic()
         await asyncio.sleep(rest)
-        rest_cpu, rest_wall = self.cluster_cpu() - cpu0, time.monotonic() - t0
-        figures["rest_cpu_ms_per_agent_min"] = rest_cpu / self.size / rest_wall * 60 * 1000
+        rest_rate = (self.cluster_cpu() - cpu0) / (time.monotonic() - t0)  # cores
+        figures["rest_cpu_ms_per_agent_min"] = rest_rate / self.size * 60 * 1000
+        figures["rest_cpu_cluster_pct"] = rest_rate * 100
         figures["rss_mib"] = statistics.median(rss_mib(pid) for pid in self.pids())
+        figures["join_cpu_ms_per_agent"] = (join_cpu - rest_rate * join_wall) / self.size * 1e3
 
-        # steady user events
+        # steady user events, then until the cluster is back at its rest rate
         cpu0, t0, count = self.cluster_cpu(), time.monotonic(), 0
         while time.monotonic() - t0 < load:
             await self.clients[0].user_event(f"load{count % 8}", b"y" * 64, False)
             count += 1
             next_at = t0 + count / EVENTS_PER_SECOND
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-        await asyncio.sleep(2)  # the last events' gossip
-        load_cpu, load_wall = self.cluster_cpu() - cpu0, time.monotonic() - t0
-        extra = load_cpu - rest_cpu / rest_wall * load_wall
+        sending = time.monotonic() - t0
+        tail = time.monotonic()
+        while time.monotonic() - tail < 30 and await self.cpu_rate() > 1.5 * rest_rate:
+            pass
+        extra = self.cluster_cpu() - cpu0 - rest_rate * (time.monotonic() - t0)
         figures["cpu_ms_per_event"] = extra / count * 1000
+        # the demand: rest plus what the events cost per second of sending (a starved cluster
+        # finishes some of that work after the sending stopped; it counts all the same)
+        figures["load_cpu_cluster_pct"] = (rest_rate + extra / sending) * 100
 
         # failure detection
         victim = self.agents[-1]
-        others = self.clients[:-1]
-        await self.clients[-1].close()
+        await self.clients.pop().close()
         start = time.monotonic()
         victim.kill()
-
-        async def seen_failed() -> bool:
-            views = await asyncio.gather(*(c.members() for c in others))
-            return all(
-                any(m.name == victim.name and m.status == "failed" for m in view) for view in views
-            )
-
-        await until(seen_failed, 120, f"{victim.name} failed everywhere")
+        await watch(watches[:-1], lambda w: w.failed(victim.name), 180)
         figures["detect_s"] = time.monotonic() - start
         return result
 
@@ -186,12 +293,27 @@ class Bench:
 
 ROWS = [
     ("converge_s", "all see all after joining one seed", "s"),
+    ("converge_median_s", "the median agent sees all", "s"),
     ("event_s", "user event reaches every agent", "s"),
     ("detect_s", "all mark a SIGKILLed agent failed", "s"),
+    ("join_cpu_ms_per_agent", "CPU of the join storm, per agent", "ms"),
+    ("join_wait_ms_per_agent", "waiting for a CPU until converged, per agent", "ms"),
     ("rest_cpu_ms_per_agent_min", "CPU per agent at rest", "ms/min"),
-    ("cpu_ms_per_event", f"CPU per user event, cluster ({EVENTS_PER_SECOND}/s)", "ms"),
+    ("rest_cpu_cluster_pct", "CPU of the whole cluster at rest", "% of a core"),
+    (
+        "load_cpu_cluster_pct",
+        f"CPU of the whole cluster, {EVENTS_PER_SECOND} events/s",
+        "% of a core",
+    ),
+    ("cpu_ms_per_event", "CPU per user event, whole cluster", "ms"),
     ("rss_mib", "resident memory per agent (median)", "MiB"),
 ]
+
+
+def shown(value: float, unit: str) -> str:
+    # a figure net of the rest CPU is negative when the "rest" was not at rest (a cluster busy
+    # with false failures): no figure then
+    return f"{value:.3g} {unit}" if value >= 0 else "n/a"
 
 
 def table(results: list[Result], sizes: list[int]) -> str:
@@ -202,66 +324,83 @@ def table(results: list[Result], sizes: list[int]) -> str:
     ]
     for key, text, unit in ROWS:
         for n in sizes:
+            if ("go", n) not in by or ("py", n) not in by:
+                continue
             go, py = by[("go", n)][key], by[("py", n)][key]
-            ratio = py / go if go > 0 else float("inf")
-            lines.append(f"| {text} | {n} | {go:.3g} {unit} | {py:.3g} {unit} | {ratio:.2f} |")
+            ratio = f"{py / go:.2f}" if go > 0 and py >= 0 else "-"
+            lines.append(f"| {text} | {n} | {shown(go, unit)} | {shown(py, unit)} | {ratio} |")
     return "\n".join(lines)
 
 
-def plot(results: list[Result], sizes: list[int]) -> None:
+def plot_path(key: str) -> Path:
+    return ROOT / "docs" / f"compare_{key}.png"
+
+
+def plot(results: list[Result]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    by = {(r.kind, r.size): r.figures for r in results}
-    fig, axes = plt.subplots(2, 3, figsize=(11, 6))
-    for ax, (key, text, unit) in zip(axes.flat, ROWS, strict=True):
-        width = 0.38
-        xs = range(len(sizes))
-        ax.bar([x - width / 2 for x in xs], [by[("go", n)][key] for n in sizes], width,
-               label="Go serf v0.11.0")  # fmt: skip
-        ax.bar([x + width / 2 for x in xs], [by[("py", n)][key] for n in sizes], width,
-               label="pyserf")  # fmt: skip
-        ax.set_xticks(list(xs), [f"N={n}" for n in sizes])
-        ax.set_title(text, fontsize=9)
+    for key, text, unit in ROWS:
+        fig, ax = plt.subplots(figsize=(4.6, 3.2))
+        for kind, label, style in (("go", "Go serf v0.11.0", "o-"), ("py", "pyserf", "s-")):
+            points = sorted(
+                (r.size, r.figures[key]) for r in results if r.kind == kind and r.figures[key] >= 0
+            )
+            ax.plot([p[0] for p in points], [p[1] for p in points], style, label=label)
+        sizes = sorted({r.size for r in results})
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes, [str(n) for n in sizes])
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("agents (N)")
         ax.set_ylabel(unit)
-    axes.flat[0].legend(fontsize=8)
-    fig.suptitle("Go serf and pyserf agents on loopback, LAN profile (one run)")
-    fig.tight_layout()
-    fig.savefig(PLOT, dpi=90)
+        ax.set_title(text, fontsize=9)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(plot_path(key), dpi=80)
+        plt.close(fig)
 
 
-def write_docs(text: str) -> None:
+def write_docs(text: str, when: str) -> None:
     doc = DOCS.read_text()
+    plots = " ".join(f"![{t}](compare_{k}.png)" for k, t, _ in ROWS)
     section = (
         f"{HEADING}\n\n"
         "`python bench/compare.py --write-docs`: N Go serf v0.11.0 agents, then N pyserf agents,\n"
         "on loopback with the LAN profile and default flags, one run on the shared 2-core\n"
         "development machine; each figure is measured the same way for both kinds (see the\n"
-        "script's docstring). Ratios below 1 favour pyserf.\n\n"
-        f"{text}\n\n![Go serf and pyserf side by side](compare.png)\n"
+        f"script's docstring). Ratios below 1 favour pyserf. Run: {when}.\n\n"
+        f"{text}\n\n{plots}\n\n{TABLE_END}\n"
     )
     if HEADING in doc:
         start = doc.index(HEADING)
         end = doc.find("\n## ", start + len(HEADING))
-        doc = doc[:start] + section + (doc[end + 1 :] if end != -1 else "")
+        old = doc[start : end + 1 if end != -1 else len(doc)]
+        # the notes after the table are kept (a re-run replaces the table, not the reading)
+        notes = old.split(TABLE_END + "\n", 1)[1] if TABLE_END in old else ""
+        doc = doc[:start] + section + notes + (doc[end + 1 :] if end != -1 else "")
     else:
         doc = doc.rstrip("\n") + "\n\n" + section
     DOCS.write_text(doc)
 
 
-async def main_async(args: argparse.Namespace) -> list[Result]:
+async def main_async(args: argparse.Namespace, failures: list[str]) -> list[Result]:
     go_bin = install_go_serf()
     results = []
     for size in args.sizes:
-        for kind in ("go", "py"):
+        for kind in args.kinds:
             bench = Bench(kind, size, go_bin)
             try:
                 print(f"== {kind} N={size}", file=sys.stderr, flush=True)
-                result = await bench.run(args.rest, args.load)
-                print(f"   {result.figures}", file=sys.stderr, flush=True)
+                result = await bench.run(args.rest, args.load, args.batch, args.join_at_once)
+                figures = {k: round(v, 3) for k, v in result.figures.items()}
+                print(f"   {figures}", file=sys.stderr, flush=True)
                 results.append(result)
+            except (RuntimeError, OSError, RPCError, TimeoutError) as exc:
+                # one size failing (a join timing out, say) is a result too: note it, go on
+                failures.append(f"{kind} at N={size} failed: {exc}".replace("\n", " "))
+                print(f"   {failures[-1]}", file=sys.stderr, flush=True)
             finally:
                 await bench.close()
     return results
@@ -270,17 +409,22 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32])
+    parser.add_argument("--kinds", nargs="+", choices=("go", "py"), default=["go", "py"])
     parser.add_argument("--rest", type=float, default=60.0, help="rest window, seconds")
     parser.add_argument("--load", type=float, default=20.0, help="30 events/s for this long")
+    parser.add_argument("--batch", type=int, default=8, help="agents started at a time")
+    parser.add_argument("--join-at-once", type=int, default=64, help="concurrent join calls")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    results = asyncio.run(main_async(args))
-    text = table(results, args.sizes)
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    failures: list[str] = []
+    results = asyncio.run(main_async(args, failures))
+    text = "\n\n".join([table(results, args.sizes), *failures])
     print(text)
     if args.write_docs:
-        plot(results, args.sizes)
-        write_docs(text)
+        plot(results)
+        write_docs(text, when)
 
 
 if __name__ == "__main__":

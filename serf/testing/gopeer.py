@@ -250,8 +250,14 @@ class GoSerfAgent:
         """``host:port`` of its RPC listener."""
         return f"{self.host}:{self.rpc_port}"
 
-    def start(self, timeout: float = 20.0, probe_timeout: float = 2.0) -> None:
-        """Start the agent and wait until its RPC answers (each probe: a CLI ``members``)."""
+    def start(
+        self, timeout: float = 20.0, probe_timeout: float = 2.0, *, probe: bool = True
+    ) -> None:
+        """Start the agent and wait until its RPC answers (each probe: a CLI ``members``).
+
+        With ``probe=False`` it returns once the RPC port accepts connections, without running
+        the CLI (a CLI process per agent is a burden when a benchmark starts a hundred).
+        """
         args = [
             *self.command,
             "agent",
@@ -278,7 +284,7 @@ class GoSerfAgent:
                 self.stop()
                 raise GoSerfError(f"serf agent RPC {self.rpc_addr} not listening")
             time.sleep(0.05)
-        while True:
+        while probe:
             if self.proc.poll() is not None:
                 raise GoSerfError(f"serf agent exited early:\n{self.log_text()[-4000:]}")
             try:

@@ -67,8 +67,8 @@ DEFAULT_STREAM_TIMEOUT = 10.0
 
 #: The backlog of the stream listeners, as Go's ``net.Listen`` asks for: the kernel's maximum
 #: (Go reads ``net.core.somaxconn`` and caps it at 65535; the kernel caps what we ask for at the
-#: same sysctl). asyncio's default of 100 (trio's 128 here) made the connections of a join
-#: storm of 127 agents through one seed wait for SYN retries, some past the 10 s stream timeout.
+#: same sysctl). With asyncio's default of 100 (trio's 128 here) the kernel drops the SYNs of
+#: a join storm beyond that (127 agents through one seed) and the clients retry after 1, 3, 7 s.
 LISTEN_BACKLOG = 65535
 
 

@@ -2,8 +2,8 @@
 
 Go's ``net.Listen`` asks for ``net.core.somaxconn``; asyncio's default backlog is 100 and the
 trio transport asked for 128. 127 agents joining through one seed at once (bench/compare.py at
-128 agents) then overflowed the seed's accept queue: the kernel drops the SYNs beyond it, the
-clients retry after 1, 3, 7 s, and some joins failed at the 10 s stream timeout. Here the
+128 agents) then overflow the seed's accept queue: the kernel drops the SYNs beyond it and the
+clients retry after 1, 3, 7 s. Here the
 listener's loop is kept from accepting while ``CONNECTIONS`` clients connect; every handshake
 must complete (the kernel completes loopback handshakes within ``connect``).
 """
