@@ -228,9 +228,13 @@ class Metrics:
                 value = (elapsed if elapsed > 0.0 else 0.0) * 1000.0
                 kind = SAMPLE
             try:
-                recorders, line = routes[kind, sample.key, sample.labels]
-            except KeyError:
-                recorders, line = self._route(kind, sample.key, sample.labels)
+                try:
+                    recorders, line = routes[kind, sample.key, sample.labels]
+                except KeyError:
+                    recorders, line = self._route(kind, sample.key, sample.labels)
+            except Exception:  # a key no sink can name: drop this sample, keep the others
+                log.debug("metrics: cannot record %r", sample, exc_info=True)
+                continue
             if line is not None:
                 lines.append(line)
                 values.append(value)

@@ -371,7 +371,11 @@ class MemberlistDriver:
             self._carry_out(effects, now)
         metrics = self.metrics
         if metrics is not None:  # the batch's samples, and when this driver wakes next
-            metrics.poll(clock(), core.next_deadline() if self._running else None)
+            try:
+                metrics.poll(clock(), core.next_deadline() if self._running else None)
+            except Exception:  # metrics never stop the owner
+                self.stats.errors += 1
+                log.exception("recording metrics failed")
 
     def _carry_out(self, effects: Sequence[Effect | SerfEffect], now: float) -> None:
         """Carry out ``effects`` of an input the core handled at ``now``."""
