@@ -223,16 +223,16 @@ class Metrics:
         for sample, now in samples:
             kind = sample.kind
             value = sample.value
-            if kind == TIMER:
-                elapsed = now - value
-                value = (elapsed if elapsed > 0.0 else 0.0) * 1000.0
-                kind = SAMPLE
             try:
+                if kind == TIMER:
+                    elapsed = now - value
+                    value = (elapsed if elapsed > 0.0 else 0.0) * 1000.0
+                    kind = SAMPLE
                 try:
                     recorders, line = routes[kind, sample.key, sample.labels]
                 except KeyError:
                     recorders, line = self._route(kind, sample.key, sample.labels)
-            except Exception:  # a key no sink can name: drop this sample, keep the others
+            except Exception:  # a key (or a timer) no sink can use: drop this sample alone
                 log.debug("metrics: cannot record %r", sample, exc_info=True)
                 continue
             if line is not None:

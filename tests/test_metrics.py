@@ -559,11 +559,12 @@ def test_the_drivers_samples_reach_an_inmem_sink_when_read_and_other_sinks_at_on
 
 
 def test_a_sample_no_sink_can_name_is_dropped_alone() -> None:
-    """A driver's queued sample whose key cannot be flattened is dropped; the samples queued
-    with it are recorded and poll does not raise into the driver."""
+    """A driver's queued sample whose key cannot be flattened (or a timer without a start
+    time) is dropped; the samples queued with it are recorded and poll does not raise."""
     inmem = InmemSink()
     m = Metrics([inmem])
     m.pending.append((MetricSample(COUNTER, ("a", 1), 1.0), 1.0))  # type: ignore[arg-type]
+    m.pending.append((MetricSample(TIMER, ("t",), "then"), 1.0))  # type: ignore[arg-type]
     m.pending.append((MetricSample(COUNTER, ("b",), 1.0), 1.0))
     m.poll(1.0, None)  # no next wake-up: recorded now
     assert m.pending == [] and inmem.value("b") == 1.0
