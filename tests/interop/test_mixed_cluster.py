@@ -115,6 +115,13 @@ class Mixed:
         )
 
 
+#: A user event reaches a node by gossip, or else by the event buffer in the next push/pull
+#: it takes part in (every 30 s on the LAN profile, in Go as here): gossip alone misses a
+#: node now and then (seen under load: Go's g2 got an event only from its push/pull, just
+#: after a 30 s wait), so a wait for "everywhere" covers one push/pull period and margin.
+EVENT_EVERYWHERE = 70.0
+
+
 def wait_for(cond: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
     end = time.monotonic() + timeout
     while not cond():
@@ -183,7 +190,11 @@ def _fence(mixed: Mixed, sender: str, tag: str) -> None:
     kind = "go" if sender[0] == "g" else "py"
     fence = f"fence-{tag}"
     mixed.ok(kind, "event", mixed.rpc(sender), "-coalesce=false", fence)
-    wait_for(lambda: min(_deliveries(mixed, fence).values()) >= 1, what=f"{fence} everywhere")
+    wait_for(
+        lambda: min(_deliveries(mixed, fence).values()) >= 1,
+        EVENT_EVERYWHERE,
+        what=f"{fence} everywhere",
+    )
 
 
 @pytest.mark.parametrize(("cli", "at"), [("go", "p0"), ("py", "g0"), ("py", "p2"), ("go", "g2")])
@@ -194,7 +205,11 @@ def test_user_events_reach_all_six_handlers_once_intact(
     event = f"ev-{cli}-{at}-{'c' if coalesce else 'n'}"
     payload = PAYLOAD.decode("utf-8", "surrogateescape")  # argv carries these bytes as they are
     mixed.ok(cli, "event", mixed.rpc(at), f"-coalesce={str(coalesce).lower()}", event, payload)
-    wait_for(lambda: min(_deliveries(mixed, event).values()) >= 1, what=f"{event} everywhere")
+    wait_for(
+        lambda: min(_deliveries(mixed, event).values()) >= 1,
+        EVENT_EVERYWHERE,
+        what=f"{event} everywhere",
+    )
     _fence(mixed, at, event)
     assert _deliveries(mixed, event) == dict.fromkeys(ALL, 1)
     for name, got in _payloads(mixed, event).items():
