@@ -10,7 +10,8 @@ How this works: two loopback clusters of ``--nodes`` serf nodes (``--profile``: 
 agent's default, or ``local``), each node its own process, run at the same time: the *off*
 cluster records no metrics (``metrics=None``: the driver drops the cores' samples), the *on*
 cluster records every sample into ``--on-sinks`` (default: an in-memory sink and a statsd sink
-aimed at a UDP socket nobody reads, as an agent with ``-statsd``). After ``--warmup`` seconds
+aimed at a UDP socket nobody reads, as an agent with ``-statsd``); the two clusters' nodes are
+started alternately. After ``--warmup`` seconds
 the bench reads every node's counter at the end of each of ``--windows`` consecutive windows of
 ``--window`` seconds, so each window gives a pair (mean per node off, mean per node on) measured
 over the same stretch of time, under the same machine load. The counter is either
@@ -180,23 +181,32 @@ class Node:
         self.proc.wait(timeout=30)
 
 
-def _cluster(
-    nodes: int, sinks: str, sink: int, counter: str, outdir: Path, profile: str
-) -> list[Node]:
-    out: list[Node] = []
-    seed: str | None = None
+def _clusters(
+    out: tuple[list[Node], list[Node]],
+    nodes: int,
+    sinks: tuple[str, str],
+    sink: int,
+    counter: str,
+    outdir: Path,
+    profile: str,
+) -> None:
+    """Both clusters into ``out``, their nodes started alternately (off 0, on 0, off 1, on 1,
+    ...) so that neither side gets the earlier or later processes (two clusters started one
+    after the other measured about 2 % apart with both off)."""
+    seeds: list[str | None] = [None, None]
     for i in range(nodes):
-        port = _free_port()
-        argv = [sys.executable, __file__, "--node", str(i), "--port", str(port)]
-        argv += ["--sink", str(sink), "--sinks", sinks, "--profile", profile]
-        if seed is not None:
-            argv += ["--seed", seed]
-        node = Node(argv, counter, outdir)
-        out.append(node)
-        node.wait_ready(300)
-        if seed is None:
-            seed = f"127.0.0.1:{port}"
-    return out
+        for side in (0, 1):
+            port = _free_port()
+            argv = [sys.executable, __file__, "--node", str(i), "--port", str(port)]
+            argv += ["--sink", str(sink), "--sinks", sinks[side], "--profile", profile]
+            seed = seeds[side]
+            if seed is not None:
+                argv += ["--seed", seed]
+            node = Node(argv, counter, outdir)
+            out[side].append(node)
+            node.wait_ready(300)
+            if seed is None:
+                seeds[side] = f"127.0.0.1:{port}"
 
 
 @dataclasses.dataclass
@@ -261,8 +271,7 @@ def run(
     off: list[Node] = []
     on: list[Node] = []
     try:
-        off = _cluster(nodes, "none", sink, counter, tmp, profile)
-        on = _cluster(nodes, on_sinks, sink, counter, tmp, profile)
+        _clusters((off, on), nodes, ("none", on_sinks), sink, counter, tmp, profile)
         time.sleep(warmup)
         pairs = [n for pair in zip(off, on, strict=True) for n in pair]  # read interleaved
         for n in pairs:
