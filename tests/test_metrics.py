@@ -475,9 +475,8 @@ def test_a_polled_line_sink_sends_on_the_drivers_wake_ups_and_arms_no_timer() ->
 
 def test_a_nodes_statsd_lines_go_out_on_its_own_wake_ups() -> None:
     """A node's driver polls its metrics at the end of each batch: its statsd lines go out
-    with no timer of the sink's (the node wakes at least every probe interval, well within
-    the sink's max_delay), in order, and the in-memory sink has the same samples; once the
-    node stops, a guard sends what is left."""
+    with no timer of the sink's (the node wakes well within the sink's max_delay), and the
+    in-memory sink has the same samples."""
     from serf.config import SerfConfig, loopback
     from serf.runtime.serf import Serf
 
@@ -492,7 +491,9 @@ def test_a_nodes_statsd_lines_go_out_on_its_own_wake_ups() -> None:
         rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         rx.bind(("127.0.0.1", 0))
         rx.setblocking(False)
-        sink = Counted(Address("127.0.0.1", rx.getsockname()[1]), max_delay=2.0)
+        # max_delay above any wait of the node's (a probe interval scaled by a degraded
+        # health score under load included): a guard now would be the sink's own doing
+        sink = Counted(Address("127.0.0.1", rx.getsockname()[1]), max_delay=30.0)
         sink.start()
         inmem = InmemSink()
         loop = asyncio.get_running_loop()
