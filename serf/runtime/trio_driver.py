@@ -165,7 +165,10 @@ class TrioMemberlistDriver(MemberlistDriver):
             with trio.move_on_at(math.inf if deadline is None else deadline):
                 await wakeup.wait()
             wakeup.clear()
-            if deadline is not None and trio.current_time() >= deadline:
+            # once stop() has queued ShutdownRequest no Tick may follow it into the core (a
+            # deadline that passed while that request woke us would queue one after it), as
+            # the asyncio driver's timer does
+            if deadline is not None and not self._stopped and trio.current_time() >= deadline:
                 self._inbox.append((_TimedTick(deadline), None))
             self._drain_inbox()
 
