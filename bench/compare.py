@@ -378,7 +378,7 @@ def write_docs(text: str, when: str) -> None:
         end = doc.find("\n## ", start + len(HEADING))
         old = doc[start : end + 1 if end != -1 else len(doc)]
         # the notes after the table are kept (a re-run replaces the table, not the reading)
-        notes = old.split(TABLE_END + "\n", 1)[1] if TABLE_END in old else ""
+        notes = old.split(TABLE_END + "\n", 1)[1] if TABLE_END in old else "\n"
         doc = doc[:start] + section + notes + (doc[end + 1 :] if end != -1 else "")
     else:
         doc = doc.rstrip("\n") + "\n\n" + section
