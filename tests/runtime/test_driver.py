@@ -212,7 +212,10 @@ def test_rejected_stream_gets_err_resp(arun: Arun, caplog: pytest.LogCaptureFixt
 def test_stream_timeout_reported_once(arun: Arun) -> None:
     async def main() -> None:
         # A listener that accepts and never answers.
+        accepted: list[asyncio.StreamWriter] = []
+
         async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.append(writer)
             await asyncio.sleep(5)
 
         server = await asyncio.start_server(silent, "127.0.0.1", 0)
@@ -227,6 +230,11 @@ def test_stream_timeout_reported_once(arun: Arun) -> None:
         finally:
             await da.stop()
             server.close()
+            # the accepted side too: left open, its writer outlived the loop and warned
+            # later in another test ("loop is closed", an unclosed socket)
+            for writer in accepted:
+                writer.close()
+            await server.wait_closed()
 
     arun(main(), 10)
 
