@@ -39,15 +39,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from serf.testing.gopeer import GoSerfAgent
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = ("go", "py")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` in seconds (10 ms ticks; bench/multihost_scale.py uses it)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def _threads(pid: int) -> list[str]:

@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import glob
-import os
 import re
 import signal
 import statistics
@@ -56,9 +54,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serf.cli.rpc_client import RPCClient, RPCError
+from serf.testing.agent_probe import rss_mib
 from serf.testing.gopeer import PYSERF_COMMAND, GoSerfAgent, install_go_serf
+from serf.testing.procstat import cpu_seconds, run_delay
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "performance.md"
 HEADING = "## Go serf side by side"
@@ -67,29 +66,6 @@ EVENTS_PER_SECOND = 30
 POLL = 0.05
 #: a member's state as its last ``serf: EventMember...`` log line says (both kinds log these)
 EVENT_LINE = re.compile(rb"\[INFO\] serf: EventMember(Join|Update|Failed|Leave|Reap): (\S+)")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def run_delay(pid: int) -> float:
-    """Seconds the threads of ``pid`` spent runnable but waiting for a CPU (schedstat)."""
-    total = 0
-    for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
-        try:
-            total += int(Path(path).read_text().split()[1])
-        except (OSError, IndexError, ValueError):  # a thread that just ended
-            pass
-    return total / 1e9
-
-
-def rss_mib(pid: int) -> float:
-    """Resident set size of ``pid`` in MiB."""
-    match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
-    return int(match.group(1)) / 1024 if match else float("nan")
 
 
 class LogWatch:

@@ -32,11 +32,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_idle import cpu_seconds  # the script's directory is on sys.path
-
 from serf.testing.bedagent import SERF_PORT, BedAgent, wait_until
 from serf.testing.gopeer import GO_SERF_VERSION, install_go_serf
 from serf.testing.netbed import NetBed, netbed_unavailable
+from serf.testing.procstat import cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "performance.md"
