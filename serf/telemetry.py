@@ -16,7 +16,6 @@ sets, a sample (Go's ``AddSample`` and its timers, in milliseconds) feeds a summ
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
 __all__ = [
@@ -126,6 +125,15 @@ _GO_ESCAPES = {
 }
 
 
+def _printable(ch: str) -> bool:
+    """Whether Go's ``strconv.IsPrint`` keeps the non-ASCII ``ch`` as it is (a letter, mark,
+    number, punctuation or symbol). ``unicodedata`` is imported here, on the first such
+    character: its tables are a library of their own (memory per agent)."""
+    import unicodedata
+
+    return unicodedata.category(ch)[0] in "LMNPS"
+
+
 def go_quote(text: str | bytes) -> str:
     """A string as Go's ``strconv.Quote`` (so ``%q`` and ``%#v``) prints it.
 
@@ -148,7 +156,7 @@ def go_quote(text: str | bytes) -> str:
             out.append(f"\\x{code:02x}")
         elif 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8
             out.append(f"\\x{code - 0xDC00:02x}")
-        elif ch == " " or unicodedata.category(ch)[0] in "LMNPS":
+        elif code < 0x7F or _printable(ch):  # ASCII from here on is space, L, N, P or S
             out.append(ch)
         elif 0xD800 <= code <= 0xDFFF:  # not a rune Go can hold: Go writes U+FFFD's escape
             out.append("\\ufffd")

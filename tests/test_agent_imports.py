@@ -50,6 +50,12 @@ NOT_USED = {
     "uvloop": "SERF_EVENT_LOOP=uvloop (or unset, with uvloop installed)",
     "json": "-config-file, -tags-file, -keyring-file (the RPC speaks msgpack)",
     "platform": "serf info (stats.runtime: arch and Python version)",
+    "serf.transport.tls": "-transport=tls|quic",
+    "serf.agent.handlers": "-event-handler (the handler runner)",
+    "serf.agent.children": "-event-handler (the handler runner's child processes)",
+    "serf.core.snapshot": "-snapshot",
+    "serf.core.keyring_file": "-keyring-file",
+    "unicodedata": "a log line quoting a non-ASCII name (serf.telemetry.go_quote)",
 }
 
 #: what a default agent does use: the probe saw a running agent

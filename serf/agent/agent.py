@@ -28,12 +28,11 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from serf.address import Address, bytes_to_ip
 from serf.agent.config import AgentConfig
-from serf.agent.handlers import (
-    EventHandlerRunner,
+from serf.agent.handler_spec import (
     MemberEventInfo,
     MemberInfo,
     QueryInfo,
@@ -44,12 +43,16 @@ from serf.agent.handlers import (
 from serf.agent.sinks import AgentSinks, SinkError, start_sinks
 from serf.config import SerfConfig, lan, local, wan
 from serf.core import io as sio
-from serf.core.keyring_file import parse_keyring
 from serf.runtime.advertise import AdvertiseError, interface_bind_host, parse_host_port
 from serf.runtime.serf import Event, Query, Serf, SerfError
 from serf.telemetry import LEVEL_NAMES, TRACE
-from serf.transport.tls import TlsConfig, TlsConfigError
 from serf.wire.keyring import Keyring
+
+if TYPE_CHECKING:
+    # imported on use (memory per agent, docs/performance.md): the handler runner when
+    # handlers are configured, TLS with -transport=tls|quic
+    from serf.agent.handlers import EventHandlerRunner
+    from serf.transport.tls import TlsConfig
 
 __all__ = [
     "Agent",
@@ -280,6 +283,8 @@ class Agent:
         cfg = self.config
         if not cfg.tls_ca_file:
             return None
+        from serf.transport.tls import TlsConfig, TlsConfigError
+
         try:
             return TlsConfig.from_files(cfg.tls_ca_file, cfg.tls_cert_file, cfg.tls_key_file)
         except TlsConfigError as exc:
@@ -345,6 +350,8 @@ class Agent:
     def _load_keyring(self) -> Keyring | None:
         cfg = self.config
         if cfg.keyring_file:
+            from serf.core.keyring_file import parse_keyring
+
             try:
                 text = Path(cfg.keyring_file).read_text(encoding="utf-8")
                 return Keyring(parse_keyring(text))
@@ -379,11 +386,16 @@ class Agent:
         except (OSError, ValueError, SerfError) as exc:
             self.sinks.close()
             raise AgentError(f"Error creating Serf: {exc}") from None
-        self.runner = self._make_runner()
+        if self.scripts:
+            self.runner = self._make_runner()
         events = self._node.events()
         self._tasks.append(asyncio.create_task(self._pump(events), name="serf-agent-events"))
 
     def _make_runner(self) -> EventHandlerRunner:
+        """The handler runner: made when handlers are configured (at start or a reload), so
+        an agent without handlers never imports it."""
+        from serf.agent.handlers import EventHandlerRunner
+
         return EventHandlerRunner(
             self.scripts,
             self_name=self.node_name,
@@ -565,6 +577,8 @@ class Agent:
         self.scripts = parse_handlers(config.event_handlers)
         if self.runner is not None:
             self.runner.scripts = list(self.scripts)
+        elif self.scripts and self._node is not None:
+            self.runner = self._make_runner()
         new_tags = config.effective_tags()
         if config.tags_file:
             new_tags.update(_read_tags_file(config.tags_file))

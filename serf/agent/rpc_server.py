@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from serf.address import Address
-from serf.agent.handlers import member_event_type, parse_event_filter
+from serf.agent.handler_spec import member_event_type, parse_event_filter
 from serf.core import io as sio
 from serf.core.filters import GoRegexp, compile_anchored
 from serf.runtime.serf import KeyManagerError, Query, QueryAck, QueryResponseItem, SerfError
@@ -44,7 +44,7 @@ from serf.wire.rpc import RpcDecoder, encode_rpc
 
 if TYPE_CHECKING:
     from serf.agent.agent import Agent
-    from serf.agent.handlers import EventFilter
+    from serf.agent.handler_spec import EventFilter
     from serf.runtime.serf import Event
     from serf.wire.messages import Coordinate
 
@@ -176,7 +176,7 @@ def coordinate_to_wire(coord: Coordinate) -> dict[str, Any]:
 
 def _event_record(event: Event, filters: list[EventFilter], conn: _Conn) -> dict[str, Any] | None:
     """The stream record for ``event`` if one of ``filters`` matches it, else None."""
-    from serf.agent.handlers import MemberEventInfo, QueryInfo, UserEventInfo
+    from serf.agent.handler_spec import MemberEventInfo, QueryInfo, UserEventInfo
 
     info: MemberEventInfo | UserEventInfo | QueryInfo
     kind = member_event_type(event)

@@ -8,6 +8,7 @@ before they get here) -> user coalescer -> member coalescer -> effects.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from serf.core import io as sio
 from serf.core.coalesce import (
@@ -17,8 +18,10 @@ from serf.core.coalesce import (
     UserEventRecord,
 )
 from serf.core.services import Services
-from serf.core.snapshot import SnapshotRecorder, SnapshotState
 from serf.core.state import MemberRecord
+
+if TYPE_CHECKING:  # imported when a snapshot is configured (memory per agent)
+    from serf.core.snapshot import SnapshotRecorder, SnapshotState
 
 __all__ = ["Delivery", "MEMBER_EFFECTS"]
 
@@ -40,6 +43,8 @@ class Delivery:
         config = services.config
         self.recorder: SnapshotRecorder | None = None
         if config.snapshot_path:
+            from serf.core.snapshot import SnapshotRecorder
+
             # resume counting at the file's size (as Go), so a large file compacts at once
             self.recorder = SnapshotRecorder(
                 snapshot,

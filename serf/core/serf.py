@@ -60,7 +60,6 @@ from serf.core.queries import (
     QueryManager,
 )
 from serf.core.services import Broadcasts, CoreServices
-from serf.core.snapshot import SnapshotState
 from serf.core.state import SerfState
 from serf.memberlist import io as mio
 from serf.memberlist.core import MemberlistCore
@@ -76,6 +75,7 @@ from serf.wire.messages import (
 if TYPE_CHECKING:
     import random
 
+    from serf.core.snapshot import SnapshotState  # imported with a snapshot (delivery)
     from serf.wire.keyring import Keyring
 
 __all__ = [

@@ -15,7 +15,6 @@ takes, :class:`KeyManager`'s and :meth:`Serf.query`'s included).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import os
@@ -31,15 +30,13 @@ from collections.abc import (
 )
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar, overload
 
 from serf.address import Address
 from serf.config import MemberlistConfig, SerfConfig, lan
 from serf.core import io as sio
 from serf.core.filters import compile_go
-from serf.core.keyring_file import format_keyring, parse_keyring
 from serf.core.serf import ReconnectDelegate, SerfCore, SerfMergeDelegate
-from serf.core.snapshot import SnapshotState, replay_lines
 from serf.core.state import SerfState
 from serf.memberlist.delegates import CompositeDelegate
 from serf.memberlist.io import RequestCompleted
@@ -59,6 +56,9 @@ from serf.transport.base import AddressLike, AddressResolver, DnsResolver, Trans
 from serf.transport.select import transport_for
 from serf.wire.keyring import Keyring
 from serf.wire.messages import Coordinate
+
+if TYPE_CHECKING:  # imported on use: a node without a snapshot or keyring file never loads them
+    from serf.core.snapshot import SnapshotState
 
 __all__ = [
     "Serf",
@@ -163,6 +163,8 @@ class KeyManager:
 
     async def _op(self, op: str, key: str | bytes, relay_factor: int) -> sio.KeyResponse:
         """Run one key query; KeyManagerError (with the response) when members failed."""
+        import base64  # on use (memory per agent: docs/performance.md)
+
         raw = base64.b64decode(key, validate=True) if isinstance(key, str) else bytes(key)
         done = await self._run(lambda rid: sio.KeyRequest(rid, op, raw, relay_factor))
         result = done.result if isinstance(done.result, sio.KeyResponse) else sio.KeyResponse()
@@ -198,6 +200,8 @@ def _ip_literal(text: str) -> Address | None:
 
 def _read_keyring_file(path: str) -> Keyring:
     """The keyring this library (or Go serf) wrote to ``path``; ValueError naming the file."""
+    from serf.core.keyring_file import parse_keyring
+
     try:
         return Keyring(parse_keyring(Path(path).read_text(encoding="utf-8")))
     except (OSError, ValueError) as exc:
@@ -221,6 +225,8 @@ def _complete_lines(fh: Any, chunk_size: int = 1 << 20) -> Iterator[str]:
 
 def _read_snapshot(path: str, rejoin_after_leave: bool) -> SnapshotState:
     """Replay the snapshot file line by line (never whole in memory); log skipped lines."""
+    from serf.core.snapshot import replay_lines
+
     with _open_snapshot(path, "r") as fh:
         state = replay_lines(_complete_lines(fh), rejoin_after_leave)
         state.size = os.fstat(fh.fileno()).st_size  # where the recorder resumes, as Go
@@ -274,6 +280,8 @@ class _Files:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        from serf.core.keyring_file import format_keyring
+
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(format_keyring(list(keys)))
         os.replace(tmp, path)

@@ -6,7 +6,7 @@ resolvers; `net` is UDP + TCP on one port; `memory` is the simulator's in-proces
 ``QuicStream`` are imported from it on first use, as are `memory`'s names, which an agent on
 sockets never needs) with DATAGRAM-frame packets and one
 stream per request; `tls` holds the certificates that authenticate net (TLS streams)
-and quic peers.
+and quic peers (imported on first use too: a plain TCP agent does without).
 Every transport passes the suite in `serf.testing.conformance`.
 """
 
@@ -31,7 +31,6 @@ from serf.transport.base import (
     TransportStats,
 )
 from serf.transport.net import NetStream, NetTransport, TlsStream, install_uvloop
-from serf.transport.tls import TlsConfig, TlsConfigError
 
 __all__ = [
     "DEFAULT_STREAM_TIMEOUT",
@@ -68,11 +67,14 @@ _LAZY = {
     "MemoryNetwork": "serf.transport.memory",
     "MemoryStream": "serf.transport.memory",
     "MemoryTransport": "serf.transport.memory",
+    "TlsConfig": "serf.transport.tls",
+    "TlsConfigError": "serf.transport.tls",
 }
 
 if TYPE_CHECKING:
     from serf.transport.memory import MemoryNetwork, MemoryStream, MemoryTransport, PacketFate
     from serf.transport.quic import QuicStream, QuicTransport
+    from serf.transport.tls import TlsConfig, TlsConfigError
 else:
 
     def __getattr__(name: str) -> Any:

@@ -47,10 +47,12 @@ from serf.transport.base import (
     TransportBase,
     UdpEndpoint,
 )
-from serf.transport.tls import RefusalLog, TlsConfig, describe_tls_error
 
 if TYPE_CHECKING:
-    import ssl  # imported where TLS is used: a plain agent never loads it (memory per agent)
+    # imported where TLS is used: a plain agent never loads them (memory per agent)
+    import ssl
+
+    from serf.transport.tls import RefusalLog, TlsConfig
 
 __all__ = ["NetStream", "NetTransport", "TlsStream", "install_uvloop"]
 
@@ -330,6 +332,8 @@ class TlsStream(BufferedReads, NetStream):
         """Decrypt more bytes and move one whole chunk to the payload buffer (or mark EOF)."""
         import ssl
 
+        from serf.transport.tls import describe_tls_error
+
         while True:
             chunk = next_chunk(self._plain, self._remote)
             if chunk is not None:
@@ -400,12 +404,16 @@ class NetTransport(TransportBase):
         tls: TlsConfig | None = None,
     ) -> None:
         super().__init__(max_packet_size=max_packet_size, stream_timeout=stream_timeout)
-        if tls is not None and not isinstance(tls, TlsConfig):
-            raise TypeError(f"tls must be a TlsConfig, got {type(tls).__name__}")
         self._tls = tls
         self._server_ssl: ssl.SSLContext | None = None
         self._client_ssl: ssl.SSLContext | None = None
-        self._refusals = RefusalLog(log)
+        self._refusals: RefusalLog | None = None  # TLS refusals (only TLS refuses peers)
+        if tls is not None:
+            from serf.transport.tls import RefusalLog, TlsConfig
+
+            if not isinstance(tls, TlsConfig):
+                raise TypeError(f"tls must be a TlsConfig, got {type(tls).__name__}")
+            self._refusals = RefusalLog(log)
         self._bind = Address.of(bind)
         self._bind_attempts = max(1, bind_attempts)
         self._udp: asyncio.DatagramTransport | None = None
@@ -496,6 +504,8 @@ class NetTransport(TransportBase):
         assert self._tls is not None
         import ssl  # the TLS path only (see the TYPE_CHECKING import)
 
+        from serf.transport.tls import describe_tls_error
+
         loop = asyncio.get_running_loop()
         deadline = None if limit is None else loop.time() + limit
         async with asyncio.timeout_at(deadline):
@@ -560,7 +570,7 @@ class NetTransport(TransportBase):
     def _refused(self, peer: Address | None, direction: str, reason: str) -> None:
         self._stats.peers_refused += 1
         self._stats.errors += 1
-        assert self._loop is not None
+        assert self._loop is not None and self._refusals is not None
         self._refusals.refused(self._loop.time(), peer, direction, reason)
 
     def _packet_received(self, data: bytes, addr: Any) -> None:
@@ -597,6 +607,8 @@ class NetTransport(TransportBase):
                 return
             if isinstance(stream, TlsStream):
                 import ssl  # the TLS path only (see the TYPE_CHECKING import)
+
+                from serf.transport.tls import describe_tls_error
 
                 try:
                     await stream.handshake(self._stream_timeout or DEFAULT_STREAM_TIMEOUT)
