@@ -68,3 +68,35 @@ def test_unconfigured_logging_stays_silent() -> None:
     )
     out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stderr == "" and out.stdout == ""
+
+
+def test_a_line_sink_takes_the_lines_instead_of_logging(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from serf.config import SerfConfig, loopback
+    from serf.runtime.driver import MemberlistDriver
+    from serf.runtime.serf import Serf
+
+    caplog.set_level(logging.DEBUG, logger="serf")
+    taken: list[tuple[str, int, str]] = []
+    monkeypatch.setattr(MemberlistDriver, "line_sink", lambda *line: taken.append(line))
+
+    async def main() -> None:
+        a = await Serf.create(SerfConfig("a", memberlist=loopback("a")))
+        b = await Serf.create(SerfConfig("b", memberlist=loopback("b")))
+        try:
+            await b.join([a.local_member.address])
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 10
+            while not any("EventMemberJoin: b" in text for _, _, text in taken):
+                assert loop.time() < end, "no join line"
+                await asyncio.sleep(0.05)
+        finally:
+            await b.shutdown()
+            await a.shutdown()
+
+    asyncio.run(main())
+    assert {name for name, _, _ in taken} >= {"serf.core", "serf.memberlist"}
+    join = [line for line in taken if line[2].startswith("serf: EventMemberJoin: b ")]
+    assert join and join[0][:2] == ("serf.core", logging.INFO)
+    assert not [r for r in caplog.records if r.name in ("serf.core", "serf.memberlist")]

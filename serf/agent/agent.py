@@ -44,6 +44,7 @@ from serf.agent.sinks import AgentSinks, SinkError, start_sinks
 from serf.config import SerfConfig, lan, local, wan
 from serf.core import io as sio
 from serf.runtime.advertise import AdvertiseError, interface_bind_host, parse_host_port
+from serf.runtime.driver import MemberlistDriver
 from serf.runtime.serf import Event, Query, Serf, SerfError
 from serf.telemetry import LEVEL_NAMES, TRACE
 from serf.wire.keyring import Keyring
@@ -155,11 +156,18 @@ _PREFIXED = re.compile(r"^[\w.-]+: ")
 
 
 class LogBroker(logging.Handler):
-    """Formats records as Go's agent log lines; keeps 512 for replay; feeds monitors."""
+    """Formats records as Go's agent log lines; keeps 512 for replay; feeds monitors.
+
+    A line is kept as (level, time, message) and formatted only when something reads it: the
+    stream (at its level), a monitor, a replay. Most lines are debug lines nobody reads (Go's
+    ``serf: messageUserEventType`` for each user-event message an agent receives, about four
+    per event), kept for a later ``monitor`` as Go's 512-line buffer keeps them.
+    """
 
     def __init__(self, buffer: int = 512, stream: Any = None) -> None:
         super().__init__(TRACE)
-        self.lines: deque[tuple[str, int]] = deque(maxlen=buffer)
+        #: the last ``buffer`` lines: (level, time.time(), message with its subsystem prefix)
+        self.lines: deque[tuple[int, float, str]] = deque(maxlen=buffer)
         self.monitors: list[Monitor] = []
         self.stream = stream
         self.stream_level = logging.INFO
@@ -181,39 +189,78 @@ class LogBroker(logging.Handler):
             self.stream.write(f"    {line}\n")
             self.stream.flush()
 
-    def format_line(self, record: logging.LogRecord) -> str:
-        """``2006/01/02 15:04:05 [LEVEL] logger: message``."""
-        second = int(record.created)
+    def _stamped(self, created: float, level: int, msg: str) -> str:
+        """``2006/01/02 15:04:05 [LEVEL] msg`` for a line made at ``created``."""
+        second = int(created)
         if second != self._stamp_second:  # one strftime a second, not one a line
             self._stamp = time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(second))
             self._stamp_second = second
-        stamp = self._stamp
-        msg = record.getMessage()
-        if record.exc_info and record.exc_info[1] is not None:
-            msg += f": {record.exc_info[1]!r}"
-        if not _PREFIXED.match(msg):  # Go's lines name their subsystem: "agent: ..."
-            msg = f"{record.name.removeprefix('serf.').split('.')[0]}: {msg}"
-        return f"{stamp} [{go_level(record.levelno)}] {msg}"
+        return f"{self._stamp} [{go_level(level)}] {msg}"
+
+    def format_line(self, record: logging.LogRecord) -> str:
+        """``2006/01/02 15:04:05 [LEVEL] logger: message``."""
+        return self._stamped(record.created, record.levelno, _message(record))
 
     def emit(self, record: logging.LogRecord) -> None:
         """Buffer the line, print it to the stream at the stream's level, feed monitors."""
         try:
-            line = self.format_line(record)
+            msg = _message(record)
         except Exception:  # a bad format string must not break logging
             return
-        self.lines.append((line, record.levelno))
-        if self.stream is not None and record.levelno >= self.stream_level:
+        self._take(record.levelno, record.created, msg)
+
+    def line(self, logger: str, level: int, text: str) -> None:
+        """A line without a :class:`logging.LogRecord` (what :meth:`emit` does with the
+        record ``logging.getLogger(logger).log(level, text)`` makes, for a fifth of its cost:
+        see :attr:`serf.runtime.driver.MemberlistDriver.line_sink`)."""
+        if not _PREFIXED.match(text):
+            text = f"{_subsystem(logger)}: {text}"
+        self._take(level, time.time(), text)
+
+    def _take(self, level: int, created: float, msg: str) -> None:
+        self.lines.append((level, created, msg))
+        line = None
+        if self.stream is not None and level >= self.stream_level:
+            line = self._stamped(created, level, msg)
             if self.gated:
                 self._held.append(line)
             else:
                 self._write(line)
-        for monitor in list(self.monitors):
-            with contextlib.suppress(Exception):
-                monitor(line, record.levelno)
+        if self.monitors:
+            if line is None:
+                line = self._stamped(created, level, msg)
+            for monitor in list(self.monitors):
+                with contextlib.suppress(Exception):
+                    monitor(line, level)
 
     def replay(self, level: int) -> list[str]:
         """The buffered lines at ``level`` or above, oldest first."""
-        return [line for line, lvl in self.lines if lvl >= level]
+        return [self._stamped(t, lvl, msg) for lvl, t, msg in list(self.lines) if lvl >= level]
+
+
+def _subsystem(logger: str) -> str:
+    """The subsystem a logger's lines name when their text does not: ``serf.agent`` -> agent."""
+    return logger.removeprefix("serf.").split(".")[0]
+
+
+def _message(record: logging.LogRecord) -> str:
+    """A record's message as Go's line carries it: with its subsystem prefix and error."""
+    msg = record.getMessage()
+    if record.exc_info and record.exc_info[1] is not None:
+        msg += f": {record.exc_info[1]!r}"
+    if not _PREFIXED.match(msg):  # Go's lines name their subsystem: "agent: ..."
+        msg = f"{_subsystem(record.name)}: {msg}"
+    return msg
+
+
+def _info(text: str) -> None:
+    """``log.info(text)``, through the process's line sink when it has one (the agent
+    process's broker: one line per event, without a LogRecord)."""
+    sink = MemberlistDriver.line_sink
+    if sink is not None:
+        sink(log.name, logging.INFO, text)
+    else:
+        log.info("%s", text)
 
 
 def _read_tags_file(path: str) -> dict[str, str]:
@@ -505,14 +552,14 @@ class Agent:
                 kind,
                 tuple(MemberInfo(m.name, bytes_to_ip(m.addr), dict(m.tags)) for m in members),
             )
-            log.info("agent: Received event: %s", kind)
+            _info(f"agent: Received event: {kind}")
         elif isinstance(event, sio.UserEventReceived):
             info = UserEventInfo(event.ltime, event.name, event.payload, event.coalesce)
-            log.info("agent: Received event: user-event: %s", event.name)
+            _info(f"agent: Received event: user-event: {event.name}")
         elif isinstance(event, Query):
             info = QueryInfo(event.ltime, event.name, event.payload)
             self._remember_query(info, event)
-            log.info("agent: Received event: query: %s", event.name)
+            _info(f"agent: Received event: query: {event.name}")
         else:
             return
         if self.runner is not None and self.scripts:

@@ -31,6 +31,7 @@ from serf.agent.agent import Agent, AgentError, LogBroker, python_level
 from serf.agent.config import AgentConfig, ConfigError, load_config
 from serf.agent.flags import FlagError
 from serf.agent.rpc_server import RpcServer
+from serf.runtime.driver import MemberlistDriver
 
 if TYPE_CHECKING:
     from serf.agent.http_api import HttpApi
@@ -86,6 +87,8 @@ def _setup_logging(cfg: AgentConfig) -> LogBroker:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+    # ... and the drivers' lines (~4 per user event) skip the records: straight to the broker
+    MemberlistDriver.line_sink = broker.line
     return broker
 
 
@@ -253,4 +256,5 @@ def start(cfg: AgentConfig, args: Sequence[str], loop: str = "asyncio") -> int:
     except KeyboardInterrupt:  # pragma: no cover - signals are handled in the loop
         return 1
     finally:
+        MemberlistDriver.line_sink = None
         broker.open_gate()  # a start that failed before the banner still shows its lines

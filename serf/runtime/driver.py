@@ -15,7 +15,8 @@ out the effects (:mod:`serf.memberlist.io`):
 * ``RequestCompleted`` -> resolves the future of that ``request_id``;
 * ``NodeJoined`` / ``NodeLeft`` / ``NodeUpdated`` -> every event subscriber's bounded queue;
 * ``Dropped`` -> counted and logged at debug;
-* ``LogLine`` -> the stdlib logger it names (``serf.memberlist``, ``serf.core``);
+* ``LogLine`` -> the stdlib logger it names (``serf.memberlist``, ``serf.core``), or
+  :attr:`MemberlistDriver.line_sink` when a process sets one (the agent's);
 * ``MetricSample`` -> :attr:`MemberlistDriver.metrics` (a :class:`serf.metrics.Metrics`;
   None drops them): queued with the time the core was given (``metrics.pending``), and
   ``metrics.poll(now, next deadline)`` at the end of each batch of inputs.
@@ -46,7 +47,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from serf.address import Address
 from serf.memberlist.io import (
@@ -157,6 +158,13 @@ class MemberlistDriver:
     :meth:`stop`. ``stream_timeout`` bounds the reading of an inbound stream and the wait for
     the core's answer to it (memberlist's TCPTimeout).
     """
+
+    #: Where every driver of the process hands its log lines, ``(logger, level, text)``,
+    #: instead of ``logging.getLogger(logger).log(level, text)`` (None: the logging module).
+    #: The agent process sets its log broker's :meth:`~serf.agent.agent.LogBroker.line`: the
+    #: broker is the only handler of the ``serf`` loggers there, and a LogRecord with its
+    #: handler chain costs ~5x the line itself (an agent logs ~4 lines per user event).
+    line_sink: ClassVar[Callable[[str, int, str], None] | None] = None
 
     def __init__(
         self,
@@ -389,6 +397,10 @@ class MemberlistDriver:
                         if self.metrics is not None:
                             self.metrics.pending.append((effect, now))
                     case LogLine():
+                        sink = MemberlistDriver.line_sink
+                        if sink is not None:
+                            sink(effect.logger, effect.level, effect.text)
+                            continue
                         logger = self._loggers.get(effect.logger)
                         if logger is None:
                             logger = logging.getLogger(effect.logger)
