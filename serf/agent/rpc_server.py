@@ -399,7 +399,7 @@ class _Conn:
         self.streams.clear()
         if self.monitor is not None:
             self.monitor.stop()
-            self.server.log_subs.discard(self.monitor)
+            self.server.unwatch_logs(self.monitor)
             self.monitor = None
         for task in self.query_tasks:
             task.cancel()
@@ -632,7 +632,7 @@ async def _monitor(c: _Conn, seq: int, body: dict[str, Any]) -> None:
         sub.push({"Log": line})
     c.monitor = sub
     sub.start()
-    c.server.log_subs.add(sub)
+    c.server.watch_logs(sub)
 
 
 @_command("stop", body=True)
@@ -644,7 +644,7 @@ async def _stop(c: _Conn, seq: int, body: dict[str, Any]) -> None:
         c.server.event_subs.discard(sub)
     if c.monitor is not None and c.monitor.seq == target:
         c.monitor.stop()
-        c.server.log_subs.discard(c.monitor)
+        c.server.unwatch_logs(c.monitor)
         c.monitor = None
     await c.send(seq)
 
@@ -819,7 +819,6 @@ class RpcServer:
         sock = self._server.sockets[0].getsockname()
         self.bound = Address(addr.host, int(sock[1]))
         self.agent.listeners.append(self._on_event)
-        self.agent.broker.monitors.append(self._on_log)
         return self.bound
 
     def _on_event(self, event: Event) -> None:
@@ -827,6 +826,20 @@ class RpcServer:
             record = _event_record(event, sub.filters, sub.conn)
             if record is not None:
                 sub.push(record)
+
+    def watch_logs(self, sub: _Subscription) -> None:
+        """Push every new log line to ``sub`` (a ``monitor``). The server is one of the
+        broker's monitors only while it has one: the broker formats no line for nobody."""
+        if not self.log_subs:
+            self.agent.broker.monitors.append(self._on_log)
+        self.log_subs.add(sub)
+
+    def unwatch_logs(self, sub: _Subscription) -> None:
+        """Stop pushing log lines to ``sub``."""
+        self.log_subs.discard(sub)
+        if not self.log_subs:
+            with contextlib.suppress(ValueError):
+                self.agent.broker.monitors.remove(self._on_log)
 
     def _on_log(self, line: str, level: int) -> None:
         for sub in list(self.log_subs):

@@ -148,9 +148,12 @@ def test_tags_file_and_monitor(tmp_path: Path) -> None:
         tags_file = tmp_path / "tags.json"
         tags_file.write_text(json.dumps({"role": "web"}))
         async with cluster(1, tags_file=str(tags_file)) as (a,), await a.client() as c:
+            broker = a.agent.broker
+            assert broker.monitors == []  # nobody reads: the broker formats no line
             mon = await c.monitor("debug")
             line = await asyncio.wait_for(mon.__anext__(), 5)  # a replayed line
             assert "[" in line
+            assert broker.monitors == [a.rpc._on_log]
             await c.update_tags({"x": "1"})
             assert json.loads(tags_file.read_text()) == {"role": "web", "x": "1"}
             assert oct(os.stat(tags_file).st_mode & 0o777) == "0o600"
@@ -159,6 +162,16 @@ def test_tags_file_and_monitor(tmp_path: Path) -> None:
             with pytest.raises(RPCError, match="Unknown log level: LOUD"):
                 await c.monitor("LOUD")
             await mon.stop()
+            await until(lambda: not a.rpc.log_subs)
+            assert broker.monitors == []
+            again = await c.monitor("info")  # a second monitor after the first stopped
+            assert broker.monitors == [a.rpc._on_log]
+            await c.user_event("after", b"", coalesce=False)
+            while "Received event: user-event: after" not in await asyncio.wait_for(
+                anext(again), 5
+            ):
+                pass
+            await again.stop()
 
     run(body())
 
