@@ -25,24 +25,17 @@ import socket
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from serf.address import Address, bytes_to_ip
 from serf.agent.config import AgentConfig
-from serf.agent.handler_spec import (
-    MemberEventInfo,
-    MemberInfo,
-    QueryInfo,
-    UserEventInfo,
-    member_event_type,
-    parse_handlers,
-)
 from serf.agent.sinks import AgentSinks, SinkError, start_sinks
 from serf.config import SerfConfig, lan, local, wan
 from serf.core import io as sio
+from serf.core.delivery import member_event_type
 from serf.runtime.advertise import AdvertiseError, interface_bind_host, parse_host_port
 from serf.runtime.driver import MemberlistDriver
 from serf.runtime.serf import Event, Query, Serf, SerfError
@@ -52,6 +45,7 @@ from serf.wire.keyring import Keyring
 if TYPE_CHECKING:
     # imported on use (memory per agent, docs/performance.md): the handler runner when
     # handlers are configured, TLS with -transport=tls|quic
+    from serf.agent.handler_spec import EventScript, MemberEventInfo, QueryInfo, UserEventInfo
     from serf.agent.handlers import EventHandlerRunner
     from serf.transport.tls import TlsConfig
 
@@ -293,6 +287,16 @@ def write_tags_file(path: str, tags: Mapping[str, str]) -> None:
         fh.write(json.dumps(dict(tags), indent="  ", sort_keys=True))
 
 
+def _parse_handlers(specs: Sequence[str]) -> list[EventScript]:
+    """The event handler scripts of ``specs`` (the configuration checked them); the parser is
+    imported only when there are handlers (memory per agent, docs/performance.md)."""
+    if not specs:
+        return []
+    from serf.agent.handler_spec import parse_handlers
+
+    return parse_handlers(specs)
+
+
 def _addr(text: str, what: str) -> Address:
     try:
         return parse_host_port(text, what)
@@ -314,7 +318,7 @@ class Agent:
         self.keyring: Keyring | None = None
         self.listeners: list[Callable[[Event], None]] = []
         self.runner: EventHandlerRunner | None = None
-        self.scripts = parse_handlers(config.event_handlers)
+        self.scripts = _parse_handlers(config.event_handlers)
         self.shutdown_event = asyncio.Event()
         self.exit_code = 0
         self._tasks: list[asyncio.Task[Any]] = []
@@ -544,31 +548,43 @@ class Agent:
             self.shutdown_event.set()
 
     def _dispatch(self, event: Event) -> None:
-        info: MemberEventInfo | UserEventInfo | QueryInfo
         kind = member_event_type(event)
         if kind is not None:
-            members = getattr(event, "members", ())
-            info = MemberEventInfo(
-                kind,
-                tuple(MemberInfo(m.name, bytes_to_ip(m.addr), dict(m.tags)) for m in members),
-            )
             _info(f"agent: Received event: {kind}")
         elif isinstance(event, sio.UserEventReceived):
-            info = UserEventInfo(event.ltime, event.name, event.payload, event.coalesce)
             _info(f"agent: Received event: user-event: {event.name}")
         elif isinstance(event, Query):
-            info = QueryInfo(event.ltime, event.name, event.payload)
-            self._remember_query(info, event)
             _info(f"agent: Received event: query: {event.name}")
         else:
             return
         if self.runner is not None and self.scripts:
-            self.runner.submit(info)
+            self.runner.submit(self._handler_event(event, kind))
         for listener in list(self.listeners):
             try:
                 listener(event)
             except Exception:  # one listener must not starve the others
                 log.exception("agent: event listener failed")
+
+    def _handler_event(
+        self, event: Event, kind: str | None
+    ) -> MemberEventInfo | UserEventInfo | QueryInfo:
+        """What the handlers see of ``event`` (a member event of type ``kind``, a user event or
+        a query, which is remembered for the handler's response)."""
+        # loaded with the runner (handlers configured)
+        from serf.agent.handler_spec import MemberEventInfo, MemberInfo, QueryInfo, UserEventInfo
+
+        if kind is not None:
+            members = getattr(event, "members", ())
+            return MemberEventInfo(
+                kind,
+                tuple(MemberInfo(m.name, bytes_to_ip(m.addr), dict(m.tags)) for m in members),
+            )
+        if isinstance(event, sio.UserEventReceived):
+            return UserEventInfo(event.ltime, event.name, event.payload, event.coalesce)
+        assert isinstance(event, Query)
+        info = QueryInfo(event.ltime, event.name, event.payload)
+        self._remember_query(info, event)
+        return info
 
     def _remember_query(self, info: QueryInfo, query: Query) -> None:
         key = id(info)
@@ -621,7 +637,7 @@ class Agent:
     async def reload(self, config: AgentConfig) -> None:
         """SIGHUP: take the new log level, event handlers and tags."""
         self.broker.stream_level = python_level(config.log_level)
-        self.scripts = parse_handlers(config.event_handlers)
+        self.scripts = _parse_handlers(config.event_handlers)
         if self.runner is not None:
             self.runner.scripts = list(self.scripts)
         elif self.scripts and self._node is not None:

@@ -34,7 +34,6 @@ of the box; an all-pyserf cluster can opt in to ``lpe``.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import dataclasses
 import os
@@ -170,6 +169,8 @@ _TYPES = {f.name: f.type for f in dataclasses.fields(AgentConfig)}
 
 
 def _decode_key(text: str) -> bytes:
+    import base64  # on use: a node without keys never loads base64 (memory per agent)
+
     try:
         key = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
@@ -482,8 +483,6 @@ def _apply(cfg: AgentConfig, part: Mapping[str, Any]) -> None:
 
 def validate(cfg: AgentConfig) -> AgentConfig:
     """Check cross-field rules (Go's texts) and clamp intervals; returns ``cfg``."""
-    from serf.agent.handler_spec import HandlerSpecError, parse_handlers
-
     if cfg.tags_file and cfg.tags:
         raise ConfigError("Tags config not allowed while using tag files")
     if cfg.keyring_file and cfg.encrypt_key:
@@ -520,10 +519,13 @@ def validate(cfg: AgentConfig) -> AgentConfig:
             raise ConfigError(str(exc)) from None
     if not 2 <= cfg.protocol <= 5:
         raise ConfigError(f"'protocol' must be between 2 and 5, got {cfg.protocol}")
-    try:
-        parse_handlers(cfg.event_handlers)
-    except HandlerSpecError as exc:
-        raise ConfigError(str(exc)) from None
+    if cfg.event_handlers:  # the parser is imported for handlers only (memory per agent)
+        from serf.agent.handler_spec import HandlerSpecError, parse_handlers
+
+        try:
+            parse_handlers(cfg.event_handlers)
+        except HandlerSpecError as exc:
+            raise ConfigError(str(exc)) from None
     if cfg.retry_interval < MIN_RETRY_INTERVAL:
         cfg.retry_interval = MIN_RETRY_INTERVAL
         cfg.warnings.append("Warning: 'RetryInterval' is too low. Setting to 1s")

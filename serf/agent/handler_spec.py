@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from serf.core import io as sio
+from serf.core.delivery import member_event_type
 
 __all__ = [
     "EVENT_TYPES",
@@ -44,18 +44,6 @@ EVENT_TYPES = (
     "query",
     "*",
 )
-
-
-def member_event_type(event: object) -> str | None:
-    """``member-join`` ... ``member-reap`` for a member event (the ``SERF_EVENT`` of its
-    handlers), else None."""
-    return {
-        sio.MemberJoined: "member-join",
-        sio.MemberLeft: "member-leave",
-        sio.MemberFailed: "member-failed",
-        sio.MemberUpdated: "member-update",
-        sio.MemberReaped: "member-reap",
-    }.get(type(event))
 
 
 class HandlerSpecError(ValueError):

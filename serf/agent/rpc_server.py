@@ -24,7 +24,6 @@ reply; ``Unsupported command`` replies, then closes.
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 import contextlib
 import itertools
@@ -34,8 +33,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from serf.address import Address
-from serf.agent.handler_spec import member_event_type, parse_event_filter
 from serf.core import io as sio
+from serf.core.delivery import member_event_type
 from serf.core.filters import GoRegexp, compile_anchored
 from serf.runtime.serf import KeyManagerError, Query, QueryAck, QueryResponseItem, SerfError
 from serf.telemetry import LEVEL_NAMES, TRACE, go_quote
@@ -176,7 +175,7 @@ def coordinate_to_wire(coord: Coordinate) -> dict[str, Any]:
 
 def _event_record(event: Event, filters: list[EventFilter], conn: _Conn) -> dict[str, Any] | None:
     """The stream record for ``event`` if one of ``filters`` matches it, else None."""
-    from serf.agent.handler_spec import MemberEventInfo, QueryInfo, UserEventInfo
+    from serf.agent.handler_spec import MemberEventInfo, QueryInfo, UserEventInfo  # with a stream
 
     info: MemberEventInfo | UserEventInfo | QueryInfo
     kind = member_event_type(event)
@@ -600,6 +599,8 @@ async def _tags(c: _Conn, seq: int, body: dict[str, Any]) -> None:
 
 @_command("stream", body=True)
 async def _stream(c: _Conn, seq: int, body: dict[str, Any]) -> None:
+    from serf.agent.handler_spec import parse_event_filter  # on the first stream
+
     filters = parse_event_filter(_str(body.get("Type")))
     if not all(f.valid() for f in filters):
         await c.send(seq, INVALID_FILTER)
@@ -714,6 +715,8 @@ async def _key_op(c: _Conn, seq: int, body: dict[str, Any], op: str) -> None:
     key_text = _str(body.get("Key")) if op != "list" else ""
     error = ""
     result = sio.KeyResponse()
+    import base64  # on use: a node without keys never loads base64 (memory per agent)
+
     try:
         raw = base64.b64decode(key_text, validate=True) if op != "list" else b""
         km = serf.key_manager

@@ -9,7 +9,6 @@ arguments and returning the exit status. ``version`` (also ``-v``/``--version``)
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import importlib
 import importlib.util
@@ -62,7 +61,10 @@ _KEYGEN_HELP = """Usage: serf keygen
 
 def _keygen(args: Sequence[str]) -> int:
     # as Go: arguments are ignored (os.urandom is what secrets.token_bytes reads; secrets
-    # would import hmac and hashlib into every command)
+    # would import hmac and hashlib into every command; base64 is imported here, as the agent
+    # does without it)
+    import base64
+
     print(base64.b64encode(os.urandom(32)).decode())
     return 0
 

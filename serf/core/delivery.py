@@ -23,7 +23,7 @@ from serf.core.state import MemberRecord
 if TYPE_CHECKING:  # imported when a snapshot is configured (memory per agent)
     from serf.core.snapshot import SnapshotRecorder, SnapshotState
 
-__all__ = ["Delivery", "MEMBER_EFFECTS"]
+__all__ = ["Delivery", "MEMBER_EFFECTS", "member_event_type"]
 
 #: a member event type -> its effect
 MEMBER_EFFECTS: dict[str, Callable[[tuple[sio.SerfMember, ...]], sio.MemberEffect]] = {
@@ -33,6 +33,13 @@ MEMBER_EFFECTS: dict[str, Callable[[tuple[sio.SerfMember, ...]], sio.MemberEffec
     "member-update": sio.MemberUpdated,
     "member-reap": sio.MemberReaped,
 }
+_MEMBER_EVENT_TYPES: dict[object, str] = {effect: name for name, effect in MEMBER_EFFECTS.items()}
+
+
+def member_event_type(event: object) -> str | None:
+    """``member-join`` ... ``member-reap`` for a member event (the ``SERF_EVENT`` of its
+    handlers, the ``Event`` of an RPC stream record), else None."""
+    return _MEMBER_EVENT_TYPES.get(type(event))
 
 
 class Delivery:

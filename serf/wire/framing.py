@@ -29,7 +29,7 @@ dropped and counted in :class:`DecodedPacket`, and the other parts are still del
 from __future__ import annotations
 
 import struct
-import zlib
+from binascii import crc32  # zlib's CRC-32 without loading zlib and libz (memory per agent)
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -175,7 +175,7 @@ def split_compound(buf: Buffer) -> tuple[list[bytes], int]:
 
 def add_crc(buf: bytes) -> bytes:
     """``[0x0C][crc32 IEEE of buf, uint32 BE][buf]``."""
-    return bytes((HAS_CRC_MSG,)) + (zlib.crc32(buf) & 0xFFFFFFFF).to_bytes(4, "big") + buf
+    return bytes((HAS_CRC_MSG,)) + (crc32(buf) & 0xFFFFFFFF).to_bytes(4, "big") + buf
 
 
 def strip_crc(buf: Buffer) -> bytes:
@@ -188,7 +188,7 @@ def strip_crc(buf: Buffer) -> bytes:
     view = memoryview(buf)
     expected = int.from_bytes(view[1:_CRC_HEADER_SIZE], "big")
     inner = bytes(view[_CRC_HEADER_SIZE:])
-    actual = zlib.crc32(inner) & 0xFFFFFFFF
+    actual = crc32(inner) & 0xFFFFFFFF
     if actual != expected:
         raise DecodeError(f"invalid checksum: got {actual:08x}, expected {expected:08x}")
     return inner

@@ -10,7 +10,6 @@ Not thread-safe: the core that owns it runs on one task.
 
 from __future__ import annotations
 
-import base64
 import binascii
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -31,6 +30,8 @@ def validate_key(key: bytes) -> bytes:
 
 
 def _decode_base64(text: str | bytes) -> bytes:
+    import base64  # on use: a node without keys never loads base64 (memory per agent)
+
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -69,6 +70,8 @@ class Keyring:
 
     def to_base64(self) -> list[str]:
         """The installed keys in base64, primary first (serf's keyring file format)."""
+        import base64
+
         return [base64.b64encode(k).decode("ascii") for k in self._keys]
 
     @property
