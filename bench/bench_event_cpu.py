@@ -9,8 +9,10 @@ client does). Each round measures, one window each: both clusters at rest (the s
 then Go's agent 0 sending a steady 30 user events/s (64-byte payload, not coalesced) through
 its RPC, then pyserf's the same. CPU per event is the loaded cluster's CPU
 (``/proc/<pid>/stat`` utime + stime of every agent) minus its rest CPU over as long, divided
-by the events sent. Printed per round and as the median of the per-round ratios pyserf/Go
-(below 1 favours pyserf); compare ratios, not figures across runs (the machine is shared).
+by the events sent (its system CPU, from ``stime``, in brackets). The loaded windows take
+turns: each round starts one kind later. Printed per round and as the median of the
+per-round ratios pyserf/Go (below 1 favours pyserf); compare ratios, not figures across
+runs (the machine is shared).
 
 ``--baseline DIR`` adds a third cluster running the ``serf`` package found in DIR (a copy
 of another tree's ``serf/`` with its compiled twins): a before/after pair in the same windows.
@@ -36,10 +38,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 EVENTS_PER_SECOND = 30
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` in seconds."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(utime + stime, stime) of ``pid`` in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 class Cluster:
@@ -92,8 +94,10 @@ class Cluster:
     def pids(self) -> list[int]:
         return [a.proc.pid for a in self.agents if a.proc is not None]
 
-    def cpu(self) -> float:
-        return sum(cpu_seconds(pid) for pid in self.pids())
+    def cpu(self) -> tuple[float, float]:
+        """(CPU, system CPU) seconds of all agents."""
+        both = [cpu_seconds(pid) for pid in self.pids()]
+        return sum(c for c, _ in both), sum(s for _, s in both)
 
     async def load(self, seconds: float) -> int:
         """Send 30 events/s through agent 0 for ``seconds``; the count sent."""
@@ -116,13 +120,19 @@ class Cluster:
             agent.stop()
 
 
-async def loaded_cpu_per_event(cluster: Cluster, window: float, rest_rate: float) -> float:
-    """ms of cluster CPU per event over one loaded window (plus 2 s for the last gossip)."""
-    cpu0, t0 = cluster.cpu(), time.monotonic()
+async def loaded_cpu_per_event(
+    cluster: Cluster, window: float, rest_rate: tuple[float, float]
+) -> tuple[float, float]:
+    """ms of cluster CPU and of its system CPU per event over one loaded window (plus 2 s
+    for the last gossip)."""
+    (cpu0, sys0), t0 = cluster.cpu(), time.monotonic()
     count = await cluster.load(window)
     await asyncio.sleep(2)
-    cpu, wall = cluster.cpu() - cpu0, time.monotonic() - t0
-    return (cpu - rest_rate * wall) / count * 1000
+    (cpu1, sys1), wall = cluster.cpu(), time.monotonic() - t0
+    return (
+        (cpu1 - cpu0 - rest_rate[0] * wall) / count * 1000,
+        (sys1 - sys0 - rest_rate[1] * wall) / count * 1000,
+    )
 
 
 async def measure(args: argparse.Namespace) -> None:
@@ -144,18 +154,25 @@ async def measure(args: argparse.Namespace) -> None:
             t0 = time.monotonic()
             await asyncio.sleep(args.window)
             wall = time.monotonic() - t0
-            rest = {k: (c.cpu() - before[k]) / wall for k, c in clusters.items()}
-            per_event = {}
+            rest = {}
             for kind, cluster in clusters.items():
-                per_event[kind] = await loaded_cpu_per_event(cluster, args.window, rest[kind])
+                cpu, sys_cpu = cluster.cpu()
+                rest[kind] = ((cpu - before[kind][0]) / wall, (sys_cpu - before[kind][1]) / wall)
+            per_event, sys_per_event = {}, {}
+            # the loaded windows in turn, starting one later each round (no kind always first)
+            for i in range(len(kinds)):
+                kind = kinds[(rnd + i) % len(kinds)]
+                per_event[kind], sys_per_event[kind] = await loaded_cpu_per_event(
+                    clusters[kind], args.window, rest[kind]
+                )
                 await asyncio.sleep(3)
             for kind in ratios:
                 ratios[kind].append(per_event[kind] / per_event["go"])
             print(
-                f"round {rnd}: CPU/event (ms) "
-                + ", ".join(f"{k} {v:.2f}" for k, v in per_event.items())
+                f"round {rnd}: CPU/event (ms, system CPU in brackets) "
+                + ", ".join(f"{k} {per_event[k]:.2f} ({sys_per_event[k]:.2f})" for k in kinds)
                 + "; rest (cluster ms/s) "
-                + ", ".join(f"{k} {v * 1000:.1f}" for k, v in rest.items()),
+                + ", ".join(f"{k} {v[0] * 1000:.1f}" for k, v in rest.items()),
                 flush=True,
             )
         for kind, values in ratios.items():

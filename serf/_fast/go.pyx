@@ -742,6 +742,7 @@ cdef object _decode_push_pull(const unsigned char *p, Py_ssize_t n):
 # ---------------------------------------------------------------------------------------------
 
 _PureGoCodec = _pure.GoCodec
+_UserMsg = _m.UserMsg
 
 
 cdef object _fast_decode(object buffer, bint serf):
@@ -781,7 +782,11 @@ class GoCodec(_pure.GoCodec):
     def decode(self, buffer):
         """A memberlist message; type 8 is the packet form (payload follows the type byte)."""
         result = _fast_decode(buffer, False)
-        return _PureGoCodec.decode(self, buffer) if result is _FALLBACK else result
+        if result is not _FALLBACK:
+            return result
+        if type(buffer) is bytes and PyBytes_GET_SIZE(buffer) and buffer[0] == 8:
+            return _UserMsg(buffer[1:])  # as the pure twin; each serf message is one of these
+        return _PureGoCodec.decode(self, buffer)
 
     def decode_stream(self, buffer):
         """A memberlist message as read from a stream (type 8 carries a userMsgHeader)."""

@@ -120,6 +120,8 @@ def test_user_msg_packet_and_stream_forms(go: Any) -> None:
     msg = m.UserMsg(b"\x03hello")
     assert go.encode(msg) == b"\x08\x03hello"
     assert go.decode(b"\x08\x03hello") == msg
+    assert go.decode(b"\x08") == m.UserMsg(b"")
+    assert type(go.decode(b"\x08\x81\x01").payload) is bytes
     stream = go.encode_stream(msg)
     assert stream == b"\x08\x81\xaaUserMsgLen\x06\x03hello"
     assert go.decode_stream(stream) == msg
