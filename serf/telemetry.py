@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from serf._frozen import fast_init
+
 __all__ = [
     "TRACE",
     "DEBUG",
@@ -75,6 +77,7 @@ class LogLine:
     text: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MetricSample:
     """One go-metrics call: ``key`` is Go's key (``("serf", "member", "join")``)."""

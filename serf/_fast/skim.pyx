@@ -10,12 +10,14 @@ Nothing is built for a part that is left out but the node name (the table's key)
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_CheckExact
 from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint64_t
 from libc.string cimport memcmp
 
 from serf._fast.varint cimport read_uvarint
+from serf._fast.slots cimport lpe_get_slot, lpe_slot_offset
 
 from serf.wire.errors import DecodeError
 from serf.wire.framing import COMPOUND_MSG as _COMPOUND_MSG, COMPRESS_MSG as _COMPRESS_MSG
@@ -98,11 +100,60 @@ def alive_fields(part):
     return f.incarnation, name, addr, f.port
 
 
+# The table's entry type, learnt from the first entry met (importing serf.memberlist.state
+# here would be circular), and the offsets of the slots _ignored reads: a Node's fields are read
+# from their cells, not through three attribute lookups per skimmed part.
+cdef object _node_type = None
+cdef Py_ssize_t _off_incarnation = -1, _off_port = -1, _off_addr = -1
+
+
+cdef bint _learn(object cls) except -1:
+    """Take ``cls`` as the entry type when its three fields are plain slots."""
+    global _node_type, _off_incarnation, _off_port, _off_addr
+    inc = lpe_slot_offset(cls.__dict__.get("incarnation"))
+    port = lpe_slot_offset(cls.__dict__.get("port"))
+    addr = lpe_slot_offset(cls.__dict__.get("addr"))
+    if inc < 0 or port < 0 or addr < 0:
+        return False
+    _off_incarnation, _off_port, _off_addr = inc, port, addr
+    _node_type = cls
+    return True
+
+
+cdef inline int _cmp_int(PyObject *cell, uint64_t value) except -2:
+    """-1, 0 or 1 as ``value`` is below, equal to or above the exact int in ``cell``; 2 when the
+    cell holds anything else (the caller compares the Python way)."""
+    cdef int overflow = 0
+    cdef long long have
+    if cell is NULL or not PyLong_CheckExact(<object>cell):
+        return 2
+    have = PyLong_AsLongLongAndOverflow(<object>cell, &overflow)
+    if overflow > 0:
+        return -1
+    if overflow < 0 or have < 0:
+        return 1
+    if value < <uint64_t>have:
+        return -1
+    return 1 if value > <uint64_t>have else 0
+
+
 cdef inline bint _ignored(object node, const unsigned char *p, AliveFields *f) except -1:
     """``StateTable.ignores_alive`` for a known entry (the name checks are the caller's)."""
-    if f.incarnation > node.incarnation or f.port != node.port:
+    cdef int inc = 2, port = 2
+    cdef PyObject *cell
+    if type(node) is _node_type or (_node_type is None and _learn(type(node))):
+        inc = _cmp_int(lpe_get_slot(node, _off_incarnation), f.incarnation)
+        port = _cmp_int(lpe_get_slot(node, _off_port), f.port)
+    if inc == 2 or port == 2:  # not our entry type, or not plain ints: as the pure twin
+        if f.incarnation > node.incarnation or f.port != node.port:
+            return False
+    elif inc > 0 or port != 0:
         return False
-    addr = node.addr
+    if type(node) is _node_type:
+        cell = lpe_get_slot(node, _off_addr)
+        addr = <object>cell if cell is not NULL else node.addr
+    else:
+        addr = node.addr
     if type(addr) is bytes:
         return (PyBytes_GET_SIZE(addr) == f.addr_len
                 and memcmp(PyBytes_AS_STRING(addr), p + f.addr, f.addr_len) == 0)

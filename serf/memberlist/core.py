@@ -143,6 +143,26 @@ def push_pull_scale(interval: float, n: int) -> float:
     return interval * mult
 
 
+# One Address per (IP, port) for every core of the process: the N cores of a simulation send
+# to the same N addresses, and a cache per core held N^2 of them (about a quarter of the memory
+# per member entry at 1,000 nodes) and grew with every address an agent ever saw. Bounded:
+# cleared when full.
+_ADDRESSES_MAX = 1 << 16
+_addresses: dict[tuple[bytes, int], Address] = {}
+
+
+def _address(ip: bytes, port: int) -> Address:
+    """The shared :class:`Address` for wire IP bytes and a port (ValueError if bad)."""
+    key = (ip, port)
+    found = _addresses.get(key)
+    if found is None:
+        found = Address.from_ip(ip, port)
+        if len(_addresses) >= _ADDRESSES_MAX:
+            _addresses.clear()
+        _addresses[key] = found
+    return found
+
+
 def _next_tick(when: float, interval: float, now: float) -> float:
     """The next tick of a ticker that ticked at ``when``, after ``now`` (as Go's tickers,
     ticks missed by a late driver are dropped, not fired in a burst)."""
@@ -345,7 +365,6 @@ class MemberlistCore:
         self._streams: dict[int, _StreamKind] = {}
         self._joins: dict[int, _Join] = {}
         self._waits: dict[int, tuple[str, int]] = {}  # request id -> (what, timer token)
-        self._addr_cache: dict[tuple[bytes, int], Address] = {}
         self._cidrs = tuple(
             ipaddress.ip_network(c, strict=False) for c in (config.cidrs_allowed or ())
         )
@@ -678,7 +697,7 @@ class MemberlistCore:
             match eff:
                 case st.Broadcast():
                     finished = on_local_broadcast if eff.name == self.name else None
-                    self._queue(self._codec.encode(eff.message), eff.name, finished)
+                    self._queue(st._share(self._codec.encode(eff.message)), eff.name, finished)
                 case st.NotifyJoin():
                     self._list_node(eff.node.name)
                     if self.node_effects:
@@ -810,11 +829,8 @@ class MemberlistCore:
     # ------------------------------------------------------------------------------------
 
     def _addr_of(self, node: Node) -> Address:
-        key = (node.addr, node.port)
-        addr = self._addr_cache.get(key)
-        if addr is None:
-            addr = self._addr_cache[key] = Address.from_ip(node.addr, node.port)
-        return addr
+        addr = _addresses.get((node.addr, node.port))
+        return addr if addr is not None else _address(node.addr, node.port)
 
     def _send(self, dest: Address, data: bytes) -> None:
         self.stats["packets_sent"] += 1
@@ -1319,11 +1335,7 @@ class MemberlistCore:
         return source
 
     def _addr_of_raw(self, addr: bytes, port: int) -> Address:
-        key = (bytes(addr), port)
-        found = self._addr_cache.get(key)
-        if found is None:
-            found = self._addr_cache[key] = Address.from_ip(key[0], port)
-        return found
+        return _address(bytes(addr), port)
 
     def _on_ping(self, msg: Ping, source: Address) -> None:
         if msg.node and msg.node != self.name:

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from serf._frozen import fast_init
 from serf.address import Address
 from serf.memberlist.state import Node
 from serf.telemetry import LogLine, MetricSample
@@ -70,6 +71,7 @@ class Start:
     """Bring the local node up: it becomes alive at incarnation 1 and schedules its timers."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PacketReceived:
     """A datagram as it arrived (still framed: label, encryption, CRC, compression)."""
@@ -106,6 +108,7 @@ class StreamResult:
     error: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Tick:
     """The deadline the driver armed (``core.next_deadline()``) has passed."""
@@ -176,6 +179,7 @@ Input = (
 # ----------------------------------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SendPacket:
     """Send ``data`` (fully framed) as one datagram to ``dest``."""
@@ -220,6 +224,7 @@ class RequestCompleted:
     errors: tuple[str, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class NodeJoined:
     """A node became alive in our view (memberlist NotifyJoin)."""
@@ -227,6 +232,7 @@ class NodeJoined:
     node: Node
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class NodeLeft:
     """A node is dead or left in our view (memberlist NotifyLeave)."""
@@ -234,6 +240,7 @@ class NodeLeft:
     node: Node
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class NodeUpdated:
     """A node's meta changed (memberlist NotifyUpdate)."""

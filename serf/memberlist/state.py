@@ -58,6 +58,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from serf import _speedups
+from serf._frozen import fast_init
 from serf.telemetry import (
     COUNTER,
     ERR,
@@ -131,6 +132,7 @@ class Node:
 # -- effects ----------------------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Broadcast:
     """Queue ``message`` for gossip under ``name`` (a named broadcast: it replaces a queued
@@ -141,6 +143,7 @@ class Broadcast:
     message: Alive | Suspect | Dead
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class NotifyJoin:
     """The event delegate's ``NotifyJoin``: ``node`` (a snapshot) is now alive."""
@@ -148,6 +151,7 @@ class NotifyJoin:
     node: Node
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class NotifyLeave:
     """The event delegate's ``NotifyLeave``: ``node`` (a snapshot) died or left."""
@@ -155,6 +159,7 @@ class NotifyLeave:
     node: Node
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class NotifyUpdate:
     """The event delegate's ``NotifyUpdate``: ``node`` (a snapshot) has new metadata."""
@@ -226,8 +231,10 @@ _MSG_DEAD = MetricSample(COUNTER, ("memberlist", "msg", "dead"), 1.0)
 
 # One object for equal addresses, metas and version bytes in every table of the process, and
 # one str per name (sys.intern): a simulation holds N views of the same N members, and each
-# decoded message brings its own copies (about 130 of a member entry's ~740 bytes). Bounded:
-# cleared when full (an agent's table holds far fewer distinct values).
+# decoded message brings its own copies (about 130 of a member entry's ~740 bytes). The core
+# shares the encoded messages it queues for gossip the same way (N views queue the same alive,
+# about 100 bytes each). Bounded: cleared when full (an agent's table holds far fewer
+# distinct values).
 _SHARED_MAX = 1 << 16
 _shared: dict[bytes, bytes] = {}
 
@@ -390,7 +397,7 @@ class StateTable:
 
         effects: list[Effect] = []
         node = self._nodes.get(alive.node)
-        updates_node = False
+        updates_node = fresh = False
         if node is None:
             # step 3: a placeholder, DEAD at incarnation 0 that changed state "never"
             node = Node(
@@ -400,7 +407,9 @@ class StateTable:
                 _share(meta),
                 vsn=_share(vsn) if len(vsn) >= 6 else b"",
             )
-            self._nodes[alive.node] = node
+            # keyed by the entry's own (shared) name: the message's copy would stay as the key
+            self._nodes[node.name] = node
+            fresh = True
         elif node.addr != addr or node.port != alive.port:
             # step 4: another address for a known name (dead-node reclaim, reference 1.4.7)
             reclaimable = (
@@ -454,13 +463,15 @@ class StateTable:
             )
             effects.extend(self.refute(alive.incarnation))
             return effects
-        effects.append(Broadcast(alive.node, alive))
-        if len(vsn) >= 6:
-            node.vsn = _share(vsn)
+        # the entry's name: the table's one str for it, which the queued broadcast then holds
+        effects.append(Broadcast(node.name, alive))
         node.incarnation = alive.incarnation
-        node.meta = _share(meta)
-        node.addr = _share(addr)
-        node.port = alive.port
+        if not fresh:  # a placeholder made above holds these fields already
+            if len(vsn) >= 6:
+                node.vsn = _share(vsn)
+            node.meta = _share(meta)
+            node.addr = _share(addr)
+            node.port = alive.port
         if node.state is not NodeState.ALIVE:
             if node.state is not NodeState.SUSPECT:
                 self._num_alive += 1

@@ -57,6 +57,9 @@ _STREAM_TIMEOUT = 4
 _UNSTALL = 5
 _CALL = 6
 
+# an enum member's .name goes through a property on each read; the trace names N^2 states
+_STATE_NAMES = {state: state.name for state in NodeState}
+
 # Garbage collector thresholds while a simulation runs (the larger of these and the process's
 # own). A large simulation allocates millions of long-lived objects (every member of every
 # view, queued broadcasts); with Python's defaults (700, 10, 10) the collector walks them
@@ -451,7 +454,8 @@ class Simulation:
                 case io.NodeJoined() | io.NodeLeft() | io.NodeUpdated():
                     n = eff.node
                     kind = type(eff).__name__
-                    self._record(node, f"{kind} {n.name} {n.state.name} {n.incarnation}")
+                    state = _STATE_NAMES[n.state]
+                    self._record(node, f"{kind} {n.name} {state} {n.incarnation}")
                 case io.Dropped() | LogLine() | MetricSample():
                     pass  # drops: counted by the core's stats (logs, metrics: above)
                 case _:  # every effect kind has its case (mypy checks it)

@@ -138,6 +138,40 @@ def test_known_alives_are_left_out_and_the_rest_kept_in_order(skim: ModuleType) 
     assert (kept, truncated, skipped) == (parts[2:], 0, 2)
 
 
+class _Entry:
+    """Not a Node: the compiled twin reads Node's fields from their slots, anything else by
+    attribute."""
+
+    def __init__(self, addr: bytes, port: int, incarnation: int) -> None:
+        self.addr, self.port, self.incarnation = addr, port, incarnation
+
+
+class _SlottedEntry:
+    __slots__ = ("addr", "incarnation", "port")
+
+    def __init__(self, addr: bytes, port: int, incarnation: int) -> None:
+        self.addr, self.port, self.incarnation = addr, port, incarnation
+
+
+@pytest.mark.parametrize("incarnation", [0, 4, 5, 2**40, 2**63, 2**70, -1, -(2**70)])
+def test_entries_of_any_type_and_incarnation_are_judged_as_ignores_alive(
+    skim: ModuleType, incarnation: int
+) -> None:
+    parts = [_enc("a", 5), _enc("a", 0), _enc("a", 5, port=7947), _enc("a", 0xFFFFFFFF)]
+    incs, ports = (5, 0, 5, 0xFFFFFFFF), (7946, 7946, 7947, 7946)
+    for entry in (
+        Node("a", IP_A, 7946, incarnation=incarnation),
+        _Entry(IP_A, 7946, incarnation),
+        _SlottedEntry(IP_A, 7946, incarnation),
+        Node("a", IP_A, 7946, incarnation=incarnation),
+    ):
+        for part, inc, port in zip(parts, incs, ports, strict=True):
+            # one part per packet: a kept alive keeps the later ones about the same node
+            kept, _, skipped = skim.split_unknown({"a": entry}, "me", make_compound([part]))
+            ignored = inc <= incarnation and port == 7946
+            assert (kept, skipped) == (([], 1) if ignored else ([part], 0)), (entry, inc, port)
+
+
 def test_after_a_kept_alive_or_a_nested_part_the_same_name_is_kept(skim: ModuleType) -> None:
     nodes = {"a": Node("a", IP_A, 7946, incarnation=5), "b": Node("b", IP_B, 7946, incarnation=2)}
     # the first alive for a moves it (it may: a left node takes a new address); the second

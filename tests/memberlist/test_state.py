@@ -776,8 +776,12 @@ def test_tables_share_one_object_per_equal_name_address_meta_and_vsn() -> None:
         return Alive(5, "".join(["no", "de"]), bytes(IP_A), 7946, b"m" * 3, bytes(VSN))
 
     first, second = table(), table()
-    first.handle_alive(fresh(), 1.0)
+    effects = first.handle_alive(fresh(), 1.0)
     second.handle_alive(fresh(), 1.0)
     a, b = first.get("node"), second.get("node")
     assert a is not None and b is not None
     assert a.name is b.name and a.addr is b.addr and a.meta is b.meta and a.vsn is b.vsn
+    # nor as the table's key, nor in the broadcast it queues
+    assert next(key for key in first._nodes if key == "node") is a.name
+    broadcast = next(e for e in effects if isinstance(e, Broadcast))
+    assert broadcast.name is a.name
