@@ -775,6 +775,8 @@ class GoCodec(_pure.GoCodec):
         s = _BY_CLASS.get(cls)
         if s is not None:
             return _encode_message(<unsigned char>message.TYPE, <_CSchema>s, message)
+        if cls is _UserMsg:  # as the pure twin: each serf message gossiped is one of these
+            return b"\x08" + bytes(message.payload)
         if cls is _m.PushPull:
             return _encode_push_pull(message)
         return _PureGoCodec.encode(self, message)

@@ -147,6 +147,8 @@ def python_level(name: str) -> int:
 
 Monitor = Callable[[str, int], None]
 _PREFIXED = re.compile(r"^[\w.-]+: ")
+#: the prefixes of the cores' lines (``serf.telemetry``), which _PREFIXED matches: no regex
+_CORE_PREFIXES = ("serf: ", "memberlist: ")
 
 
 class LogBroker(logging.Handler):
@@ -207,7 +209,7 @@ class LogBroker(logging.Handler):
         """A line without a :class:`logging.LogRecord` (what :meth:`emit` does with the
         record ``logging.getLogger(logger).log(level, text)`` makes, for a fifth of its cost:
         see :attr:`serf.runtime.driver.MemberlistDriver.line_sink`)."""
-        if not _PREFIXED.match(text):
+        if not text.startswith(_CORE_PREFIXES) and not _PREFIXED.match(text):
             text = f"{_subsystem(logger)}: {text}"
         self._take(level, time.time(), text)
 

@@ -187,7 +187,10 @@ def _event_record(event: Event, filters: list[EventFilter], conn: _Conn) -> dict
         info = QueryInfo(event.ltime, event.name, event.payload)
     else:
         return None
-    if not any(f.matches(info) for f in filters):
+    for f in filters:  # (a loop, not any() over a generator: one record per event)
+        if f.matches(info):
+            break
+    else:
         return None
     if kind is not None:
         members = getattr(event, "members", ())

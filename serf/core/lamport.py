@@ -57,7 +57,8 @@ class LamportClock:
         A value older than the current time changes nothing. ``UINT64_MAX`` wraps to 0, as
         in Go. A value that is not a uint64 is caller misuse and raises ValueError.
         """
-        _check_uint64(value, "value")
+        if type(value) is not int or not 0 <= value <= UINT64_MAX:  # inline: per message
+            _check_uint64(value, "value")
         if value >= self._counter:
             self._counter = (value + 1) % _MOD
 
