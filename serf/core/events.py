@@ -54,6 +54,8 @@ class UserEventManager:
 
     def slots(self) -> list[UserEvents | None]:
         """The ring as push/pull carries it."""
+        if self.ring.empty():  # no user event yet: every push/pull until the first one
+            return [None] * len(self.ring)
         return [
             None if slot is None else UserEvents(slot[0], [UserEvent(n, p) for n, p in slot[1]])
             for slot in self.ring.slots()

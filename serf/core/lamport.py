@@ -100,3 +100,7 @@ class LamportRing(Generic[K]):
         """Every slot in index order: None, or its time and keys in arrival order."""
         for slot in self._slots:
             yield None if slot is None else (slot[0], list(slot[1]))
+
+    def empty(self) -> bool:
+        """True when no slot holds a key yet (a push/pull then skips the walk)."""
+        return self._slots.count(None) == len(self._slots)

@@ -341,15 +341,26 @@ class _ListOf:
     def encode_value(self, value: list[Any] | None) -> bytes:
         if value is None:
             return _NIL
-        enc = self.schema.encode_value if self.nullable_items else self.schema.encode
-        return _array_header(len(value)) + b"".join(enc(v) for v in value)
+        enc = self.schema.encode
+        if not self.nullable_items:
+            return _array_header(len(value)) + b"".join([enc(v) for v in value])
+        # serf's push/pull carries its 512 user event slots, all nil until user events are
+        # sent: that case without a Python-level loop, the rest with the nil test inline
+        header = _array_header(len(value))
+        if value.count(None) == len(value):
+            return header + _NIL * len(value)
+        return header + b"".join([_NIL if v is None else enc(v) for v in value])
 
     def decode_value(self, value: Any) -> list[Any] | None:
         items = _as_list(value)
         if items is None:
             return None
-        dec = self.schema.decode_value if self.nullable_items else self.schema.decode
-        return [dec(v) for v in items]
+        dec = self.schema.decode
+        if not self.nullable_items:
+            return [dec(v) for v in items]
+        if items.count(None) == len(items):
+            return list(items)
+        return [None if v is None else dec(v) for v in items]
 
 
 # Inline fast paths for the common case of each scalar kind; anything else (nil, other widths

@@ -92,3 +92,11 @@ def test_ring_matches_a_model(adds: list[tuple[int, int]]) -> None:
         elif fresh:
             slot[1].append(key)
     assert list(ring.slots()) == [model.get(i) for i in range(5)]
+    assert ring.empty() == (not adds)
+
+
+def test_empty_ring_until_the_first_key() -> None:
+    ring: LamportRing[str] = LamportRing(3)
+    assert ring.empty()
+    ring.add(4, "a")
+    assert not ring.empty()

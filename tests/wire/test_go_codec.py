@@ -116,6 +116,25 @@ def test_push_pull_stream_body(go: Any) -> None:
         go.decode(encoded[:-1])
 
 
+@pytest.mark.parametrize("filled", [(), (0,), (3, 511), tuple(range(512))])
+def test_serf_push_pull_event_slots(go: Any, filled: tuple[int, ...]) -> None:
+    # serf's 512 user event slots, nil but for ``filled`` (all nil until a user event): the
+    # same bytes as msgpack writes for the same values, and back
+    slots: list[m.UserEvents | None] = [None] * 512
+    for i in filled:
+        slots[i] = m.UserEvents(i, [m.UserEvent("e", b"p")])
+    msg = m.MessagePushPull(3, {"a": 1}, [], 2, slots, 1)
+    raw = go.encode(msg)
+    body = msgpack.unpackb(raw[1:], raw=True)
+    want = [
+        None if s is None else {b"LTime": s.ltime, b"Events": [{b"Name": b"e", b"Payload": b"p"}]}
+        for s in slots
+    ]
+    assert body[b"Events"] == want
+    assert raw.count(msgpack.packb(None)) >= 512 - len(filled)
+    assert go.decode_serf(raw) == msg
+
+
 def test_user_msg_packet_and_stream_forms(go: Any) -> None:
     msg = m.UserMsg(b"\x03hello")
     assert go.encode(msg) == b"\x08\x03hello"
