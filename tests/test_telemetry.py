@@ -7,6 +7,7 @@ import asyncio
 import logging
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 
@@ -30,13 +31,10 @@ def test_go_formatting() -> None:
     assert serf_line(30, "y").logger == "serf.core"
 
 
-def test_library_nodes_log_to_named_loggers_and_never_print(
-    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _join_two_nodes(joined: Callable[[], bool]) -> None:
+    """Nodes a and b on loopback, b joined to a, until ``joined()`` (at most 10 s)."""
     from serf.config import SerfConfig, loopback
     from serf.runtime.serf import Serf
-
-    caplog.set_level(logging.DEBUG, logger="serf")
 
     async def main() -> None:
         a = await Serf.create(SerfConfig("a", memberlist=loopback("a")))
@@ -45,7 +43,7 @@ def test_library_nodes_log_to_named_loggers_and_never_print(
             await b.join([a.local_member.address])
             loop = asyncio.get_running_loop()
             end = loop.time() + 10
-            while not any("EventMemberJoin: b" in r.message for r in caplog.records):
+            while not joined():
                 assert loop.time() < end, "no join line"
                 await asyncio.sleep(0.05)
         finally:
@@ -53,6 +51,13 @@ def test_library_nodes_log_to_named_loggers_and_never_print(
             await a.shutdown()
 
     asyncio.run(main())
+
+
+def test_library_nodes_log_to_named_loggers_and_never_print(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="serf")
+    _join_two_nodes(lambda: any("EventMemberJoin: b" in r.message for r in caplog.records))
     names = {r.name for r in caplog.records}
     assert {"serf.core", "serf.memberlist"} <= names
     join = [r for r in caplog.records if r.message.startswith("serf: EventMemberJoin: b ")]
@@ -73,29 +78,12 @@ def test_unconfigured_logging_stays_silent() -> None:
 def test_a_line_sink_takes_the_lines_instead_of_logging(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from serf.config import SerfConfig, loopback
     from serf.runtime.driver import MemberlistDriver
-    from serf.runtime.serf import Serf
 
     caplog.set_level(logging.DEBUG, logger="serf")
     taken: list[tuple[str, int, str]] = []
     monkeypatch.setattr(MemberlistDriver, "line_sink", lambda *line: taken.append(line))
-
-    async def main() -> None:
-        a = await Serf.create(SerfConfig("a", memberlist=loopback("a")))
-        b = await Serf.create(SerfConfig("b", memberlist=loopback("b")))
-        try:
-            await b.join([a.local_member.address])
-            loop = asyncio.get_running_loop()
-            end = loop.time() + 10
-            while not any("EventMemberJoin: b" in text for _, _, text in taken):
-                assert loop.time() < end, "no join line"
-                await asyncio.sleep(0.05)
-        finally:
-            await b.shutdown()
-            await a.shutdown()
-
-    asyncio.run(main())
+    _join_two_nodes(lambda: any("EventMemberJoin: b" in text for _, _, text in taken))
     assert {name for name, _, _ in taken} >= {"serf.core", "serf.memberlist"}
     join = [line for line in taken if line[2].startswith("serf: EventMemberJoin: b ")]
     assert join and join[0][:2] == ("serf.core", logging.INFO)
