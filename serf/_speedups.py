@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # the types of the lazily loaded twins: the pure twins' modules
+    from serf import metrics_record as metrics_record
     from serf.memberlist import broadcast as broadcast
     from serf.memberlist import skim as skim
     from serf.memberlist import suspicion as suspicion
@@ -39,6 +40,7 @@ __all__ = [
     "suspicion",
     "lzw",
     "skim",
+    "metrics_record",
     "LAZY_TWINS",
 ]
 
@@ -49,6 +51,7 @@ TWIN_MODULES: dict[str, str] = {
     "suspicion": "serf.memberlist.suspicion",
     "lzw": "serf.wire.lzw",
     "skim": "serf.memberlist.skim",
+    "metrics_record": "serf.metrics_record",
     "go": "serf.wire.go",
 }
 #: twins that may be missing from a compiled build without making the whole set pure
@@ -92,8 +95,8 @@ _ACTIVE: dict[str, ModuleType] = {}
 
 
 def load(short: str) -> ModuleType:
-    """The active twin of ``short`` ("lpe", "broadcast", "suspicion", "lzw", "skim", "go"),
-    imported on first use."""
+    """The active twin of ``short`` ("lpe", "broadcast", "suspicion", "lzw", "skim",
+    "metrics_record", "go"), imported on first use."""
     module = _ACTIVE.get(short)
     if module is not None:
         return module

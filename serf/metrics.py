@@ -29,11 +29,16 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from serf import _speedups
 from serf.address import Address
-from serf.telemetry import COUNTER, GAUGE, SAMPLE, TIMER, Labels, MetricSample
+from serf.telemetry import COUNTER, GAUGE, SAMPLE, Labels, MetricSample
+
+if TYPE_CHECKING:
+    from serf.metrics_record import Aggregate, Recorder, Route
+else:  # the active twin's (compiled: C doubles, folded by the compiled record loop)
+    Aggregate = _speedups.metrics_record.Aggregate
 
 __all__ = [
     "MetricsSink",
@@ -92,10 +97,10 @@ class Metrics:
         self.service_name = service_name
         self.host_name = host_name
         self._clock = clock
-        # (kind, key, labels) -> the recorders of the sinks that take samples one by one, and
-        # the line format for the line sinks: worked out once per key (a sample is then a
-        # dict lookup and a call per such sink)
-        self._routes: dict[tuple[str, tuple[str, ...], Labels], _Route] = {}
+        # (kind, key, labels) -> the aggregates of the in-memory sinks, the recorders of the
+        # other sinks that take samples one by one, and the line format for the line sinks:
+        # worked out once per key (serf.metrics_record)
+        self._routes: dict[tuple[str, tuple[str, ...], Labels], Route] = {}
         #: the driver's samples, ``(sample, now)``, queued by a plain ``list.append`` and
         #: recorded when :meth:`poll` finds them due, or when a sink is read (:meth:`sync`)
         self.pending: list[tuple[MetricSample, float]] = []
@@ -138,18 +143,23 @@ class Metrics:
             full = (self.service_name, *full)
         return full
 
-    def _route(self, kind: str, key: tuple[str, ...], labels: Labels) -> _Route:
+    def _route(self, kind: str, key: tuple[str, ...], labels: Labels) -> Route:
         full = self._key(kind, key)
-        recorders: list[_Recorder] = []
+        aggregates: list[Aggregate] = []
+        recorders: list[Recorder] = []
         for sink in self._sinks:
             if isinstance(sink, _LineSink):
                 continue
+            aggregate = getattr(sink, "aggregate", None)
             recorder = getattr(sink, "recorder", None)
-            if recorder is not None:
+            if aggregate is not None:
+                aggregates.append(aggregate(kind, full, labels))
+            elif recorder is not None:
                 recorders.append(recorder(kind, full, labels))
             else:
                 recorders.append(_Call(sink, kind, full, labels))
-        route = (tuple(recorders), line_format(kind, full, labels) if self._lines else None)
+        line = line_format(kind, full, labels) if self._lines else None
+        route = (tuple(aggregates), tuple(recorders), line)
         if len(self._routes) < _KEY_CACHE_LIMIT:
             self._routes[(kind, key, labels)] = route
         return route
@@ -210,44 +220,30 @@ class Metrics:
             self._record(self.pending)
 
     def _record(self, pending: list[tuple[MetricSample, float]]) -> None:
-        """Hand every sample in ``pending`` to its key's recorders and its line to the line
-        sinks (and empty it): a timer becomes milliseconds; a dict lookup on the kind, key
-        and labels gives the recorders and the line format."""
+        """Record every sample in ``pending`` (and empty it): its key's aggregates and
+        recorders, and its line to the line sinks (the loop is
+        :func:`serf.metrics_record.record`, compiled when the twins are)."""
         if not pending:
             return
         samples = pending.copy()
         pending.clear()
-        routes = self._routes
         lines: list[str] = []
         values: list[float] = []
-        for sample, now in samples:
-            kind = sample.kind
-            value = sample.value
-            try:
-                if kind == TIMER:
-                    elapsed = now - value
-                    value = (elapsed if elapsed > 0.0 else 0.0) * 1000.0
-                    kind = SAMPLE
-                try:
-                    recorders, line = routes[kind, sample.key, sample.labels]
-                except KeyError:
-                    recorders, line = self._route(kind, sample.key, sample.labels)
-            except Exception:  # a key (or a timer) no sink can use: drop this sample alone
-                log.debug("metrics: cannot record %r", sample, exc_info=True)
-                continue
-            if line is not None:
-                lines.append(line)
-                values.append(value)
-            for record in recorders:
-                try:
-                    record(value, now)
-                except Exception:  # a sink must never break the driver
-                    log.debug("metrics sink %r failed", record, exc_info=True)
+        _speedups.metrics_record.record(
+            samples, self._routes, self._route, lines, values, self._failed
+        )
         if lines:
             since = samples[0][1]
             for sink in self._lines:
                 sink.take(lines, values, since)
             self._unsent = True
+
+    @staticmethod
+    def _failed(what: object, exc: BaseException) -> None:
+        if isinstance(what, MetricSample):  # a key (or a value) no sink can use
+            log.debug("metrics: cannot record %r", what, exc_info=exc)
+        else:  # a sink must never break the driver
+            log.debug("metrics sink %r failed", what, exc_info=exc)
 
     def incr_counter(self, key: Sequence[str], value: float = 1.0, labels: Labels = ()) -> None:
         """A counter from outside the cores (the agent's own metrics)."""
@@ -269,14 +265,6 @@ class Metrics:
             if closer is not None:
                 with contextlib.suppress(Exception):
                     closer()
-
-
-#: What :class:`Metrics` calls per sample and sink that takes samples one by one:
-#: ``record(value, now)``; a sink with a ``recorder(kind, key, labels)`` method makes its own
-#: (once per key), others get a :class:`_Call` to their ``MetricsSink`` method.
-_Recorder = Callable[[float, float], None]
-#: A key's recorders and its line format (None: no line sink)
-_Route = tuple[tuple[_Recorder, ...], str | None]
 
 
 class _Call:
@@ -302,65 +290,6 @@ class _Call:
 
 
 # -- in memory ---------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Aggregate:
-    """Running aggregate of one key: a counter's total, a gauge's last value, a summary."""
-
-    kind: str
-    count: int = 0
-    sum: float = 0.0
-    min: float = float("inf")
-    max: float = float("-inf")
-    last: float = 0.0
-    labels: Labels = field(default=())
-    sumsq: float = 0.0
-
-    def add(self, value: float, now: float = 0.0) -> None:
-        """Fold one value in (``now`` is unused: the :class:`Metrics` recorder signature)."""
-        self.count += 1
-        self.sum += value
-        self.sumsq += value * value
-        self.last = value
-        if value < self.min:
-            self.min = value
-        if value > self.max:
-            self.max = value
-
-    @property
-    def stddev(self) -> float:
-        """The sample standard deviation, as go-metrics' ``AggregateSample.Stddev``."""
-        div = self.count * (self.count - 1)
-        if div == 0:
-            return 0.0
-        return math.sqrt(max(self.count * self.sumsq - self.sum * self.sum, 0.0) / div)
-
-    def go_text(self) -> str:
-        """go-metrics' text for this key: a gauge's value as ``%0.3f``; a counter or summary as
-        ``AggregateSample.String()`` (``Count: 3 Sum: 3.000``, or with ``Min``, ``Mean``,
-        ``Max``, ``Stddev`` when the values differ) without Go's ``LastUpdated`` time."""
-        if self.kind == GAUGE:
-            return f"{self.last:.3f}"
-        if self.count == 0:
-            return "Count: 0"
-        stddev = self.stddev
-        if stddev == 0.0:
-            return f"Count: {self.count} Sum: {self.sum:.3f}"
-        mean = self.sum / self.count
-        return (
-            f"Count: {self.count} Min: {self.min:.3f} Mean: {mean:.3f} Max: {self.max:.3f} "
-            f"Stddev: {stddev:.3f} Sum: {self.sum:.3f}"
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: kind, count, sum, min, max, mean, last, labels."""
-        out: dict[str, Any] = {"kind": self.kind, "count": self.count, "sum": self.sum}
-        if self.count:
-            out.update(min=self.min, max=self.max, mean=self.sum / self.count, last=self.last)
-        if self.labels:
-            out["labels"] = dict(self.labels)
-        return out
 
 
 class InmemSink:
@@ -397,8 +326,12 @@ class InmemSink:
                 self._by_key[(key, labels)] = agg
         return agg
 
-    def recorder(self, kind: str, key: Sequence[str], labels: Labels) -> _Recorder:
-        """The fast path :class:`Metrics` caches per key: the aggregate's ``add``."""
+    def aggregate(self, kind: str, key: Sequence[str], labels: Labels) -> Aggregate:
+        """The aggregate :class:`Metrics` folds ``key``'s samples into (it caches it per key)."""
+        return self._agg(kind, key, labels)
+
+    def recorder(self, kind: str, key: Sequence[str], labels: Labels) -> Recorder:
+        """A recorder for ``key``: its aggregate's ``add``."""
         return self._agg(kind, key, labels).add
 
     def incr_counter(self, key: Sequence[str], value: float, labels: Labels) -> None:
@@ -688,7 +621,7 @@ class _LineSink:
         """The batch's lines: one ``%`` for all of them (a value that is not a number is
         dropped, with its line)."""
         try:
-            return "".join(lines) % tuple(values)
+            return _speedups.metrics_record.text(lines, values)
         except (TypeError, ValueError):
             out = []
             for line, value in zip(lines, values, strict=True):
