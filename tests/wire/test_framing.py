@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from serf import _speedups
 from serf.wire import DecodeError, EncodeError, get_codec, lzw
 from serf.wire.codec import Codec
 from serf.wire.encryption import decrypt_payload, encrypt_stream_frame
@@ -787,3 +788,12 @@ def test_error_reply_round_trip(codec: Codec) -> None:
 
 def test_decoded_packet_defaults() -> None:
     assert DecodedPacket() == DecodedPacket([], 0, 0, [], b"", False)
+
+
+def test_compressing_framer_loads_the_lzw_twin_up_front() -> None:
+    # loaded when the framer is made, not inside the first packet after a join
+    _speedups._ACTIVE.pop("lzw", None)
+    PacketFramer("go", compression=False)
+    assert "lzw" not in _speedups._ACTIVE
+    PacketFramer("go", compression=True)
+    assert "lzw" in _speedups._ACTIVE
