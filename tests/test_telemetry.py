@@ -88,3 +88,21 @@ def test_a_line_sink_takes_the_lines_instead_of_logging(
     join = [line for line in taken if line[2].startswith("serf: EventMemberJoin: b ")]
     assert join and join[0][:2] == ("serf.core", logging.INFO)
     assert not [r for r in caplog.records if r.name in ("serf.core", "serf.memberlist")]
+
+
+def test_log_line_takes_the_sink_when_one_is_set(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from serf.runtime.driver import MemberlistDriver, log_line
+
+    logger = logging.getLogger("serf.agent")
+    caplog.set_level(logging.DEBUG, logger="serf")
+    log_line(logger, logging.DEBUG, "agent: 100% sent")  # the text as it is, % included
+    assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records] == [
+        ("serf.agent", logging.DEBUG, "agent: 100% sent")
+    ]
+    taken: list[tuple[str, int, str]] = []
+    monkeypatch.setattr(MemberlistDriver, "line_sink", lambda *line: taken.append(line))
+    log_line(logger, logging.INFO, "agent: Received event: user-event: x")
+    assert taken == [("serf.agent", logging.INFO, "agent: Received event: user-event: x")]
+    assert len(caplog.records) == 1

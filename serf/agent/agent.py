@@ -37,7 +37,7 @@ from serf.config import SerfConfig, lan, local, wan
 from serf.core import io as sio
 from serf.core.delivery import member_event_type
 from serf.runtime.advertise import AdvertiseError, interface_bind_host, parse_host_port
-from serf.runtime.driver import MemberlistDriver
+from serf.runtime.driver import log_line
 from serf.runtime.serf import Event, Query, Serf, SerfError
 from serf.telemetry import LEVEL_NAMES, TRACE
 from serf.wire.keyring import Keyring
@@ -247,16 +247,6 @@ def _message(record: logging.LogRecord) -> str:
     if not _PREFIXED.match(msg):  # Go's lines name their subsystem: "agent: ..."
         msg = f"{_subsystem(record.name)}: {msg}"
     return msg
-
-
-def _info(text: str) -> None:
-    """``log.info(text)``, through the process's line sink when it has one (the agent
-    process's broker: one line per event, without a LogRecord)."""
-    sink = MemberlistDriver.line_sink
-    if sink is not None:
-        sink(log.name, logging.INFO, text)
-    else:
-        log.info("%s", text)
 
 
 def _read_tags_file(path: str) -> dict[str, str]:
@@ -552,11 +542,11 @@ class Agent:
     def _dispatch(self, event: Event) -> None:
         kind = member_event_type(event)
         if kind is not None:
-            _info(f"agent: Received event: {kind}")
+            log_line(log, logging.INFO, f"agent: Received event: {kind}")
         elif isinstance(event, sio.UserEventReceived):
-            _info(f"agent: Received event: user-event: {event.name}")
+            log_line(log, logging.INFO, f"agent: Received event: user-event: {event.name}")
         elif isinstance(event, Query):
-            _info(f"agent: Received event: query: {event.name}")
+            log_line(log, logging.INFO, f"agent: Received event: query: {event.name}")
         else:
             return
         if self.runner is not None and self.scripts:

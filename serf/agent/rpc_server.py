@@ -36,6 +36,7 @@ from serf.address import Address
 from serf.core import io as sio
 from serf.core.delivery import member_event_type
 from serf.core.filters import GoRegexp, compile_anchored
+from serf.runtime.driver import log_line
 from serf.runtime.serf import KeyManagerError, Query, QueryAck, QueryResponseItem, SerfError
 from serf.telemetry import LEVEL_NAMES, TRACE, go_quote
 from serf.wire.errors import DecodeError, EncodeError
@@ -578,11 +579,11 @@ async def _event(c: _Conn, seq: int, body: dict[str, Any]) -> None:
     try:
         payload = _bytes(body.get("Payload")) or b""
         name, coalesce = _str(body.get("Name")), _bool(body.get("Coalesce"))
-        agent_log.debug(
-            "agent: Requesting user event send: %s. Coalesced: %s. Payload: %s",
-            name,
-            "true" if coalesce else "false",
-            go_quote(payload),
+        log_line(  # one per event sent: through the agent's line sink
+            agent_log,
+            logging.DEBUG,
+            f"agent: Requesting user event send: {name}. "
+            f"Coalesced: {'true' if coalesce else 'false'}. Payload: {go_quote(payload)}",
         )
         await c.agent.serf.user_event(name, payload, coalesce)
     except SerfError as exc:

@@ -150,6 +150,17 @@ class _TimedTick:
 _InboxItem = tuple[Input | _TimedTick, "asyncio.Future[Sequence[Effect | SerfEffect]] | None"]
 
 
+def log_line(logger: logging.Logger, level: int, text: str) -> None:
+    """``logger.log(level, text)`` (``text`` taken as it is), through
+    :attr:`MemberlistDriver.line_sink` when the process set one: for lines made once per
+    event or request outside the cores (the agent's ``Received event``)."""
+    sink = MemberlistDriver.line_sink
+    if sink is not None:
+        sink(logger.name, level, text)
+    else:
+        logger.log(level, "%s", text)
+
+
 class MemberlistDriver:
     """Runs one :class:`CoreLike` on the running asyncio loop over one transport.
 

@@ -164,13 +164,16 @@ def test_tags_file_and_monitor(tmp_path: Path) -> None:
             await mon.stop()
             await until(lambda: not a.rpc.log_subs)
             assert broker.monitors == []
-            again = await c.monitor("info")  # a second monitor after the first stopped
+            again = await c.monitor("debug")  # a second monitor after the first stopped
             assert broker.monitors == [a.rpc._on_log]
-            await c.user_event("after", b"", coalesce=False)
-            while "Received event: user-event: after" not in await asyncio.wait_for(
-                anext(again), 5
-            ):
-                pass
+            await c.user_event("after", b"%x", coalesce=False)
+            want = [
+                '[DEBUG] agent: Requesting user event send: after. Coalesced: false. Payload: "%x"',
+                "[INFO] agent: Received event: user-event: after",
+            ]
+            while want:
+                if (await asyncio.wait_for(anext(again), 5)).endswith(want[0]):
+                    want.pop(0)
             await again.stop()
 
     run(body())
