@@ -163,6 +163,27 @@ def _address(ip: bytes, port: int) -> Address:
     return found
 
 
+def _version_bounds(ranges: Iterable[bytes]) -> tuple[int, int, int, int]:
+    """``(max pmin, min pmax, max dmin, min dmax)`` over six-byte version fields."""
+    ranges = list(ranges)
+    return (
+        max(v[0] for v in ranges),
+        min(v[1] for v in ranges),
+        max(v[3] for v in ranges),
+        min(v[4] for v in ranges),
+    )
+
+
+def _current_versions(vsn: bytes) -> tuple[int, int]:
+    """A node's current protocol and delegate versions (0 without six version bytes)."""
+    return (vsn[2], vsn[5]) if len(vsn) >= 6 else (0, 0)
+
+
+def _version_fits(vsn: bytes, bounds: tuple[int, int, int, int]) -> bool:
+    pcur, dcur = _current_versions(vsn)
+    return bounds[0] <= pcur <= bounds[1] and bounds[2] <= dcur <= bounds[3]
+
+
 def _next_tick(when: float, interval: float, now: float) -> float:
     """The next tick of a ticker that ticked at ``when``, after ``now`` (as Go's tickers,
     ticks missed by a late driver are dropped, not fired in a burst)."""
@@ -1139,32 +1160,36 @@ class MemberlistCore:
     def _verify_protocol(self, remote: list[PushNodeState]) -> str | None:
         """Go's ``verifyProtocol``: every node's current versions must fit every alive
         node's ranges. Returns the error text, or None."""
-        ranges: list[bytes] = [
-            n.vsn for n in self._entries() if len(n.vsn) >= 6 and not n.dead_or_left()
-        ]
-        ranges += [bytes(s.vsn) for s in remote if s.vsn and len(s.vsn) >= 6 and s.state == 0]
+        # the answer depends on the version bytes alone, and a table holds few distinct ones
+        # (shared objects): check each once, and scan in order only to name the first misfit
+        # (the first node of a join storm merges N tables of up to N entries)
+        dead, left = NodeState.DEAD, NodeState.LEFT
+        entries = self._entries()
+        ranges = {n.vsn for n in entries if n.state is not dead and n.state is not left}
+        ranges = {v for v in ranges if len(v) >= 6}
+        ranges.update(bytes(s.vsn) for s in remote if s.vsn and len(s.vsn) >= 6 and s.state == 0)
         if not ranges:
             return None
-        max_pmin = max(v[0] for v in ranges)
-        min_pmax = min(v[1] for v in ranges)
-        max_dmin = max(v[3] for v in ranges)
-        min_dmax = min(v[4] for v in ranges)
-        entries = [(n.name, n.vsn) for n in self._entries()]
-        entries += [(s.name, bytes(s.vsn or b"")) for s in remote]
-        for name, vsn in entries:
-            pcur = vsn[2] if len(vsn) >= 6 else 0
-            dcur = vsn[5] if len(vsn) >= 6 else 0
-            if not max_pmin <= pcur <= min_pmax:
-                return (
-                    f"Node '{name}' protocol version ({pcur}) is incompatible: "
-                    f"[{max_pmin}, {min_pmax}]"
-                )
-            if not max_dmin <= dcur <= min_dmax:
+        bounds = _version_bounds(ranges)
+        current = {n.vsn for n in entries}
+        current.update(bytes(s.vsn or b"") for s in remote)
+        if all(_version_fits(vsn, bounds) for vsn in current):
+            return None
+        found = [(n.name, n.vsn) for n in entries] + [(s.name, bytes(s.vsn or b"")) for s in remote]
+        for name, vsn in found:
+            if not _version_fits(vsn, bounds):
+                pcur, dcur = _current_versions(vsn)
+                max_pmin, min_pmax, max_dmin, min_dmax = bounds
+                if not max_pmin <= pcur <= min_pmax:
+                    return (
+                        f"Node '{name}' protocol version ({pcur}) is incompatible: "
+                        f"[{max_pmin}, {min_pmax}]"
+                    )
                 return (
                     f"Node '{name}' delegate protocol version ({dcur}) is incompatible: "
                     f"[{max_dmin}, {min_dmax}]"
                 )
-        return None
+        raise AssertionError("a version that does not fit was not found again")  # pragma: no cover
 
     def _merge_remote(self, msg: PushPull, join: bool) -> str | None:
         """Go's ``mergeRemoteState``; returns an error text or None."""

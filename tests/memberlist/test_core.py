@@ -15,7 +15,7 @@ from serf.config import lan
 from serf.memberlist import io
 from serf.memberlist.core import MemberlistCore, push_pull_scale
 from serf.memberlist.delegates import CompositeDelegate
-from serf.memberlist.state import NodeState
+from serf.memberlist.state import Node, NodeState
 from serf.telemetry import LogLine, MetricSample
 from serf.testing.strategies import memberlist_messages
 from serf.wire.framing import PacketFramer, StreamMessage, make_compound
@@ -35,6 +35,7 @@ from serf.wire.messages import (
 
 ME = Address("10.0.0.1", 7946)
 VSN = bytes([1, 5, 2, 0, 0, 0])
+IP = bytes([10, 0, 0, 9])
 PEER_FRAMER = PacketFramer("lpe", compression=False, token_bytes=random.Random(9).randbytes)
 
 
@@ -277,6 +278,62 @@ def test_join_refuses_an_incompatible_protocol_version() -> None:
     )
     assert done[-1].error is not None and "incompatible" in done[-1].error  # type: ignore[union-attr]
     assert core.num_members() == 1
+
+
+def _verify_protocol_scan(local: list[Node], remote: list[PushNodeState]) -> str | None:
+    # the core's verifyProtocol as it was written first (one ordered scan), the reference
+    ranges = [n.vsn for n in local if len(n.vsn) >= 6 and not n.dead_or_left()]
+    ranges += [bytes(s.vsn) for s in remote if s.vsn and len(s.vsn) >= 6 and s.state == 0]
+    if not ranges:
+        return None
+    max_pmin, min_pmax = max(v[0] for v in ranges), min(v[1] for v in ranges)
+    max_dmin, min_dmax = max(v[3] for v in ranges), min(v[4] for v in ranges)
+    entries = [(n.name, n.vsn) for n in local] + [(s.name, bytes(s.vsn or b"")) for s in remote]
+    for name, vsn in entries:
+        pcur = vsn[2] if len(vsn) >= 6 else 0
+        dcur = vsn[5] if len(vsn) >= 6 else 0
+        if not max_pmin <= pcur <= min_pmax:
+            return (
+                f"Node '{name}' protocol version ({pcur}) is incompatible: [{max_pmin}, {min_pmax}]"
+            )
+        if not max_dmin <= dcur <= min_dmax:
+            return (
+                f"Node '{name}' delegate protocol version ({dcur}) is incompatible: "
+                f"[{max_dmin}, {min_dmax}]"
+            )
+    return None
+
+
+_vsns = st.sampled_from(
+    [
+        b"",
+        b"\x01\x05",
+        VSN,
+        bytes([1, 5, 3, 2, 5, 4]),
+        bytes([1, 1, 1, 0, 0, 0]),
+        bytes([2, 5, 2, 0, 2, 1]),
+        bytes([1, 5, 5, 0, 5, 0]),
+    ]
+)
+
+
+@given(
+    local=st.lists(st.tuples(_vsns, st.sampled_from(list(NodeState))), max_size=8),
+    remote=st.lists(st.tuples(_vsns, st.integers(0, 4)), max_size=4),
+)
+@settings(max_examples=300, deadline=None)
+def test_verify_protocol_answers_as_one_ordered_scan(
+    local: list[tuple[bytes, NodeState]], remote: list[tuple[bytes, int]]
+) -> None:
+    core = started()
+    for i, (vsn, state) in enumerate(local):
+        core.state._nodes[f"l{i}"] = Node(f"l{i}", IP, 7946, b"", 1, state, 0.0, vsn)
+    states = [
+        PushNodeState(f"r{i}", IP, 7946, b"", 1, state, vsn or None)
+        for i, (vsn, state) in enumerate(remote)
+    ]
+    expected = _verify_protocol_scan(list(core.state.entries()), states)
+    assert core._verify_protocol(states) == expected
 
 
 def test_inbound_push_pull_is_answered_then_merged() -> None:
