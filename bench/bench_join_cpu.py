@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import glob
 import os
 import statistics
 import subprocess
@@ -32,21 +31,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from compare import LogWatch, watch
-
 from serf.cli.rpc_client import RPCClient
 from serf.testing.gopeer import PYSERF_COMMAND, GoSerfAgent, install_go_serf
-
-
-def on_cpu(pid: int) -> float:
-    """Seconds ``pid``'s threads spent on a CPU (schedstat, nanoseconds)."""
-    total = 0
-    for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
-        try:
-            total += int(Path(path).read_text().split()[0])
-        except (OSError, IndexError, ValueError):  # a thread that just ended
-            pass
-    return total / 1e9
+from serf.testing.logwatch import LogWatch, watch
+from serf.testing.procstat import on_cpu
 
 
 def command_for(kind: str, baseline: str) -> list[str] | None:

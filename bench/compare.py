@@ -42,13 +42,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import signal
 import statistics
 import sys
 import time
-from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +53,7 @@ from pathlib import Path
 from serf.cli.rpc_client import RPCClient, RPCError
 from serf.testing.agent_probe import rss_mib
 from serf.testing.gopeer import PYSERF_COMMAND, GoSerfAgent, install_go_serf
+from serf.testing.logwatch import LogWatch, watch
 from serf.testing.procstat import cpu_seconds, run_delay
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,65 +61,6 @@ DOCS = ROOT / "docs" / "performance.md"
 HEADING = "## Go serf side by side"
 TABLE_END = "<!-- end of the compare.py table -->"
 EVENTS_PER_SECOND = 30
-POLL = 0.05
-#: a member's state as its last ``serf: EventMember...`` log line says (both kinds log these)
-EVENT_LINE = re.compile(rb"\[INFO\] serf: EventMember(Join|Update|Failed|Leave|Reap): (\S+)")
-
-
-class LogWatch:
-    """Follows one agent's log file: each member's state as its last event line says."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-        self.partial = b""
-        self.state: dict[bytes, bytes] = {}
-
-    def poll(self) -> None:
-        with open(self.path, "rb") as f:
-            f.seek(self.offset)
-            data = f.read()
-        self.offset += len(data)
-        lines = (self.partial + data).split(b"\n")
-        self.partial = lines.pop()
-        for line in lines:
-            match = EVENT_LINE.search(line)
-            if match:
-                self.state[match.group(2)] = match.group(1)
-
-    def alive(self) -> int:
-        return sum(v in (b"Join", b"Update") for v in self.state.values())
-
-    def failed(self, name: str) -> bool:
-        return self.state.get(name.encode()) == b"Failed"
-
-
-async def watch(
-    watches: list[LogWatch], done: Callable[[LogWatch], bool], timeout: float
-) -> list[float]:
-    """Poll the logs until ``done`` holds for each; the seconds each took (RuntimeError after
-    ``timeout``). After 5 s the agents not there yet are summed up on stderr."""
-    start = time.monotonic()
-    pending = list(watches)
-    took: list[float] = []
-    told = False
-    while pending:
-        if not told and time.monotonic() - start > 5:
-            told = True
-            counts = Counter(w.alive() for w in pending)
-            print(f"   after 5 s, not there: {len(pending)} agents (members alive: agents "
-                  f"{dict(sorted(counts.items()))})", file=sys.stderr, flush=True)  # fmt: skip
-        for w in pending:
-            w.poll()
-        now = time.monotonic() - start
-        took.extend(now for w in pending if done(w))
-        pending = [w for w in pending if not done(w)]
-        if not pending:
-            break
-        if now > timeout:
-            raise RuntimeError(f"timed out after {timeout}s: {len(pending)} agents not there")
-        await asyncio.sleep(POLL)
-    return took
 
 
 @dataclass

@@ -28,3 +28,15 @@ def run_delay(pid: int) -> float:
         except (OSError, IndexError, ValueError):  # a thread that just ended
             pass
     return total / 1e9
+
+
+def on_cpu(pid: int) -> float:
+    """Seconds the threads of ``pid`` spent on a CPU (schedstat nanoseconds, finer than
+    :func:`cpu_seconds`'s ticks); threads that already ended are not counted."""
+    total = 0
+    for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+        try:
+            total += int(Path(path).read_text().split()[0])
+        except (OSError, IndexError, ValueError):  # a thread that just ended
+            pass
+    return total / 1e9
