@@ -19,24 +19,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def run_delay(pid: int) -> float:
-    """Seconds the threads of ``pid`` spent runnable but waiting for a CPU (schedstat)."""
+def _schedstat(pid: int, field: int) -> float:
+    """One field of ``/proc/<pid>/task/*/schedstat`` summed over the live threads, seconds."""
     total = 0
     for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
         try:
-            total += int(Path(path).read_text().split()[1])
+            total += int(Path(path).read_text().split()[field])
         except (OSError, IndexError, ValueError):  # a thread that just ended
             pass
     return total / 1e9
+
+
+def run_delay(pid: int) -> float:
+    """Seconds the threads of ``pid`` spent runnable but waiting for a CPU (schedstat)."""
+    return _schedstat(pid, 1)
 
 
 def on_cpu(pid: int) -> float:
     """Seconds the threads of ``pid`` spent on a CPU (schedstat nanoseconds, finer than
     :func:`cpu_seconds`'s ticks); threads that already ended are not counted."""
-    total = 0
-    for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
-        try:
-            total += int(Path(path).read_text().split()[0])
-        except (OSError, IndexError, ValueError):  # a thread that just ended
-            pass
-    return total / 1e9
+    return _schedstat(pid, 0)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from serf.testing.procstat import cpu_seconds, run_delay
+from serf.testing.procstat import cpu_seconds, on_cpu, run_delay
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -29,6 +29,7 @@ def test_cpu_seconds_counts_a_childs_cpu_time() -> None:
         # the kernel counts 10 ms ticks: 0.3 s of CPU is at least 0.25 s of them
         assert 0.25 <= cpu_seconds(child.pid) < 30
         assert run_delay(child.pid) >= 0.0
+        assert 0.29 <= on_cpu(child.pid) < 30  # nanoseconds: no tick rounding
     finally:
         child.communicate(b"")
     with pytest.raises(OSError):
