@@ -30,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from serf.address import Address, bytes_to_ip
+from serf.address import Address
 from serf.agent.config import AgentConfig
 from serf.agent.sinks import AgentSinks, SinkError, start_sinks
 from serf.config import SerfConfig, lan, local, wan
@@ -563,19 +563,13 @@ class Agent:
         """What the handlers see of ``event`` (a member event of type ``kind``, a user event or
         a query, which is remembered for the handler's response)."""
         # loaded with the runner (handlers configured)
-        from serf.agent.handler_spec import MemberEventInfo, MemberInfo, QueryInfo, UserEventInfo
+        from serf.agent.handler_spec import QueryInfo, event_info
 
-        if kind is not None:
-            members = getattr(event, "members", ())
-            return MemberEventInfo(
-                kind,
-                tuple(MemberInfo(m.name, bytes_to_ip(m.addr), dict(m.tags)) for m in members),
-            )
-        if isinstance(event, sio.UserEventReceived):
-            return UserEventInfo(event.ltime, event.name, event.payload, event.coalesce)
-        assert isinstance(event, Query)
-        info = QueryInfo(event.ltime, event.name, event.payload)
-        self._remember_query(info, event)
+        info = event_info(event, kind)
+        assert info is not None  # (_dispatch submits only the events handlers see)
+        if isinstance(info, QueryInfo):
+            assert isinstance(event, Query)
+            self._remember_query(info, event)
         return info
 
     def _remember_query(self, info: QueryInfo, query: Query) -> None:

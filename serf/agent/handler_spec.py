@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from serf.address import bytes_to_ip
+from serf.core import io as sio
 from serf.core.delivery import member_event_type
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "MemberInfo",
     "QueryInfo",
     "UserEventInfo",
+    "event_info",
     "member_event_type",
     "parse_event_filter",
     "parse_event_script",
@@ -155,3 +158,29 @@ class QueryInfo:
 
 
 Event = MemberEventInfo | UserEventInfo | QueryInfo
+
+
+def event_info(event: object, kind: str | None, *, members: bool = True) -> Event | None:
+    """What a handler or a stream's filter sees of a serf event, None for one neither sees.
+
+    ``kind`` is the event's member event type (`member_event_type`), None for other events.
+    ``members=False`` leaves a member event's members out: a stream's filter reads only the
+    type, and the stream sends its own form of each member.
+    """
+    if kind is not None:
+        if not members:
+            return MemberEventInfo(kind, ())
+        return MemberEventInfo(
+            kind,
+            tuple(
+                MemberInfo(m.name, bytes_to_ip(m.addr), dict(m.tags))
+                for m in getattr(event, "members", ())
+            ),
+        )
+    if isinstance(event, sio.UserEventReceived):
+        return UserEventInfo(event.ltime, event.name, event.payload, event.coalesce)
+    from serf.runtime.serf import Query  # (asyncio's; here only once events flow)
+
+    if isinstance(event, Query):
+        return QueryInfo(event.ltime, event.name, event.payload)
+    return None

@@ -176,17 +176,11 @@ def coordinate_to_wire(coord: Coordinate) -> dict[str, Any]:
 
 def _event_record(event: Event, filters: list[EventFilter], conn: _Conn) -> dict[str, Any] | None:
     """The stream record for ``event`` if one of ``filters`` matches it, else None."""
-    from serf.agent.handler_spec import MemberEventInfo, QueryInfo, UserEventInfo  # with a stream
+    from serf.agent.handler_spec import event_info  # loaded with the first stream
 
-    info: MemberEventInfo | UserEventInfo | QueryInfo
     kind = member_event_type(event)
-    if kind is not None:
-        info = MemberEventInfo(kind, ())
-    elif isinstance(event, sio.UserEventReceived):
-        info = UserEventInfo(event.ltime, event.name, event.payload, event.coalesce)
-    elif isinstance(event, Query):
-        info = QueryInfo(event.ltime, event.name, event.payload)
-    else:
+    info = event_info(event, kind, members=False)
+    if info is None:
         return None
     for f in filters:  # (a loop, not any() over a generator: one record per event)
         if f.matches(info):

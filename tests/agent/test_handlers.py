@@ -268,3 +268,31 @@ async def test_handler_log_lines_are_gos(caplog: pytest.LogCaptureFixture) -> No
         logging.ERROR,
         "agent: Error invoking script 'echo oops >&2; exit 3': exit status 3",
     ) in lines
+
+
+def test_event_info_is_what_handlers_and_stream_filters_see() -> None:
+    """One conversion for the agent's handlers and the RPC server's stream filters: members
+    with their IP (no port) and a copy of their tags, or (for a filter) none at all."""
+    from serf.agent.handler_spec import event_info
+    from serf.core import io as sio
+    from serf.core.delivery import member_event_type
+    from serf.runtime.serf import Query
+
+    tags = {"role": "web"}
+    member = sio.SerfMember("n1", bytes([10, 0, 0, 7]), 7946, tags, sio.MemberStatus.ALIVE)
+    joined = sio.MemberJoined((member,))
+    kind = member_event_type(joined)
+    assert kind == "member-join"
+    info = event_info(joined, kind)
+    assert info == MemberEventInfo("member-join", (MemberInfo("n1", "10.0.0.7", tags),))
+    assert isinstance(info, MemberEventInfo) and info.members[0].tags is not tags
+    assert event_info(joined, kind, members=False) == MemberEventInfo("member-join", ())
+
+    user = sio.UserEventReceived(5, "deploy", b"\x00\xff", True)
+    assert event_info(user, None) == UserEventInfo(5, "deploy", b"\x00\xff", True)
+
+    handle = sio.QueryHandle(9, 1, "uptime", b"p", "n2", 0.0)
+    query = Query(None, handle)  # type: ignore[arg-type]  # (no serf needed to read it)
+    assert event_info(query, None) == QueryInfo(9, "uptime", b"p")
+
+    assert event_info(sio.QueryFinished(1), None) is None
