@@ -20,8 +20,8 @@ timeout on the shared host). Then, measured the same way for both:
   waiting for a CPU during convergence (``/proc/<pid>/task/*/schedstat`` run delay), per agent;
 * ``event``: from a user event sent through agent 0 to its arrival on the RPC ``stream`` of
   every agent (the last arrival); ``--events`` (5) events one after another, the median;
-* ``rest CPU``: CPU over ``--rest`` seconds with nothing to do (``/proc/<pid>/stat`` utime +
-  stime), per agent (ms per minute) and for the whole cluster (% of one core);
+* ``rest CPU``: CPU over ``--rest`` seconds with nothing to do, per agent (ms per minute) and
+  for the whole cluster (% of one core);
 * ``load CPU``: the whole cluster's CPU while agent 0 sends a steady 30 user events/s for
   ``--load`` seconds (% of one core); ``CPU/event``: the cluster's CPU per user event, from the
   start of the load until the cluster is back at its rest rate (at most 30 s later), minus its
@@ -31,9 +31,17 @@ timeout on the shared host). Then, measured the same way for both:
   agents (3) one after another (N-1, then N-2, ...), each once the previous is failed
   everywhere: the median.
 
+Every CPU figure is the time the agents' threads ran on a CPU, in nanoseconds
+(``/proc/<pid>/task/*/schedstat``, both kinds alike): ``utime + stime`` counts 10 ms ticks per
+process, as coarse as a small cluster's whole join (it put pyserf's join at 2.48x Go's at 16
+agents in a run where the nanosecond count said 1.02x).
+
 Printed side by side with the ratio pyserf/Go (below 1 is better for pyserf). ``--write-docs``
 replaces the "Go serf side by side" table of docs/performance.md (its "Reading" notes below the
-table are kept) and draws one plot per figure against N, docs/compare_<figure>.png (matplotlib).
+table are kept) and draws one plot per figure against N, docs/compare_<figure>.png (matplotlib);
+``--docs-section TITLE`` instead writes the run's table as its own "### TITLE" subsection at the
+end of that section (replacing one of the same title), leaving the main table and plots alone:
+for a re-run at fewer sizes.
 Linux only (``/proc``). Timings are wall clock on a shared machine: compare the ratios of one
 run, not figures across runs.
 """
@@ -54,7 +62,7 @@ from serf.cli.rpc_client import RPCClient, RPCError
 from serf.testing.agent_probe import rss_mib
 from serf.testing.gopeer import PYSERF_COMMAND, GoSerfAgent, install_go_serf
 from serf.testing.logwatch import LogWatch, watch
-from serf.testing.procstat import cpu_seconds, run_delay
+from serf.testing.procstat import on_cpu, run_delay
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "performance.md"
@@ -92,7 +100,8 @@ class Bench:
         return [a.proc.pid for a in self.agents if a.proc is not None and a.proc.poll() is None]
 
     def cluster_cpu(self) -> float:
-        return sum(cpu_seconds(pid) for pid in self.pids())
+        """Seconds on a CPU of every live agent's threads (schedstat nanoseconds)."""
+        return sum(on_cpu(pid) for pid in self.pids())
 
     async def cpu_rate(self, seconds: float = 1.0) -> float:
         """The cluster's CPU over the next ``seconds`` (cores)."""
@@ -293,6 +302,26 @@ def plot(results: list[Result]) -> None:
         plt.close(fig)
 
 
+def write_section(text: str, when: str, title: str, doc: str) -> str:
+    """``doc`` with the run's table as the subsection ``### title`` at the end of the side by
+    side section (an existing subsection of that title is replaced)."""
+    heading = f"### {title}"
+    section = (
+        f"{heading}\n\n`python bench/compare.py` (the main table's method), run {when}:\n\n{text}\n"
+    )
+    if heading in doc:
+        start = doc.index(heading)
+        end = doc.find("\n## ", start)
+        nxt = doc.find("\n### ", start + len(heading))
+        stop = min(x for x in (end, nxt, len(doc)) if x != -1)
+        return doc[:start] + section + "\n" + doc[stop:].lstrip("\n")
+    start = doc.index(HEADING)
+    end = doc.find("\n## ", start + len(HEADING))
+    if end == -1:
+        return doc.rstrip("\n") + "\n\n" + section
+    return doc[:end].rstrip("\n") + "\n\n" + section + doc[end:]
+
+
 def write_docs(text: str, when: str) -> None:
     doc = DOCS.read_text()
     plots = " ".join(f"![{t}](compare_{k}.png)" for k, t, _ in ROWS)
@@ -350,6 +379,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5, help="user events timed one by one")
     parser.add_argument("--kills", type=int, default=3, help="agents killed one after another")
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--docs-section", metavar="TITLE", help="write the table as ### TITLE")
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.default_int_handler)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -357,7 +387,9 @@ def main() -> None:
     results = asyncio.run(main_async(args, failures))
     text = "\n\n".join([table(results, args.sizes), *failures])
     print(text)
-    if args.write_docs:
+    if args.docs_section:
+        DOCS.write_text(write_section(text, when, args.docs_section, DOCS.read_text()))
+    elif args.write_docs:
         plot(results)
         write_docs(text, when)
 
