@@ -28,7 +28,7 @@ timeout on the shared host). Then, measured the same way for both:
   rest CPU over the same time;
 * ``RSS``: resident memory per agent (``/proc/<pid>/status`` VmRSS), median;
 * ``detect``: from SIGKILL of an agent to every other agent having logged it failed; ``--kills``
-  agents (3) one after another (N-1, then N-2, ...), each once the previous is failed
+  agents (6) one after another (N-1, then N-2, ...), each once the previous is failed
   everywhere: the median.
 
 Every CPU figure is the time the agents' threads ran on a CPU, in nanoseconds
@@ -39,6 +39,8 @@ agents in a run where the nanosecond count said 1.02x).
 Printed side by side with the ratio pyserf/Go (below 1 is better for pyserf). ``--write-docs``
 replaces the "Go serf side by side" table of docs/performance.md (its "Reading" notes below the
 table are kept) and draws one plot per figure against N, docs/compare_<figure>.png (matplotlib);
+``--loop asyncio`` runs the pyserf agents on asyncio's loop, as a plain ``pip install pyserf``
+has them (without it they take uvloop when it is installed, as in a development venv).
 ``--docs-section TITLE`` instead writes the run's table as its own "### TITLE" subsection at the
 end of that section (replacing one of the same title), leaving the main table and plots alone:
 for a re-run at fewer sizes.
@@ -81,9 +83,12 @@ class Result:
 
 
 class Bench:
-    def __init__(self, kind: str, size: int, go_bin: Path) -> None:
+    def __init__(self, kind: str, size: int, go_bin: Path, loop: str = "") -> None:
         self.kind, self.size = kind, size
-        command = None if kind == "go" else PYSERF_COMMAND
+        command: list[str] | None = None
+        if kind == "py":  # (env execs the agent: the pid stays the agent's)
+            command = ["env", f"SERF_EVENT_LOOP={loop}", *PYSERF_COMMAND] if loop else None
+            command = command or list(PYSERF_COMMAND)
         self.agents = [
             GoSerfAgent(
                 name=f"{kind}{i}",
@@ -350,7 +355,7 @@ async def main_async(args: argparse.Namespace, failures: list[str]) -> list[Resu
     results = []
     for size in args.sizes:
         for kind in args.kinds:
-            bench = Bench(kind, size, go_bin)
+            bench = Bench(kind, size, go_bin, args.loop)
             try:
                 print(f"== {kind} N={size}", file=sys.stderr, flush=True)
                 result = await bench.run(
@@ -377,7 +382,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="agents started at a time")
     parser.add_argument("--join-at-once", type=int, default=64, help="concurrent join calls")
     parser.add_argument("--events", type=int, default=5, help="user events timed one by one")
-    parser.add_argument("--kills", type=int, default=3, help="agents killed one after another")
+    parser.add_argument("--kills", type=int, default=6, help="agents killed one after another")
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="",
+        help="the pyserf agents' event loop (SERF_EVENT_LOOP; default: uvloop when installed)",
+    )
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--docs-section", metavar="TITLE", help="write the table as ### TITLE")
     args = parser.parse_args()
