@@ -32,13 +32,13 @@ import asyncio
 import re
 import statistics
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from serf.cli.rpc_client import RPCClient
+from serf.testing.bench_cluster import bench_agents, close_agents, start_agents
 from serf.testing.gopeer import PYSERF_COMMAND, GoSerfAgent, install_go_serf
-from serf.testing.logwatch import LogWatch, watch
+from serf.testing.logwatch import LogTail, LogWatch, watch
 
 SUSPECT = re.compile(rb"Suspect (\S+) has failed, no acks received")
 MARKED = re.compile(rb"Marking (\S+) as failed, suspect timeout reached \((\d+) peer")
@@ -53,29 +53,11 @@ class Kill:
     confirmations: list[int] = field(default_factory=list)
 
 
-class Tail:
-    """The lines a log file gained since the last read."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = path.stat().st_size
-        self.partial = b""
-
-    def lines(self) -> list[bytes]:
-        with open(self.path, "rb") as f:
-            f.seek(self.offset)
-            data = f.read()
-        self.offset += len(data)
-        lines = (self.partial + data).split(b"\n")
-        self.partial = lines.pop()
-        return lines
-
-
 async def one_kill(agents: list[GoSerfAgent], watches: list[LogWatch], victim: GoSerfAgent) -> Kill:
     """Kill ``victim`` and time the phases on the ``agents`` (its survivors) until all of them
     logged it failed."""
     name = victim.name.encode()
-    tails = [Tail(a.log_path) for a in agents]
+    tails = [LogTail(a.log_path, from_end=True) for a in agents]
     firsts: dict[str, float] = {}
     confirmations: list[int] = []
     start = time.monotonic()
@@ -113,25 +95,11 @@ async def one_kill(agents: list[GoSerfAgent], watches: list[LogWatch], victim: G
 
 
 async def one_round(kind: str, size: int, kills: int, go_bin: Path) -> list[Kill]:
-    agents = [
-        GoSerfAgent(
-            name=f"{kind}{i}",
-            binary=go_bin,
-            command=None if kind == "go" else list(PYSERF_COMMAND),
-            profile="lan",
-            extra_args=("-log-level=info",),
-        )
-        for i in range(size)
-    ]
+    agents = bench_agents(kind, size, go_bin, None if kind == "go" else PYSERF_COMMAND)
     clients: list[RPCClient] = []
     out: list[Kill] = []
     try:
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda a: a.start(120.0, probe=False), agents))
-        for agent in agents:
-            client = await RPCClient.connect(agent.rpc_addr)
-            await asyncio.wait_for(client.members(), 60)
-            clients.append(client)
+        clients = await start_agents(agents)
         watches = [LogWatch(a.log_path) for a in agents]
         seed = agents[0].bind
         await asyncio.gather(*(c.join([seed]) for c in clients[1:]))
@@ -146,13 +114,7 @@ async def one_round(kind: str, size: int, kills: int, go_bin: Path) -> list[Kill
             await asyncio.sleep(1)
         return out
     finally:
-        for client in clients:
-            try:
-                await client.close()
-            except Exception:  # best effort at the end
-                pass
-        for agent in agents:
-            agent.stop()
+        await close_agents(agents, clients)
 
 
 async def measure(args: argparse.Namespace) -> None:

@@ -27,12 +27,12 @@ import os
 import statistics
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from serf.cli.rpc_client import RPCClient
-from serf.testing.gopeer import PYSERF_COMMAND, GoSerfAgent, install_go_serf
+from serf.testing.bench_cluster import bench_agents, close_agents, start_agents
+from serf.testing.gopeer import PYSERF_COMMAND, install_go_serf
 from serf.testing.logwatch import LogWatch, watch
 from serf.testing.procstat import on_cpu
 
@@ -66,25 +66,11 @@ async def one_join(
     kind: str, size: int, go_bin: Path, args: argparse.Namespace
 ) -> tuple[float, float, float]:
     """(ms per agent, the seed's ms, a joiner's mean ms) of one join of ``size`` agents."""
-    agents = [
-        GoSerfAgent(
-            name=f"{kind}{i}",
-            binary=go_bin,
-            command=command_for(kind, args.baseline),
-            profile="lan",
-            extra_args=("-log-level=info",),
-        )
-        for i in range(size)
-    ]
+    agents = bench_agents(kind, size, go_bin, command_for(kind, args.baseline))
     clients: list[RPCClient] = []
     spies: list[Any] = []
     try:
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda a: a.start(120.0, probe=False), agents))
-        for agent in agents:
-            client = await RPCClient.connect(agent.rpc_addr)
-            await asyncio.wait_for(client.members(), 60)
-            clients.append(client)
+        clients = await start_agents(agents)
         pids = [a.proc.pid for a in agents if a.proc is not None]
         await asyncio.sleep(args.settle)
         watches = [LogWatch(a.log_path) for a in agents]
@@ -115,13 +101,7 @@ async def one_join(
             proc.wait(60)
         return statistics.fmean(per), per[0], statistics.fmean(per[1:])
     finally:
-        for client in clients:
-            try:
-                await client.close()
-            except Exception:  # best effort at the end
-                pass
-        for agent in agents:
-            agent.stop()
+        await close_agents(agents, clients)
 
 
 async def measure(args: argparse.Namespace) -> None:

@@ -56,13 +56,13 @@ import signal
 import statistics
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from serf.cli.rpc_client import RPCClient, RPCError
 from serf.testing.agent_probe import rss_mib
-from serf.testing.gopeer import PYSERF_COMMAND, GoSerfAgent, install_go_serf
+from serf.testing.bench_cluster import bench_agents, close_agents, start_agents
+from serf.testing.gopeer import PYSERF_COMMAND, install_go_serf
 from serf.testing.logwatch import LogWatch, watch
 from serf.testing.procstat import on_cpu, run_delay
 
@@ -89,16 +89,7 @@ class Bench:
         if kind == "py":  # (env execs the agent: the pid stays the agent's)
             command = ["env", f"SERF_EVENT_LOOP={loop}", *PYSERF_COMMAND] if loop else None
             command = command or list(PYSERF_COMMAND)
-        self.agents = [
-            GoSerfAgent(
-                name=f"{kind}{i}",
-                binary=go_bin,
-                command=command,
-                profile="lan",
-                extra_args=("-log-level=info",),
-            )
-            for i in range(size)
-        ]
+        self.agents = bench_agents(kind, size, go_bin, command)
         self.clients: list[RPCClient] = []
 
     def pids(self) -> list[int]:
@@ -119,12 +110,7 @@ class Bench:
         began = time.monotonic()
         for first in range(0, self.size, batch):
             group = self.agents[first : first + batch]
-            with ThreadPoolExecutor(len(group)) as pool:
-                list(pool.map(lambda a: a.start(300.0, probe=False), group))
-            for agent in group:
-                client = await RPCClient.connect(agent.rpc_addr)
-                await asyncio.wait_for(client.members(), 120)
-                self.clients.append(client)
+            self.clients += await start_agents(group, at_once=len(group), timeout=300.0)
         # settled: under 1% of a core per agent over a second, twice in a row (at most 180 s)
         calm = 0
         while calm < 2 and time.monotonic() - began < 180:
@@ -227,13 +213,7 @@ class Bench:
         return result
 
     async def close(self) -> None:
-        for client in self.clients:
-            try:
-                await client.close()
-            except Exception:  # best effort at the end
-                pass
-        for agent in self.agents:
-            agent.stop()
+        await close_agents(self.agents, self.clients)
 
 
 ROWS = [

@@ -18,24 +18,37 @@ POLL = 0.05
 EVENT_LINE = re.compile(rb"\[INFO\] serf: EventMember(Join|Update|Failed|Leave|Reap): (\S+)")
 
 
-class LogWatch:
-    """Follows one agent's log file: each member's state as its last event line says."""
+class LogTail:
+    """The lines a growing log file gained since the last read (a line still being written
+    waits for its end); from the file's start, or from its end at creation (``from_end``)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, from_end: bool = False) -> None:
         self.path = path
-        self.offset = 0
+        self.offset = path.stat().st_size if from_end else 0
         self.partial = b""
-        self.state: dict[bytes, bytes] = {}
 
-    def poll(self) -> None:
-        """Read what the log gained since the last poll (a line still being written waits)."""
+    def lines(self) -> list[bytes]:
+        """The complete lines written since the last call."""
         with open(self.path, "rb") as f:
             f.seek(self.offset)
             data = f.read()
         self.offset += len(data)
         lines = (self.partial + data).split(b"\n")
         self.partial = lines.pop()
-        for line in lines:
+        return lines
+
+
+class LogWatch:
+    """Follows one agent's log file: each member's state as its last event line says."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tail = LogTail(path)
+        self.state: dict[bytes, bytes] = {}
+
+    def poll(self) -> None:
+        """Read what the log gained since the last poll (a line still being written waits)."""
+        for line in self.tail.lines():
             match = EVENT_LINE.search(line)
             if match:
                 self.state[match.group(2)] = match.group(1)
