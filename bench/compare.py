@@ -19,7 +19,7 @@ timeout on the shared host). Then, measured the same way for both:
   over the same time, per agent; ``join CPU wait``: the time each agent was runnable but
   waiting for a CPU during convergence (``/proc/<pid>/task/*/schedstat`` run delay), per agent;
 * ``event``: from a user event sent through agent 0 to its arrival on the RPC ``stream`` of
-  every agent (the last arrival); ``--events`` (5) events one after another, the median;
+  every agent (the last arrival); ``--events`` (15) events one after another, the median;
 * ``rest CPU``: CPU over ``--rest`` seconds with nothing to do, per agent (ms per minute) and
   for the whole cluster (% of one core);
 * ``load CPU``: the whole cluster's CPU while agent 0 sends a steady 30 user events/s for
@@ -361,7 +361,7 @@ def main() -> None:
     parser.add_argument("--load", type=float, default=20.0, help="30 events/s for this long")
     parser.add_argument("--batch", type=int, default=8, help="agents started at a time")
     parser.add_argument("--join-at-once", type=int, default=64, help="concurrent join calls")
-    parser.add_argument("--events", type=int, default=5, help="user events timed one by one")
+    parser.add_argument("--events", type=int, default=15, help="user events timed one by one")
     parser.add_argument("--kills", type=int, default=6, help="agents killed one after another")
     parser.add_argument(
         "--loop",
