@@ -228,7 +228,7 @@ class _Subscription:
     def push(self, record: Mapping[str, Any]) -> None:
         """Queue one record without waiting; dropped (and counted) when the queue is full."""
         try:
-            data = self.header + encode_rpc(dict(record))
+            data = self.header + encode_rpc(record if type(record) is dict else dict(record))
         except EncodeError:
             return
         # Nothing queued and nothing being written: straight to the socket, as the writer

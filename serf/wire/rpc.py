@@ -28,11 +28,21 @@ __all__ = ["encode_rpc", "RpcDecoder", "MAX_RPC_BUFFER"]
 MAX_RPC_BUFFER = 64 * 1024 * 1024
 
 
+#: value types that :func:`_sorted` returns as they are (no container inside)
+_FLAT = frozenset((str, bytes, int, float, bool, type(None)))
+
+
 def _sorted(value: Any) -> Any:
+    """``value`` with every map's keys in sorted order (Go writes struct fields so), at any
+    depth; strings, bytes and numbers are taken as they are without a call each."""
     if isinstance(value, dict):
-        return {k: _sorted(value[k]) for k in sorted(value)}
+        return {
+            k: v if type(v) in _FLAT else _sorted(v)
+            # (keys of a dict are distinct: sorting the pairs never compares two values)
+            for k, v in sorted(value.items())
+        }
     if isinstance(value, list | tuple):
-        return [_sorted(v) for v in value]
+        return [v if type(v) in _FLAT else _sorted(v) for v in value]
     return value
 
 

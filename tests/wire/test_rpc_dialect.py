@@ -15,6 +15,28 @@ def test_header_uses_new_spec_str_and_sorted_keys() -> None:
     assert encoded == b"\x82\xa7Command\xa9handshake\xa3Seq\x01"
 
 
+def test_maps_are_sorted_at_every_depth() -> None:
+    """Go writes struct fields in order: maps inside lists, tuples and maps are sorted too,
+    and the values (a str subclass among them) come through unchanged."""
+    import enum
+
+    class Status(enum.StrEnum):
+        ALIVE = "alive"
+
+    record = {
+        "Members": [{"Tags": {"b": "2", "a": "1"}, "Name": "n"}, ({"z": None, "y": 1.5},)],
+        "Event": Status.ALIVE,
+    }
+    decoder = RpcDecoder()
+    decoder.feed(encode_rpc(record))
+    (got,) = list(decoder)
+    assert list(got) == ["Event", "Members"]
+    assert got["Event"] == "alive"
+    assert [list(m) for m in got["Members"][:1]] == [["Name", "Tags"]]
+    assert list(got["Members"][0]["Tags"]) == ["a", "b"]
+    assert got["Members"][1] == [{"y": 1.5, "z": None}] and list(got["Members"][1][0]) == ["y", "z"]
+
+
 def test_bytes_are_bin_and_long_strings_str8() -> None:
     assert encode_rpc(b"ab") == b"\xc4\x02ab"
     assert encode_rpc("x" * 40)[:2] == b"\xd9\x28"
