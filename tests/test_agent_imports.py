@@ -59,6 +59,10 @@ NOT_USED = {
     "serf.core.snapshot": "-snapshot",
     "serf.core.keyring_file": "-keyring-file",
     "unicodedata": "a log line quoting a non-ASCII name (serf.telemetry.go_quote)",
+    # imported by asyncio but not run (serf.agent.run.DEFERRED): what would run them
+    "subprocess": "-event-handler (a handler's child process)",
+    "concurrent.futures": "run_in_executor (resolving a name, not an address)",
+    "asyncio.staggered": "create_connection's happy eyeballs",
 }
 
 #: what a default agent does use: the probe saw a running agent
@@ -169,3 +173,40 @@ assert import_asyncio(hide_ssl=True) is False  # already imported: nothing to hi
     )
     assert done.returncode == 0, done.stderr
     assert "refused: " in done.stdout and "ssl" in done.stdout
+
+
+def test_deferred_modules_run_when_used() -> None:
+    """In a fresh interpreter: the modules asyncio imports that an agent at rest does not use
+    are imported but not run (:data:`serf.agent.run.DEFERRED`); using them runs them, and the
+    constants asyncio read from them at its import are the ones they define."""
+    code = """
+import sys, types
+from serf.agent import run
+run.import_asyncio(hide_ssl=True)
+import asyncio
+assert {n for n, m in sys.modules.items() if type(m) is run.DeferredModule} == set(run.DEFERRED)
+async def main():
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "print('child')", stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    assert out.strip() == b"child" and proc.returncode == 0
+    assert await asyncio.get_running_loop().run_in_executor(None, sum, (1, 2)) == 3
+asyncio.run(main())
+import subprocess, concurrent.futures, asyncio.staggered
+assert callable(asyncio.staggered.staggered_race)  # the first attribute read runs it
+for name, constants in run.DEFERRED.items():
+    module = sys.modules[name]
+    assert type(module) is types.ModuleType, name  # run, a plain module again
+    assert module.__loader__ is module.__spec__.loader and "__serf_loader__" not in vars(module)
+    for key, value in constants.items():
+        assert getattr(module, key) == value, (name, key)
+assert subprocess.run([sys.executable, "-c", "pass"]).returncode == 0
+with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    assert pool.submit(sum, (2, 3)).result() == 5
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

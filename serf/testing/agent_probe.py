@@ -5,7 +5,8 @@ How this works: :func:`probe_agent` starts our ``serf agent`` as a subprocess th
 waits until its RPC answers, reads its RSS from ``/proc/<pid>/status`` and asks it for its
 ``sys.modules``: the command runs through a small wrapper around ``serf.cli.main`` that
 writes the module names to a file once a trigger file appears. Only the modules loaded after
-the interpreter started count: what the interpreter and its startup hooks brought (a
+the interpreter started count (and not those imported but not run,
+:class:`serf.agent.run.DeferredModule`): what the interpreter and its startup hooks brought (a
 ``coverage`` process-start hook imports ``tempfile``, say) is not the agent's doing. The
 wrapper adds a thread and a few lines to the process; nothing else differs from
 ``python -m serf.cli.main agent``.
@@ -37,7 +38,9 @@ def dump():
     while not os.path.exists(trigger) and time.monotonic() < end:
         time.sleep(0.05)
     with open(out + ".tmp", "w") as f:
-        f.write("\\n".join(sorted(set(sys.modules) - STARTUP)))
+        # a module imported but not run (serf.agent.run.DeferredModule) is not loaded
+        loaded = [n for n, m in list(sys.modules.items()) if type(m).__name__ != "DeferredModule"]
+        f.write("\\n".join(sorted(set(loaded) - STARTUP)))
     os.rename(out + ".tmp", out)
 if sys.argv[1:2] == ["agent"]:
     threading.Thread(target=dump, daemon=True).start()
