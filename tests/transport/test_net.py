@@ -261,6 +261,21 @@ def test_explicit_port_with_tcp_taken_fails_cleanly() -> None:
     run(main)
 
 
+def test_datagram_sources_share_one_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each datagram source is one cached Address (same text as uncached), the cache bounded."""
+    monkeypatch.setattr(net_module, "_SOURCES_MAX", 3)
+    monkeypatch.setattr(net_module, "_sources", {})
+    first = net_module._source_address(("127.0.0.1", 7946))
+    assert first == Address("127.0.0.1", 7946)
+    assert net_module._source_address(("127.0.0.1", 7946)) is first
+    mapped = net_module._source_address(("::ffff:10.0.0.1", 1, 0, 0))
+    assert mapped == Address("10.0.0.1", 1)
+    assert net_module._source_address(("fe80::1%lo", 2, 0, 1)) == Address("fe80::1", 2)
+    assert len(net_module._sources) == 3
+    assert net_module._source_address(("127.0.0.2", 3)) == Address("127.0.0.2", 3)
+    assert len(net_module._sources) == 1  # cleared when full, then the new source kept
+
+
 def test_stats_object() -> None:
     stats = TransportStats()
     assert (stats.packets_sent, stats.packets_received, stats.errors) == (0, 0, 0)
