@@ -283,3 +283,32 @@ def test_effects_the_driver_does_not_know_go_to_on_effect_in_order(
             await driver.stop()
 
     arun(main(), 10)
+
+
+def test_owner_wakeup_blocks_until_set_and_survives_cancel(arun: Arun) -> None:
+    """The owner's wake-up (``_Wakeup``): set before wait returns at once, clear blocks, a
+    cancelled wait leaves it usable, and several sets wake one wait."""
+    from serf.runtime.driver import _Wakeup
+
+    async def main() -> None:
+        w = _Wakeup()
+        w.set()
+        assert w.is_set()
+        await w.wait()  # already set: no block
+        w.clear()
+        assert not w.is_set()
+        waiter = asyncio.ensure_future(w.wait())
+        await asyncio.sleep(0)
+        assert not waiter.done()
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        waiter = asyncio.ensure_future(w.wait())
+        await asyncio.sleep(0)
+        assert not waiter.done()
+        w.set()
+        w.set()
+        await asyncio.wait_for(waiter, 5)
+        assert w.is_set()
+
+    arun(main(), 10)
