@@ -36,17 +36,22 @@ class UserEventManager:
     def handle(self, msg: MessageUserEvent, from_push_pull: bool = False) -> bool:
         """A user event from the network (or push/pull); True when it is new."""
         s = self._s
-        s.event_clock.witness(msg.ltime)
-        if msg.ltime < self.min_time:
+        ltime = msg.ltime
+        clock = s.event_clock
+        clock.witness(ltime)
+        if ltime < self.min_time:
             return False
-        cur = s.event_clock.time()
-        if self.ring.too_old(msg.ltime, cur):
+        cur = clock.time()
+        ring = self.ring
+        if ring.too_old(ltime, cur):
             s.stats_counters["events_dropped_old"] += 1
-            s.log(WARN, f"received old event {msg.name} from time {msg.ltime} (current: {cur})")
+            s.log(WARN, f"received old event {msg.name} from time {ltime} (current: {cur})")
             return False
-        payload = bytes(msg.payload or b"")
-        if not self.ring.add(msg.ltime, (msg.name, payload)):
-            return False
+        payload = msg.payload
+        if type(payload) is not bytes:  # the decoders give bytes; a caller may not
+            payload = bytes(payload or b"")
+        if not ring.add(ltime, (msg.name, payload)):
+            return False  # a duplicate: most user-event messages under an event load
         s.emit(_EVENTS)
         s.emit(MetricSample(COUNTER, ("serf", "events", msg.name), 1.0))
         self._delivery.user_event(msg.ltime, msg.name, payload, msg.cc and not from_push_pull)

@@ -101,11 +101,20 @@ class SerfDelegate:
             return
         s = self._s
         kind = payload[0]
-        s.emit(MetricSample(SAMPLE, _MSGS_RECEIVED, float(len(payload))))
+        emit = s.emit
+        emit(MetricSample(SAMPLE, _MSGS_RECEIVED, float(len(payload))))
         try:
-            msg = self._s.codec.decode_serf(payload)
+            msg = s.codec.decode_serf(payload)
         except DecodeError as exc:  # bad bytes from the network: a counted drop
             self._drop(f"Error decoding message type {kind}: {exc}")
+            return
+        if type(msg) is MessageUserEvent:
+            # the bulk under an event load (each agent gets each event retransmit-mult x
+            # log10(N) times, the repeats dropped as duplicates): the table's path inline,
+            # same effects in the same order
+            s.log(DEBUG, "messageUserEventType: " + msg.name)
+            if self._user_events.handle(msg):
+                self._broadcasts.events.queue_broadcast(payload, unique=True)
             return
         named = _GO_NAMES.get(type(msg))
         if named is not None:
