@@ -68,6 +68,7 @@ TIMER = "timer"
 Labels = tuple[tuple[str, str], ...]
 
 
+@fast_init  # one per message received under an event load (Go's debug line for each)
 @dataclass(frozen=True, slots=True)
 class LogLine:
     """One log line: ``text`` is Go's, prefix included (``"memberlist: Suspect b has ..."``)."""

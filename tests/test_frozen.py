@@ -11,7 +11,7 @@ import pytest
 from serf._frozen import fast_init
 from serf.memberlist import io
 from serf.memberlist.state import Broadcast, NotifyJoin
-from serf.telemetry import MetricSample
+from serf.telemetry import LogLine, MetricSample
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +87,15 @@ def test_refuses_what_it_cannot_copy() -> None:
 
 
 def test_hot_effects_use_it() -> None:
-    for cls in (Broadcast, NotifyJoin, io.NodeJoined, io.SendPacket, io.PacketReceived):
-        assert cls.__init__.__code__.co_freevars, cls
+    for cls in (
+        Broadcast,
+        NotifyJoin,
+        io.NodeJoined,
+        io.SendPacket,
+        io.PacketReceived,
+        MetricSample,
+        LogLine,
+    ):
+        # fast_init's setters (dataclass's own frozen __init__ closes over its builtins)
+        assert all(v.startswith("_set_") for v in cls.__init__.__code__.co_freevars), cls
     assert MetricSample("counter", ("a",), 1.0).labels == ()
