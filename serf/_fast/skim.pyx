@@ -5,19 +5,26 @@
 How this works: exactly as the pure twin (read its module comment), in one pass over the
 packet's bytes: the compound header and each part's length as ``split_compound`` reads them,
 an alive part's fields by the ``lpe`` codec's rules, and only the kept parts copied out.
-Nothing is built for a part that is left out but the node name (the table's key).
+Nothing is built for a part that is left out: its node name is looked up in a process-wide
+cache of names by their bytes (:func:`_name_of`), which hands out the one interned ``str`` the
+tables key their entries by (``sys.intern``), so the table's dict finds it by identity with
+its hash already known.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_CheckExact
 from cpython.object cimport PyObject
+from cpython.mem cimport PyMem_Calloc, PyMem_Free
+from cpython.ref cimport Py_DECREF, Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint64_t
 from libc.string cimport memcmp
 
 from serf._fast.varint cimport read_uvarint
 from serf._fast.slots cimport lpe_get_slot, lpe_slot_offset
+
+import sys
 
 from serf.wire.errors import DecodeError
 from serf.wire.framing import COMPOUND_MSG as _COMPOUND_MSG, COMPRESS_MSG as _COMPRESS_MSG
@@ -98,6 +105,98 @@ def alive_fields(part):
     if f.addr >= 0:
         addr = PyBytes_FromStringAndSize(<const char *>p + f.addr, f.addr_len)
     return f.incarnation, name, addr, f.port
+
+
+# The names met, by their bytes: an open-addressed table (linear probing, at most half full)
+# of the interned str for each, shared by every table of the process (a simulation's N views
+# name the same N members). Growing by doubling up to _NAMES_MAX slots, then cleared, so it is
+# bounded (an agent meets far fewer names). Each part left out costs a hash of its name bytes
+# and one probe here instead of a new str (decode, hash, free) and a key compared by content.
+cdef struct NameSlot:
+    uint64_t hash
+    PyObject *raw   # the name's bytes (a reference held), NULL when the slot is free
+    PyObject *name  # sys.intern(raw.decode("utf-8", "surrogateescape")) (a reference held)
+
+cdef NameSlot *_names = NULL
+cdef Py_ssize_t _names_cap = 0
+cdef Py_ssize_t _names_used = 0
+cdef Py_ssize_t _NAMES_MIN = 1 << 10
+cdef Py_ssize_t _NAMES_MAX = 1 << 17
+
+
+cdef inline uint64_t _fnv1a(const unsigned char *p, Py_ssize_t n) noexcept:
+    cdef uint64_t h = 14695981039346656037ULL
+    cdef Py_ssize_t i
+    for i in range(n):
+        h = (h ^ p[i]) * 1099511628211ULL
+    return h
+
+
+cdef int _names_resize(Py_ssize_t cap) except -1:
+    """Move the slots into a table of ``cap`` slots (0 frees them all)."""
+    global _names, _names_cap, _names_used
+    cdef NameSlot *old = _names
+    cdef Py_ssize_t old_cap = _names_cap, i, j
+    cdef NameSlot *table = NULL
+    if cap:
+        table = <NameSlot *>PyMem_Calloc(cap, sizeof(NameSlot))
+        if table is NULL:
+            raise MemoryError()
+    for i in range(old_cap):
+        if old[i].raw is NULL:
+            continue
+        if table is NULL:
+            Py_DECREF(<object>old[i].raw)
+            Py_DECREF(<object>old[i].name)
+            continue
+        j = <Py_ssize_t>(old[i].hash & <uint64_t>(cap - 1))
+        while table[j].raw is not NULL:
+            j = (j + 1) & (cap - 1)
+        table[j] = old[i]
+    PyMem_Free(old)
+    _names = table
+    _names_cap = cap
+    if table is NULL:
+        _names_used = 0
+    return 0
+
+
+cdef object _name_of(const unsigned char *p, Py_ssize_t n):
+    """``sys.intern(p[:n].decode("utf-8", "surrogateescape"))``, from the cache when met."""
+    global _names_used
+    cdef uint64_t h = _fnv1a(p, n)
+    cdef Py_ssize_t i
+    cdef object raw
+    if _names_cap:
+        i = <Py_ssize_t>(h & <uint64_t>(_names_cap - 1))
+        while _names[i].raw is not NULL:
+            if (_names[i].hash == h and PyBytes_GET_SIZE(<object>_names[i].raw) == n
+                    and memcmp(PyBytes_AS_STRING(<object>_names[i].raw), p, n) == 0):
+                return <object>_names[i].name
+            i = (i + 1) & (_names_cap - 1)
+    name = sys.intern(PyUnicode_DecodeUTF8(<const char *>p, n, "surrogateescape"))
+    if 2 * (_names_used + 1) > _names_cap:
+        if _names_cap >= _NAMES_MAX:
+            _names_resize(0)
+            _names_resize(_NAMES_MIN)
+        else:
+            _names_resize(_names_cap * 2 if _names_cap else _NAMES_MIN)
+    i = <Py_ssize_t>(h & <uint64_t>(_names_cap - 1))
+    while _names[i].raw is not NULL:
+        i = (i + 1) & (_names_cap - 1)
+    raw = PyBytes_FromStringAndSize(<const char *>p, n)
+    Py_INCREF(raw)
+    Py_INCREF(name)
+    _names[i].hash = h
+    _names[i].raw = <PyObject *>raw
+    _names[i].name = <PyObject *>name
+    _names_used += 1
+    return name
+
+
+def cached_names():
+    """How many names the cache holds (for tests: it stays bounded)."""
+    return _names_used
 
 
 # The table's entry type, learnt from the first entry met (importing serf.memberlist.state
@@ -193,8 +292,7 @@ def split_unknown(nodes, local_name, buf):
             if p[offset] == COMPOUND or p[offset] == COMPRESS:
                 trusted = False
             elif p[offset] == ALIVE and _alive(p, offset, end, &f):
-                name = PyUnicode_DecodeUTF8(<const char *>p + f.name, f.name_len,
-                                            "surrogateescape")
+                name = _name_of(p + f.name, f.name_len)
                 if trusted and (touched is None or name not in touched):
                     if (f.addr >= 0 and (f.addr_len == 4 or f.addr_len == 16)
                             and name != local_name):

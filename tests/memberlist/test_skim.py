@@ -4,6 +4,7 @@ the table of a core that decodes every part."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import replace
 from types import ModuleType
@@ -235,6 +236,36 @@ def _split_or_error(twin: ModuleType, nodes: dict[str, Node], buf: bytes) -> obj
         return twin.split_unknown(nodes, "me", buf)
     except DecodeError as exc:
         return str(exc)
+
+
+@given(names=st.lists(st.text(max_size=5), min_size=1, max_size=8, unique=True))
+@settings(max_examples=200, deadline=None)
+def test_names_are_found_whatever_their_bytes(names: list[str]) -> None:
+    # the compiled twin finds a name by its bytes in a cache of the names met: prefixes of
+    # each other, the empty name, non-ASCII and surrogate-escaped names must not be mixed up
+    for skim in TWINS.values():
+        for known in (names, names[: len(names) // 2]):
+            # keys built afresh (not the interned strs the cache hands out)
+            nodes = {"".join(list(n)): Node(n, IP_A, 7946, incarnation=3) for n in known}
+            for name in names:
+                _, _, skipped = skim.split_unknown(nodes, "\x00me", make_compound([_enc(name, 3)]))
+                assert skipped == (name in known), (skim, name)
+
+
+def test_the_compiled_name_cache_stays_bounded() -> None:
+    skim = TWINS.get("compiled")
+    if skim is None:
+        pytest.skip("no compiled twin")
+    nodes = {"a": Node("a", IP_A, 7946, incarnation=5)}
+    seen = []
+    for first in range(0, 70_000, 255):
+        parts = [_enc(f"x{i}", 1) for i in range(first, first + 255)]
+        skim.split_unknown(nodes, "me", make_compound(parts))
+        seen.append(skim.cached_names())
+    assert max(seen) <= 1 << 16  # cleared once full:
+    assert any(after < before for before, after in itertools.pairwise(seen))
+    kept, _, skipped = skim.split_unknown(nodes, "me", make_compound([_enc("a", 5)]))
+    assert (kept, skipped) == ([], 1)
 
 
 # -- the core: skimming changes no outcome ------------------------------------------------------
