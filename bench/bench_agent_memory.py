@@ -19,7 +19,9 @@ Steps, each a fresh process (median of ``--runs``):
 * ``import asyncio``: the event loop's standard library, and the same with ``ssl`` hidden
   (as a ``serf agent`` without TLS on asyncio's loop imports it, :mod:`serf.agent.run`);
 * the agent's modules (``serf.cli.main``, ``serf.agent.runner`` and what they import) with
-  asyncio imported that way, and with uvloop (which imports ``ssl``);
+  asyncio imported that way, the same without deferring the modules asyncio imports and an
+  agent at rest does not use (:data:`serf.agent.run.DEFERRED`), and with uvloop (which
+  imports ``ssl``);
 * agents, ``serf agent`` with default flags (only ``-node``, ``-bind``, ``-rpc-addr`` and
   ``-log-level`` set, loopback ports), one kind at a time: 1 agent (median of ``--runs``),
   then ``--fleet`` agents running at once (median over the agents); each is read once every
@@ -140,6 +142,11 @@ STEPS = (
     ("import asyncio", "import asyncio"),
     ("import asyncio with ssl hidden", "import sys; sys.modules['ssl'] = None; import asyncio"),
     ("the agent's modules, ssl hidden", f"{_HIDDEN}; import serf.cli.main, serf.agent.runner"),
+    (
+        "the same, nothing deferred",
+        "from serf.agent import run; run.DEFERRED.clear(); run.import_asyncio(hide_ssl=True); "
+        "import serf.cli.main, serf.agent.runner",
+    ),
     ("the agent's modules and uvloop", "import uvloop, serf.cli.main, serf.agent.runner"),
 )
 
