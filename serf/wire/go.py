@@ -559,7 +559,33 @@ USER_EVENT_ITEM = _Schema(
 )
 
 
-USER_EVENTS = _Schema(
+class _UserEventsSchema(_Schema):
+    """``userEvents`` with its encode written out for the exact classes (the generic rows
+    otherwise): serf's push/pull carries 512 of these once the event ring is full (after
+    17 s at 30 events/s), ~4 ms per push/pull through the rows, each way."""
+
+    __slots__ = ()
+
+    def encode(self, obj: Any) -> bytes:
+        events = obj.events if type(obj) is m.UserEvents else None
+        if type(events) is not list:
+            return super().encode(obj)
+        parts = [_USER_EVENTS_HEAD, _array_header(len(events))]
+        for ev in events:
+            if type(ev) is not m.UserEvent:
+                return super().encode(obj)
+            parts += (_USER_EVENT_NAME, _str(ev.name), _USER_EVENT_PAYLOAD, _bytes(ev.payload))
+        parts += (_USER_EVENTS_LTIME, _uint(obj.ltime, 64))
+        return b"".join(parts)
+
+
+# the rows' keys as _Schema packs them, in its (sorted) order; no field is omitempty
+_USER_EVENTS_HEAD = _map_header(2) + _raw(b"Events")
+_USER_EVENTS_LTIME = _raw(b"LTime")
+_USER_EVENT_NAME = _map_header(2) + _raw(b"Name")
+_USER_EVENT_PAYLOAD = _raw(b"Payload")
+
+USER_EVENTS = _UserEventsSchema(
     m.UserEvents,
     [("LTime", "ltime", U64, False), ("Events", "events", _ListOf(USER_EVENT_ITEM, False), False)],
 )

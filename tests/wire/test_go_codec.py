@@ -135,6 +135,34 @@ def test_serf_push_pull_event_slots(go: Any, filled: tuple[int, ...]) -> None:
     assert go.decode_serf(raw) == msg
 
 
+@FUZZ
+@given(slot=ws.user_events)
+def test_user_event_slot_encoder_matches_the_generic_rows(slot: m.UserEvents) -> None:
+    # USER_EVENTS writes the exact classes out by hand (a full ring is 512 of them per
+    # push/pull): the same bytes as the generic _Schema rows, for both twins' push/pull
+    pure = TWINS["pure"]
+    generic = pure._Schema.encode(pure.USER_EVENTS, slot)
+    assert pure.USER_EVENTS.encode(slot) == generic
+    msg = m.MessagePushPull(1, {}, [], 2, [slot, None], 3)
+    for codec in filter(None, (PURE, COMPILED)):
+        assert generic in codec.encode(msg)
+
+
+def test_user_event_slot_encoder_refuses_as_the_generic_rows() -> None:
+    pure = TWINS["pure"]
+    for bad in (
+        m.UserEvents(-1, []),
+        m.UserEvents(1, [m.UserEvent(b"not str", b"")]),  # type: ignore[arg-type]
+        m.UserEvents(1, [m.UserEvent("a", 5)]),  # type: ignore[arg-type]
+        m.UserEvents(1, [None]),  # type: ignore[list-item]
+    ):
+        with pytest.raises(EncodeError) as generic:
+            pure._Schema.encode(pure.USER_EVENTS, bad)
+        with pytest.raises(EncodeError) as written:
+            pure.USER_EVENTS.encode(bad)
+        assert str(written.value) == str(generic.value)
+
+
 def test_user_msg_packet_and_stream_forms(go: Any) -> None:
     msg = m.UserMsg(b"\x03hello")
     assert go.encode(msg) == b"\x08\x03hello"
