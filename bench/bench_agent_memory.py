@@ -24,8 +24,12 @@ Steps, each a fresh process (median of ``--runs``):
   imports ``ssl``);
 * agents, ``serf agent`` with default flags (only ``-node``, ``-bind``, ``-rpc-addr`` and
   ``-log-level`` set, loopback ports), one kind at a time: 1 agent (median of ``--runs``),
-  then ``--fleet`` agents running at once (median over the agents); each is read once every
-  agent of the group answers RPC and ``--settle`` seconds later. Kinds: ours (on the loop
+  then ``--fleet`` agents running at once (median over the agents), then ``--fleet`` agents
+  joined into one cluster after ``--events`` user events (100-byte payloads, sent through the
+  first agent's RPC by one client for every kind: Go's CLI when installed); each is read once
+  every agent of the group answers RPC (and the events went out) and ``--settle`` seconds
+  later. Go's heap grows with what its agent has done (its garbage collector keeps what it
+  took), so an agent that never joined flatters Go. Kinds: ours (on the loop
   :func:`serf.agent.run.event_loop` picks here; ``SERF_EVENT_LOOP`` chooses), each
   ``--variant`` (ours with extra environment variables) and Go serf v0.11.0's, when Go serf
   is installed or installable (see :mod:`serf.testing.gopeer`).
@@ -109,15 +113,32 @@ def environment(env: Mapping[str, str]) -> Iterator[None]:
 
 
 def fleet_memory(
-    count: int, command: Sequence[str] | None, env: Mapping[str, str], settle: float
+    count: int,
+    command: Sequence[str] | None,
+    env: Mapping[str, str],
+    settle: float,
+    events: int = 0,
+    cli: Sequence[str] = (),
 ) -> list[Memory]:
     """Start ``count`` agents of one kind (``command``: None is Go's), wait for all RPCs and
-    ``settle`` seconds, read each one's memory, stop them."""
+    ``settle`` seconds, read each one's memory, stop them. With ``events``, the agents join
+    the first one and ``events`` user events go out through its RPC (``cli``: the serf command
+    line that sends them) before the settling."""
     agents = [GoSerfAgent(name=f"mem{i}", command=command, profile=None) for i in range(count)]
+    if events:
+        for agent in agents[1:]:
+            agent.extra_args = (f"-join={agents[0].bind}",)
     try:
         with environment(env):
             for agent in agents:
                 agent.start(timeout=120.0, probe_timeout=20.0)
+        for i in range(events):
+            subprocess.run(
+                [*cli, "event", f"-rpc-addr={agents[0].rpc_addr}", f"mem-event-{i}", "x" * 100],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
         time.sleep(settle)
         pids = [agent.proc.pid for agent in agents if agent.proc is not None]
         return [memory_mib(pid) for pid in pids]
@@ -170,6 +191,12 @@ def main() -> None:
         metavar="LABEL:KEY=VALUE,...",
         help="also our agent with these environment variables (repeatable)",
     )
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=20,
+        help="also the fleet joined into one cluster after this many user events (0: not)",
+    )
     parser.add_argument("--modules", action="store_true", help="print the agent's modules")
     args = parser.parse_args()
     try:
@@ -190,26 +217,31 @@ def main() -> None:
     kinds += [(label, PYSERF_COMMAND, env) for label, env in variants]
     if go_bin is not None:
         kinds.append((f"Go serf {GO_SERF_VERSION}", (str(go_bin),), {}))
-    go_rows: dict[int, Memory] = {}
-    agent_rows: list[tuple[str, int, Memory]] = []
-    for count in (1, args.fleet):
+    go_rows: dict[str, Memory] = {}
+    agent_rows: list[tuple[str, str, Memory]] = []
+    cli = (str(go_bin),) if go_bin is not None else PYSERF_COMMAND  # one RPC client for all
+    groups = [(1, 0), (args.fleet, 0)] + ([(args.fleet, args.events)] if args.events else [])
+    for count, events in groups:
+        group = f"{count}, joined, {events} events" if events else str(count)
         for label, command, env in kinds:
             runs = args.runs if count == 1 else 1
             samples = [
-                m for _ in range(runs) for m in fleet_memory(count, command, env, args.settle)
+                m
+                for _ in range(runs)
+                for m in fleet_memory(count, command, env, args.settle, events, cli)
             ]
             mem = median(samples)
-            agent_rows.append((label, count, mem))
+            agent_rows.append((label, group, mem))
             if command is not None and command[0] == str(go_bin):
-                go_rows[count] = mem
+                go_rows[group] = mem
     probe = probe_agent(settle=args.settle)
     print(f"Python {sys.version.split()[0]}, {len(probe.modules)} modules in the running agent")
     print("| step | agents at once | RSS | PSS | USS | anonymous (MiB per agent, median) |")
     print("|---|---|---|---|---|---|")
     for what, mem in rows.items():
         print(f"| `{what}` | 1 | {mem.rss:.1f} | {mem.pss:.1f} | {mem.uss:.1f} | {mem.anon:.1f} |")
-    for label, count, mem in agent_rows:
-        go = go_rows.get(count)
+    for label, group, mem in agent_rows:
+        go = go_rows.get(group)
         cells = [
             f"{value:.1f} ({value / base:.2f}x)" if go else f"{value:.1f}"
             for value, base in zip(
@@ -218,7 +250,7 @@ def main() -> None:
                 strict=True,
             )
         ]
-        print(f"| {label} agent | {count} | {' | '.join(cells)} |")
+        print(f"| {label} agent | {group} | {' | '.join(cells)} |")
     if args.modules:
         print(" ".join(sorted(probe.modules)))
 
