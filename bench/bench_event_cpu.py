@@ -32,7 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from serf.cli.rpc_client import RPCClient
-from serf.testing.gopeer import PYSERF_COMMAND, GoSerfAgent, install_go_serf
+from serf.testing.bench_cluster import bench_agents, close_agents
+from serf.testing.gopeer import PYSERF_COMMAND, install_go_serf
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 EVENTS_PER_SECOND = 30
@@ -54,16 +55,7 @@ class Cluster:
             command = list(PYSERF_COMMAND)
         elif kind == "base":  # another tree's serf package first on the path
             command = ["env", f"PYTHONPATH={baseline}", *PYSERF_COMMAND]
-        self.agents = [
-            GoSerfAgent(
-                name=f"{kind}{i}",
-                binary=go_bin,
-                command=command,
-                profile="lan",
-                extra_args=("-log-level=info",),
-            )
-            for i in range(size)
-        ]
+        self.agents = bench_agents(kind, size, go_bin, command)
         self.clients: list[RPCClient] = []
         self.readers: list[asyncio.Task[None]] = []
         self.received = 0
@@ -111,13 +103,7 @@ class Cluster:
     async def close(self) -> None:
         for task in self.readers:
             task.cancel()
-        for client in self.clients:
-            try:
-                await client.close()
-            except Exception:  # best effort at the end
-                pass
-        for agent in self.agents:
-            agent.stop()
+        await close_agents(self.agents, self.clients)
 
 
 async def loaded_cpu_per_event(

@@ -189,15 +189,27 @@ class _Wakeup:
             self._fut = None
 
 
-def log_line(logger: logging.Logger, level: int, text: str) -> None:
-    """``logger.log(level, text)`` (``text`` taken as it is), through
-    :attr:`MemberlistDriver.line_sink` when the process set one: for lines made once per
-    event or request outside the cores (the agent's ``Received event``)."""
+#: loggers by name for lines without a sink (``logging.getLogger`` takes a lock per call)
+_LOGGERS: dict[str, logging.Logger] = {}
+
+
+def emit_line(logger: str, level: int, text: str) -> None:
+    """One log line of the logger named ``logger`` (``text`` taken as it is): to
+    :attr:`MemberlistDriver.line_sink` when the process set one, else through ``logging``."""
     sink = MemberlistDriver.line_sink
     if sink is not None:
-        sink(logger.name, level, text)
-    else:
-        logger.log(level, "%s", text)
+        sink(logger, level, text)
+        return
+    log_to = _LOGGERS.get(logger)
+    if log_to is None:
+        log_to = _LOGGERS[logger] = logging.getLogger(logger)
+    log_to.log(level, "%s", text)
+
+
+def log_line(logger: logging.Logger, level: int, text: str) -> None:
+    """:func:`emit_line` for ``logger``: for lines made once per event or request outside
+    the cores (the agent's ``Received event``)."""
+    emit_line(logger.name, level, text)
 
 
 class MemberlistDriver:
@@ -233,7 +245,6 @@ class MemberlistDriver:
         self.stats = DriverStats()
         #: where the cores' metric samples go (None: dropped)
         self.metrics: Metrics | None = None
-        self._loggers: dict[str, logging.Logger] = {}
         self._inbox: deque[_InboxItem] = deque()
         self._wakeup = _Wakeup()
         self._owner: asyncio.Task[None] | None = None
@@ -438,33 +449,20 @@ class MemberlistDriver:
     def _carry_out(self, effects: Sequence[Effect | SerfEffect], now: float) -> None:
         """Carry out ``effects`` of an input the core handled at ``now``."""
         self.stats.effects += len(effects)
-        sink = MemberlistDriver.line_sink
         for effect in effects:
             try:
-                # the kinds made per message first, by exact type (under an event load each
-                # agent gets ~8 user-event messages per event, each a sample and a line)
-                if type(effect) is LogLine and sink is not None:
-                    sink(effect.logger, effect.level, effect.text)
+                # the kinds made per message first (under an event load each agent gets ~8
+                # user-event messages per event, each a sample and a line)
+                if isinstance(effect, LogLine):
+                    emit_line(effect.logger, effect.level, effect.text)
                     continue
-                if type(effect) is MetricSample:  # recorded at the batch's end (Metrics.poll)
+                if isinstance(effect, MetricSample):  # recorded at the batch's end (Metrics.poll)
                     if self.metrics is not None:
                         self.metrics.pending.append((effect, now))
                     continue
                 match effect:
                     case SendPacket():
                         self.transport.send_packet(effect.dest, effect.data)
-                    case MetricSample():  # a subclass (the exact type is above)
-                        if self.metrics is not None:
-                            self.metrics.pending.append((effect, now))
-                    case LogLine():  # no sink, or a subclass
-                        if sink is not None:
-                            sink(effect.logger, effect.level, effect.text)
-                            continue
-                        logger = self._loggers.get(effect.logger)
-                        if logger is None:
-                            logger = logging.getLogger(effect.logger)
-                            self._loggers[effect.logger] = logger
-                        logger.log(effect.level, effect.text)
                     case OpenStream():
                         self._spawn(self._outbound(effect))
                     case StreamRespond():
