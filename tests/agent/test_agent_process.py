@@ -52,7 +52,10 @@ QUERY_HANDLER = "query:whoami=echo I am $SERF_SELF_NAME"
 def test_three_agents_handlers_queries_keys(agents: Callable[..., AgentProc]) -> None:
     nodes = []
     for i in range(3):
-        a = agents(f"p{i}", f"-encrypt={KEY1}", "-tag", f"idx={i}")
+        # Go's default LAN profile (after the fixture's -profile=local: the last one counts):
+        # the key queries' deadline is 16 gossip intervals, 1.6 s on the local profile, and a
+        # CI run under coverage once had one of three agents answer `keys -list` later
+        a = agents(f"p{i}", f"-encrypt={KEY1}", "-tag", f"idx={i}", "-profile=lan")
         a.extra += ["-event-handler", HANDLER.format(d=a.dir), "-event-handler", QUERY_HANDLER]
         nodes.append(a)
     nodes[0].start()
